@@ -1,0 +1,35 @@
+"""DuckDB access: connect, load SQL files, run a named query into Polars."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def connect(path: Path | str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the registry database (no extension is ever downloaded)."""
+    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+@cache
+def load_sql(name: str) -> str:
+    """Text of sql/<name>.sql (name like 'checks/fracture_before_index')."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
+    """Run sql/<name>.sql with $named parameters and materialise it once as Polars."""
+    return con.sql(load_sql(name), params=params or None).pl()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, text: str, params: list[Any] | None = None) -> Any:
+    """First column of the first row of a short statement."""
+    row = con.execute(text, params or []).fetchone()
+    return None if row is None else row[0]

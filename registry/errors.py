@@ -1,0 +1,27 @@
+"""The registry's exceptions: every expected failure is a RegistryError with a message."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A failure the user can act on; the CLI prints it without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(RegistryError):
+    """A setting or study file is invalid."""
+
+
+class IngestError(RegistryError):
+    """A file was refused whole (wrong columns, unreadable, identifiers)."""
+
+    exit_code = 2
+
+
+class MigrationError(RegistryError):
+    """A migration failed or the database is newer than this code."""
+
+
+class ModelFitError(RegistryError):
+    """A model could not be fitted on the data given."""

@@ -1,0 +1,224 @@
+"""Pure row validation: raw string rows of a contract file -> typed rows + quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import polars as pl
+
+from registry.contract import BOOL_FALSE, BOOL_TRUE, Column, FileSpec
+
+# Order in which rules are reported when a row breaks several.
+RULES: tuple[str, ...] = (
+    "missing_value",
+    "bad_type",
+    "bad_date",
+    "bad_enum",
+    "out_of_range",
+    "future_date",
+    "date_before_birth",
+    "unknown_patient",
+    "duplicate_key_conflict",
+)
+QUARANTINE_SCHEMA = {
+    "line": pl.Int64,
+    "column_name": pl.String,
+    "rule": pl.String,
+    "value": pl.String,
+    "detail": pl.String,
+    "raw_row": pl.String,
+}
+SCORE_RANGES = {"VAS": (0.0, 10.0), "ODI": (0.0, 100.0)}
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Typed rows that passed every rule, the quarantined lines, and exact repeats."""
+
+    rows: pl.DataFrame  # contract columns, typed, plus `line`
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA, one row per rejected line
+    repeats: int  # exact duplicate lines inside the file (no-ops)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule on one column: rows where `failing` is true break it."""
+
+    column: str
+    rule: str
+    failing: pl.Expr
+    text: str
+
+
+def pseudonymise(ids: pl.Series, key: str) -> pl.Series:
+    """Replace identifiers by a keyed HMAC-SHA256 (hex, 32 characters), stable across runs."""
+    secret = key.encode("utf-8")
+
+    def digest(value: str) -> str:
+        return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    uniques = ids.drop_nulls().unique()
+    mapping = dict(zip(uniques.to_list(), [digest(v) for v in uniques.to_list()], strict=True))
+    return ids.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def clean_strings(raw: pl.DataFrame, spec: FileSpec) -> pl.DataFrame:
+    """Strip blanks, turn empty cells into nulls and add missing optional columns."""
+    exprs = [
+        pl.col(c).cast(pl.String).str.strip_chars().replace("", None).alias(c)
+        if c in raw.columns
+        else pl.lit(None, dtype=pl.String).alias(c)
+        for c in spec.column_names
+    ]
+    return raw.select(pl.col("line").cast(pl.Int64), *exprs)
+
+
+def parse_column(col: Column) -> pl.Expr:
+    """Expression turning the raw string of a column into its typed value (null if invalid)."""
+    s = pl.col(col.name)
+    if col.kind == "int":
+        return s.cast(pl.Int64, strict=False)
+    if col.kind == "float":
+        value = s.cast(pl.Float64, strict=False)
+        return pl.when(value.is_finite()).then(value)
+    if col.kind == "date":
+        parsed = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        return pl.when(s.str.contains(ISO_DATE)).then(parsed)
+    if col.kind == "bool":
+        low = s.str.to_lowercase()
+        return pl.when(low.is_in(BOOL_TRUE)).then(True).when(low.is_in(BOOL_FALSE)).then(False)
+    if col.kind == "enum":
+        canonical = {v.lower(): v for v in col.values}
+        return s.str.to_lowercase().replace_strict(canonical, default=None, return_dtype=pl.String)
+    return s
+
+
+def column_checks(col: Column, typed: str, *, as_of: dt.date) -> list[Check]:
+    """The rules one column's values must meet (typed values are in column `typed`)."""
+    raw, value = pl.col(col.name), pl.col(typed)
+    bad_parse = raw.is_not_null() & value.is_null()
+    checks: list[Check] = []
+    if col.required:
+        checks.append(Check(col.name, "missing_value", raw.is_null(), "is required"))
+    kind_rule = {"date": "bad_date", "enum": "bad_enum"}.get(col.kind, "bad_type")
+    kind_text = {
+        "date": "is not a valid ISO date (YYYY-MM-DD)",
+        "enum": f"must be one of {', '.join(col.values[:8])}{' ...' if len(col.values) > 8 else ''}",
+        "int": "is not a whole number",
+        "float": "is not a number",
+        "bool": "is not a boolean (true/false/1/0/yes/no)",
+    }
+    if col.kind != "str":
+        checks.append(Check(col.name, kind_rule, bad_parse, kind_text[col.kind]))
+    if col.low is not None and col.high is not None:
+        out = (value < col.low) | (value > col.high)
+        text = f"is outside {col.low:g}-{col.high:g}"
+        checks.append(Check(col.name, "out_of_range", out, text))
+    if col.kind == "date":
+        checks.append(Check(col.name, "future_date", value > as_of, f"is after {as_of}"))
+    return checks
+
+
+def table_checks(spec: FileSpec, *, as_of: dt.date) -> list[Check]:
+    """Rules that involve more than one column or other tables."""
+    checks: list[Check] = []
+    if spec.name == "patients":
+        late = pl.col("birth_year__t") > as_of.year
+        checks.append(Check("birth_year", "future_date", late, f"is after {as_of.year}"))
+    if spec.name == "assessments":
+        for instrument, (low, high) in SCORE_RANGES.items():
+            out = (pl.col("instrument__t") == instrument) & (
+                (pl.col("score__t") < low) | (pl.col("score__t") > high)
+            )
+            text = f"is outside {low:g}-{high:g} for {instrument}"
+            checks.append(Check("score", "out_of_range", out, text))
+    if spec.needs_patient:
+        unknown = pl.col("patient_id").is_not_null() & pl.col("__birth_year").is_null()
+        checks.append(Check("patient_id", "unknown_patient", unknown, "is not in patients"))
+    if spec.date_column:
+        early = pl.col(f"{spec.date_column}__t").dt.year() < pl.col("__birth_year")
+        checks.append(Check(spec.date_column, "date_before_birth", early, "is before birth"))
+    return checks
+
+
+def violations(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
+    """Long frame of (line, column_name, rule, value, detail) for every broken rule."""
+    parts = [
+        frame.filter(check.failing.fill_null(False)).select(
+            "line",
+            pl.lit(check.column).alias("column_name"),
+            pl.lit(check.rule).alias("rule"),
+            pl.col(check.column).alias("value"),
+            pl.format(
+                "{} {} (got {})", pl.lit(check.column), pl.lit(check.text), pl.col(check.column)
+            ).alias("detail"),
+        )
+        for check in checks
+    ]
+    empty = pl.DataFrame(schema={k: QUARANTINE_SCHEMA[k] for k in list(QUARANTINE_SCHEMA)[:5]})
+    return pl.concat([empty, *parts], how="vertical_relaxed")
+
+
+def first_violation_per_line(found: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+    """One quarantine row per line: its first broken rule, all of them in `detail`."""
+    rank = {rule: i for i, rule in enumerate(RULES)}
+    ordered = found.with_columns(
+        pl.col("rule").replace_strict(rank, return_dtype=pl.Int32).alias("_rank")
+    ).sort("line", "_rank")
+    grouped = ordered.group_by("line", maintain_order=True).agg(
+        pl.col("column_name").first(),
+        pl.col("rule").first(),
+        pl.col("value").first(),
+        pl.col("detail").str.join("; "),
+    )
+    raw_json = raw.select("line", pl.struct(pl.exclude("line")).struct.json_encode().alias("raw_row"))
+    return grouped.join(raw_json, on="line", how="left").select(list(QUARANTINE_SCHEMA))
+
+
+def conflicting_keys(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split rows into (unique rows, lines whose key repeats with other values)."""
+    values = list(spec.column_names)
+    distinct = rows.unique(subset=values, keep="first", maintain_order=True)
+    clash = distinct.filter(pl.len().over(list(spec.key)) > 1)
+    keys = clash.select(spec.key).unique()
+    conflicted = rows.join(keys, on=list(spec.key), how="semi")
+    clean = distinct.join(keys, on=list(spec.key), how="anti")
+    detail = pl.format("{} repeats with different values in this file", pl.lit(", ".join(spec.key)))
+    found = conflicted.select(
+        "line",
+        pl.lit(spec.key[-1]).alias("column_name"),
+        pl.lit("duplicate_key_conflict").alias("rule"),
+        pl.col(spec.key[-1]).cast(pl.String).alias("value"),
+        detail.alias("detail"),
+    )
+    return clean, found
+
+
+def validate_rows(
+    raw: pl.DataFrame, spec: FileSpec, *, as_of: dt.date, patients: pl.DataFrame
+) -> Validated:
+    """Apply every row rule of the contract; `patients` holds known (patient_id, birth_year)."""
+    strings = clean_strings(raw, spec)
+    known = patients.select(
+        pl.col("patient_id").cast(pl.String), pl.col("birth_year").cast(pl.Int64).alias("__birth_year")
+    )
+    parsed = strings.with_columns(parse_column(c).alias(f"{c.name}__t") for c in spec.columns)
+    if spec.name == "patients":
+        parsed = parsed.with_columns(pl.col("birth_year__t").alias("__birth_year"))
+    else:
+        parsed = parsed.join(known, on="patient_id", how="left", maintain_order="left")
+    checks = [
+        check for c in spec.columns for check in column_checks(c, f"{c.name}__t", as_of=as_of)
+    ] + table_checks(spec, as_of=as_of)
+    found = violations(parsed, checks)
+    typed = parsed.join(found.select("line").unique(), on="line", how="anti").select(
+        "line", *(pl.col(f"{c}__t").alias(c) for c in spec.column_names)
+    )
+    clean, clashes = conflicting_keys(typed, spec)
+    found = pl.concat([found, clashes], how="vertical_relaxed")
+    quarantine = first_violation_per_line(found, strings)
+    return Validated(rows=clean, quarantine=quarantine, repeats=typed.height - clean.height - clashes.height)
