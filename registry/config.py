@@ -21,7 +21,9 @@ class Settings:
 
     def __repr__(self) -> str:  # never print the key
         key = "set" if self.pseudonym_key else "unset"
-        return f"Settings(db={self.db!s}, pseudonym_key={key}, min_cell_count={self.min_cell_count})"
+        return (
+            f"Settings(db={self.db!s}, pseudonym_key={key}, min_cell_count={self.min_cell_count})"
+        )
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -162,7 +162,10 @@ IDENTIFIER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("phone", r"(^|_)(phone|telephone|mobile|cell|fax)($|_)"),
         ("email", r"(^|_)e_?mail($|_)"),
         ("MRN", r"(^|_)(mrn|medical_record(_number)?|record_number|hospital_number)($|_)"),
-        ("SSN", r"(^|_)(ssn|social_security(_number)?|national_id|nhs_number|insurance_number)($|_)"),
+        (
+            "SSN",
+            r"(^|_)(ssn|social_security(_number)?|national_id|nhs_number|insurance_number)($|_)",
+        ),
         ("full birth date", r"^(date_of_birth|dob|birth_?date|birthdate|born_on|birth_on)$"),
     )
 )

@@ -14,7 +14,10 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 def connect(path: Path | str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the registry database (no extension is ever downloaded)."""
-    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     return duckdb.connect(str(path), read_only=read_only, config=config)
 
 

@@ -86,7 +86,9 @@ def read_raw(path: Path) -> pl.DataFrame:
     return frame.with_columns(pl.col("line").cast(pl.Int64))
 
 
-def check_columns(frame: pl.DataFrame, spec: FileSpec, path: Path) -> tuple[pl.DataFrame, tuple[str, ...]]:
+def check_columns(
+    frame: pl.DataFrame, spec: FileSpec, path: Path
+) -> tuple[pl.DataFrame, tuple[str, ...]]:
     """Refuse identifiers and missing columns; rename headers; return the ignored extras."""
     headers = [c for c in frame.columns if c != "line"]
     flagged = [(c, label) for c in headers if (label := identifier_label(c))]
@@ -99,7 +101,9 @@ def check_columns(frame: pl.DataFrame, spec: FileSpec, path: Path) -> tuple[pl.D
     normalised = [normalise_column(c) for c in headers]
     repeated = sorted({n for n in normalised if normalised.count(n) > 1})
     if repeated:
-        raise IngestError(f"{path}: column '{repeated[0]}' appears more than once; nothing was stored")
+        raise IngestError(
+            f"{path}: column '{repeated[0]}' appears more than once; nothing was stored"
+        )
     missing = [c for c in spec.required if c not in normalised]
     if missing:
         raise IngestError(
@@ -210,7 +214,11 @@ def _store(
 
 
 def _open_batch(
-    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, sha: str | None, started: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    spec: FileSpec,
+    sha: str | None,
+    started: dt.datetime,
 ) -> int:
     row = con.execute(
         "INSERT INTO ingest_batches (file_path, file_name, table_name, sha256, started_at, status) "
@@ -226,8 +234,16 @@ def _close_batch(con: duckdb.DuckDBPyConnection, r: IngestResult) -> None:
     con.execute(
         "UPDATE ingest_batches SET rows_read = ?, rows_inserted = ?, rows_updated = ?, "
         "rows_unchanged = ?, rows_quarantined = ?, finished_at = ?, message = ? WHERE batch_id = ?",
-        [r.rows_read, r.inserted, r.updated, r.unchanged, r.quarantined, dt.datetime.now(), note,
-         r.batch_id],
+        [
+            r.rows_read,
+            r.inserted,
+            r.updated,
+            r.unchanged,
+            r.quarantined,
+            dt.datetime.now(),
+            note,
+            r.batch_id,
+        ],
     )
 
 
@@ -260,7 +276,9 @@ def top_reasons(quarantine: pl.DataFrame, limit: int = 5) -> tuple[tuple[str, in
         .sort(["len", "column_name", "rule"], descending=[True, False, False])
         .head(limit)
     )
-    return tuple((f"{r['rule']} in {r['column_name']}", int(r["len"])) for r in counts.iter_rows(named=True))
+    return tuple(
+        (f"{r['rule']} in {r['column_name']}", int(r["len"])) for r in counts.iter_rows(named=True)
+    )
 
 
 def upsert(
@@ -326,9 +344,9 @@ def _apply_updates(
     con.register("updates", changed.select(spec.column_names))
     try:
         con.execute(
-            "INSERT INTO audit (batch_id, table_name, row_key, column_name, old_value, new_value, "
-            "changed_at) SELECT ?, ?, row_key, column_name, old_value, new_value, current_timestamp "
-            "FROM audit_rows",
+            "INSERT INTO audit (batch_id, table_name, row_key, column_name, old_value, "
+            "new_value, changed_at) SELECT ?, ?, row_key, column_name, old_value, new_value, "
+            "current_timestamp FROM audit_rows",
             [batch_id, spec.name],
         )
         sets = ", ".join(f"{c} = u.{c}" for c in spec.value_columns)

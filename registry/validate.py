@@ -97,6 +97,10 @@ def parse_column(col: Column) -> pl.Expr:
     return s
 
 
+def _listed(values: tuple[str, ...]) -> str:
+    return f"{values[0]}-{values[-1]}" if len(values) > 8 else ", ".join(values)
+
+
 def column_checks(col: Column, typed: str, *, as_of: dt.date) -> list[Check]:
     """The rules one column's values must meet (typed values are in column `typed`)."""
     raw, value = pl.col(col.name), pl.col(typed)
@@ -107,7 +111,7 @@ def column_checks(col: Column, typed: str, *, as_of: dt.date) -> list[Check]:
     kind_rule = {"date": "bad_date", "enum": "bad_enum"}.get(col.kind, "bad_type")
     kind_text = {
         "date": "is not a valid ISO date (YYYY-MM-DD)",
-        "enum": f"must be one of {', '.join(col.values[:8])}{' ...' if len(col.values) > 8 else ''}",
+        "enum": f"must be one of {_listed(col.values)}",
         "int": "is not a whole number",
         "float": "is not a number",
         "bool": "is not a boolean (true/false/1/0/yes/no)",
@@ -175,7 +179,9 @@ def first_violation_per_line(found: pl.DataFrame, raw: pl.DataFrame) -> pl.DataF
         pl.col("value").first(),
         pl.col("detail").str.join("; "),
     )
-    raw_json = raw.select("line", pl.struct(pl.exclude("line")).struct.json_encode().alias("raw_row"))
+    raw_json = raw.select(
+        "line", pl.struct(pl.exclude("line")).struct.json_encode().alias("raw_row")
+    )
     return grouped.join(raw_json, on="line", how="left").select(list(QUARANTINE_SCHEMA))
 
 
@@ -204,7 +210,8 @@ def validate_rows(
     """Apply every row rule of the contract; `patients` holds known (patient_id, birth_year)."""
     strings = clean_strings(raw, spec)
     known = patients.select(
-        pl.col("patient_id").cast(pl.String), pl.col("birth_year").cast(pl.Int64).alias("__birth_year")
+        pl.col("patient_id").cast(pl.String),
+        pl.col("birth_year").cast(pl.Int64).alias("__birth_year"),
     )
     parsed = strings.with_columns(parse_column(c).alias(f"{c.name}__t") for c in spec.columns)
     if spec.name == "patients":
@@ -221,4 +228,6 @@ def validate_rows(
     clean, clashes = conflicting_keys(typed, spec)
     found = pl.concat([found, clashes], how="vertical_relaxed")
     quarantine = first_violation_per_line(found, strings)
-    return Validated(rows=clean, quarantine=quarantine, repeats=typed.height - clean.height - clashes.height)
+    return Validated(
+        rows=clean, quarantine=quarantine, repeats=typed.height - clean.height - clashes.height
+    )

@@ -1,0 +1,202 @@
+"""The `registry` command: a thin shell over the library."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from registry import render
+from registry.config import load_settings
+from registry.errors import RegistryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def funnel(command: F) -> F:
+    """Turn RegistryError into a red 'Error:' line and its exit code (--debug: traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RegistryError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            err.print(f"[bold red]Error:[/] {render.escape(str(exc))}")
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+db_option = click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    help="Registry file (default registry.duckdb, or REGISTRY_DB).",
+)
+as_of_option = click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Date treated as today for date rules (default: today).",
+)
+
+
+def as_of_date(value: dt.datetime | None) -> dt.date:
+    """The CLI is the only place that reads today's date."""
+    return value.date() if value else dt.date.today()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
+@click.version_option(package_name="vertebral-registry")
+def main(debug: bool) -> None:
+    """A longitudinal registry of vertebral compression fractures with survival analysis."""
+
+
+@main.command()
+@db_option
+@funnel
+def init(db: Path | None) -> None:
+    """Create the registry database or bring its schema up to date."""
+    from registry.commands import init_registry
+
+    s = load_settings(db=db)
+    applied = init_registry(s.db)
+    out.print(render.init_message(s.db, applied))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@as_of_option
+@funnel
+def ingest(paths: tuple[Path, ...], db: Path | None, as_of: dt.datetime | None) -> None:
+    """Load contract files (CSV or Parquet) or folders of them into the registry."""
+    from registry.commands import ingest_into
+
+    s = load_settings(db=db)
+    outcomes = ingest_into(s, list(paths), as_of=as_of_date(as_of))
+    for outcome in outcomes:
+        render.print_ingest(out, err, outcome)
+    if any(isinstance(o, RegistryError) for o in outcomes):
+        sys.exit(2)
+
+
+@main.command()
+@db_option
+@click.option("--batch", type=int, help="Only this ingest batch (default: each file's latest).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Rows to show.")
+@funnel
+def quarantine(db: Path | None, batch: int | None, limit: int) -> None:
+    """Show quarantined rows with their file, line, column and rule."""
+    from registry.commands import quarantined_rows
+
+    s = load_settings(db=db)
+    rows = quarantined_rows(s.db, batch=batch)
+    render.print_quarantine(out, rows, limit=limit)
+
+
+@main.command()
+@db_option
+@click.option("--details", is_flag=True, help="List every violation, not only the counts.")
+@funnel
+def check(db: Path | None, details: bool) -> None:
+    """Run the cross-table data-quality rules in sql/checks and list the violations."""
+    from registry.commands import check_registry
+
+    s = load_settings(db=db)
+    violations = check_registry(s.db)
+    render.print_checks(out, violations, details=details)
+
+
+@main.command()
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write."
+)
+@click.option("--patients", type=int, default=1700, show_default=True, help="Number of patients.")
+@click.option("--seed", type=int, default=20260101, show_default=True, help="Random seed.")
+@click.option(
+    "--treatment-hr",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Hazard ratio of adjacent fracture from the day of treatment.",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(["default", "early-adjacent"]),
+    default="default",
+    show_default=True,
+    help="Hazard shape scenario.",
+)
+@click.option(
+    "--dirty",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of rows per file broken on purpose, to exercise quarantine.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="File format.",
+)
+@funnel
+def synth(
+    out_dir: Path,
+    patients: int,
+    seed: int,
+    treatment_hr: float,
+    scenario: str,
+    dirty: float,
+    fmt: str,
+) -> None:
+    """Write a synthetic cohort in the import contract, with truth.json."""
+    from registry.commands import synthesise
+
+    written = synthesise(
+        out_dir,
+        patients=patients,
+        seed=seed,
+        treatment_hr=treatment_hr,
+        scenario=scenario,
+        dirty=dirty,
+        fmt=fmt,
+    )
+    out.print(f"Wrote {len(written)} files to {out_dir} ({patients:,} patients).")
+    out.print(f"Next: registry ingest {out_dir}")
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("build/demo"),
+    show_default=True,
+    help="Folder for the demo cohort, database and results.",
+)
+@click.option("--patients", type=int, default=1700, show_default=True, help="Number of patients.")
+@click.option("--seed", type=int, default=20260101, show_default=True, help="Random seed.")
+@as_of_option
+@funnel
+def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None) -> None:
+    """Synthesise the default cohort, load it into a fresh registry and run every stage."""
+    from registry.commands import run_demo
+
+    run_demo(out_dir, patients=patients, seed=seed, as_of=as_of_date(as_of), console=out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,106 @@
+"""What each CLI command does, as library functions over paths and settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from rich.console import Console
+
+from registry import render
+from registry.checks import run_checks
+from registry.config import Settings
+from registry.db import connect, query
+from registry.errors import IngestError, RegistryError
+from registry.ingest import IngestResult, ingest_paths
+from registry.migrate import apply_migrations
+
+
+def open_registry(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open an existing, initialised registry or say how to create one."""
+    if not path.exists():
+        raise RegistryError(f"no registry at {path}; create it with: registry init --db {path}")
+    con = connect(path, read_only=read_only)
+    if not _is_initialised(con):
+        con.close()
+        raise RegistryError(
+            f"{path} is not an initialised registry; run: registry init --db {path}"
+        )
+    return con
+
+
+def _is_initialised(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def init_registry(path: Path) -> list[str]:
+    """Create or migrate the registry at `path`; return the migrations applied."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(path)
+    try:
+        return apply_migrations(con)
+    finally:
+        con.close()
+
+
+def ingest_into(
+    settings: Settings, paths: list[Path], *, as_of: dt.date
+) -> list[IngestResult | IngestError]:
+    """Ingest files or folders into the registry named by the settings."""
+    con = open_registry(settings.db)
+    try:
+        apply_migrations(con)
+        return ingest_paths(con, paths, as_of=as_of, pseudonym_key=settings.pseudonym_key)
+    finally:
+        con.close()
+
+
+def quarantined_rows(path: Path, *, batch: int | None) -> pl.DataFrame:
+    """Quarantined rows of one batch, or of the latest batch of every file."""
+    con = open_registry(path, read_only=True)
+    try:
+        if batch is not None:
+            return query(con, "queries/ingest/quarantine_batch", batch=batch)
+        return query(con, "queries/ingest/quarantine_latest")
+    finally:
+        con.close()
+
+
+def check_registry(path: Path) -> pl.DataFrame:
+    """Every cross-table violation in the registry."""
+    con = open_registry(path, read_only=True)
+    try:
+        return run_checks(con)
+    finally:
+        con.close()
+
+
+def synthesise(out_dir: Path, *, fmt: str, **options: object) -> list[Path]:
+    """Generate a synthetic cohort and write it in the import contract."""
+    from registry.synth import generate_cohort, write_cohort
+
+    try:
+        cohort = generate_cohort(**options)
+    except ValueError as exc:
+        raise RegistryError(f"synth: {exc}") from None
+    return write_cohort(cohort, out_dir, fmt=fmt)
+
+
+def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console: Console) -> None:
+    """Synthesise, initialise a fresh registry, ingest, check: every stage that exists."""
+    inbox, db = out_dir / "input", out_dir / "registry.duckdb"
+    for stale in (db, db.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    written = synthesise(inbox, fmt="csv", patients=patients, seed=seed)
+    console.print(f"Synthesised {patients:,} patients into {inbox} ({len(written)} files).")
+    init_registry(db)
+    outcomes = ingest_into(Settings(db=db), [inbox], as_of=as_of)
+    for outcome in outcomes:
+        render.print_ingest(console, console, outcome)
+    render.print_checks(console, check_registry(db), details=False)
+    console.print(f"Registry: {db}")

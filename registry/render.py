@@ -1,0 +1,92 @@
+"""Terminal output of the CLI: summaries and tables with rich (no logic of its own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.markup import escape as _escape
+from rich.table import Table
+
+from registry.checks import summarise_checks
+from registry.errors import IngestError
+from registry.ingest import IngestResult
+
+
+def escape(text: str) -> str:
+    """Escape rich markup in text that came from data or files."""
+    return _escape(text)
+
+
+def init_message(db: Path, applied: list[str]) -> str:
+    """What `registry init` did."""
+    if not applied:
+        return f"{db} is up to date; nothing to apply."
+    return (
+        f"Initialised {db}: applied {', '.join(applied)}.\nNext: registry ingest FOLDER --db {db}"
+    )
+
+
+def ingest_line(r: IngestResult) -> str:
+    """One line of counts for an ingested file."""
+    return (
+        f"{escape(r.path.name)} -> {r.table} (batch {r.batch_id}): read {r.rows_read:,} · "
+        f"inserted {r.inserted:,} · updated {r.updated:,} · unchanged {r.unchanged:,} · "
+        f"quarantined {r.quarantined:,}"
+    )
+
+
+def print_ingest(out: Console, err: Console, outcome: IngestResult | IngestError) -> None:
+    """Print the summary of one file, or its refusal."""
+    if isinstance(outcome, IngestError):
+        err.print(f"[bold red]Error:[/] {escape(str(outcome))}")
+        return
+    out.print(ingest_line(outcome))
+    if outcome.same_as_batch and not outcome.changed:
+        out.print(f"  identical to batch {outcome.same_as_batch}: nothing changed")
+    if outcome.repeats:
+        out.print(f"  {outcome.repeats:,} exact repeated line(s) counted as unchanged")
+    if outcome.ignored_columns:
+        out.print(
+            f"  [yellow]ignored unknown column(s):[/] {escape(', '.join(outcome.ignored_columns))}"
+        )
+    if outcome.quarantined:
+        reasons = ", ".join(f"{escape(why)} ({n:,})" for why, n in outcome.top_reasons)
+        counts = f"{outcome.quarantined:,} of {outcome.rows_read:,} rows"
+        out.print(f"  [yellow]quarantined {counts}:[/] {reasons}")
+        out.print(f"  See them with: registry quarantine --batch {outcome.batch_id}")
+
+
+def print_quarantine(out: Console, rows: pl.DataFrame, *, limit: int) -> None:
+    """Print quarantined rows as a table."""
+    if rows.is_empty():
+        out.print("No quarantined rows.")
+        return
+    table = Table("batch", "file", "line", "column", "rule", "value", "detail")
+    for r in rows.head(limit).iter_rows(named=True):
+        cells = [
+            r["batch_id"],
+            r["file_name"],
+            r["line"],
+            r["column_name"],
+            r["rule"],
+            r["value"],
+            r["detail"],
+        ]
+        table.add_row(*(escape("" if c is None else str(c)) for c in cells))
+    out.print(table)
+    if rows.height > limit:
+        out.print(f"... {rows.height - limit:,} more; use --limit to see them.")
+
+
+def print_checks(out: Console, violations: pl.DataFrame, *, details: bool) -> None:
+    """Print violation counts per check (and each violation with --details)."""
+    table = Table("check", "violations", "patients")
+    for r in summarise_checks(violations).iter_rows(named=True):
+        style = "yellow" if r["violations"] else ""
+        table.add_row(r["check"], f"{r['violations']:,}", f"{r['patients']:,}", style=style)
+    out.print(table)
+    if details:
+        for r in violations.iter_rows(named=True):
+            out.print(escape(f"{r['check']}: {r['table_name']} {r['patient_id']}: {r['detail']}"))
