@@ -17,8 +17,8 @@ from registry.config import load_settings
 from registry.errors import RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def funnel(command: F) -> F:

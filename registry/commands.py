@@ -12,7 +12,7 @@ from rich.console import Console
 from registry import render
 from registry.checks import run_checks
 from registry.config import Settings
-from registry.db import connect, query
+from registry.db import connect, query, scalar
 from registry.errors import IngestError, RegistryError
 from registry.ingest import IngestResult, ingest_paths
 from registry.migrate import apply_migrations
@@ -32,10 +32,8 @@ def open_registry(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 
 def _is_initialised(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
-    return bool(row and row[0])
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    return bool(scalar(con, sql))
 
 
 def init_registry(path: Path) -> list[str]:

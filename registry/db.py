@@ -32,7 +32,16 @@ def query(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFr
     return con.sql(load_sql(name), params=params or None).pl()
 
 
+def fetch_row(
+    con: duckdb.DuckDBPyConnection, text: str, params: list[Any] | None = None
+) -> tuple[Any, ...] | None:
+    """First row of a short statement, fetched to the end (DuckDB 2 refuses new work on a
+    connection while a result is only partly read)."""
+    rows = con.execute(text, params or []).fetchall()
+    return rows[0] if rows else None
+
+
 def scalar(con: duckdb.DuckDBPyConnection, text: str, params: list[Any] | None = None) -> Any:
     """First column of the first row of a short statement."""
-    row = con.execute(text, params or []).fetchone()
+    row = fetch_row(con, text, params)
     return None if row is None else row[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
@@ -12,9 +13,9 @@ import duckdb
 import polars as pl
 
 from registry.contract import LOAD_ORDER, SPECS, FileSpec, identifier_label, normalise_column
-from registry.db import query
+from registry.db import fetch_row, query
 from registry.errors import IngestError
-from registry.validate import Validated, pseudonymise, validate_rows
+from registry.validate import QUARANTINE_SCHEMA, Validated, pseudonymise, validate_rows
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -71,26 +72,21 @@ def _spec_for(path: Path) -> FileSpec:
     return spec
 
 
-def read_raw(path: Path) -> pl.DataFrame:
-    """Read a CSV or Parquet file as strings with a `line` column (CSV: line in the file)."""
+def read_header(path: Path) -> list[str]:
+    """Column names of a file, as written (CSV header parsed with the csv module)."""
     try:
         if path.suffix.lower() == ".parquet":
-            frame = pl.read_parquet(path)
-            frame = frame.select(pl.all().cast(pl.String)).with_row_index("line", offset=1)
-        else:
-            frame = pl.read_csv(path, infer_schema=False, encoding="utf8", raise_if_empty=False)
-            frame = frame.with_row_index("line", offset=2)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        reason = "is not UTF-8 text" if "utf-8" in str(exc).lower() else f"cannot be read ({exc})"
-        raise IngestError(f"{path}: the file {reason}; nothing of it was stored") from None
-    return frame.with_columns(pl.col("line").cast(pl.Int64))
+            return list(pl.read_parquet_schema(path))
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError:
+        raise IngestError(f"{path}: the file is not UTF-8 text; nothing of it was stored") from None
+    except (pl.exceptions.PolarsError, OSError, csv.Error) as exc:
+        raise IngestError(f"{path}: the file cannot be read ({exc}); nothing was stored") from None
 
 
-def check_columns(
-    frame: pl.DataFrame, spec: FileSpec, path: Path
-) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """Refuse identifiers and missing columns; rename headers; return the ignored extras."""
-    headers = [c for c in frame.columns if c != "line"]
+def check_header(headers: list[str], spec: FileSpec, path: Path) -> tuple[str, ...]:
+    """Refuse identifiers, repeated and missing columns; return the unknown extras."""
     flagged = [(c, label) for c in headers if (label := identifier_label(c))]
     if flagged:
         listed = ", ".join(f"'{c}' ({label})" for c, label in flagged)
@@ -99,11 +95,7 @@ def check_columns(
             "pseudonyms only. Drop or pseudonymise the column and ingest again; nothing was stored"
         )
     normalised = [normalise_column(c) for c in headers]
-    repeated = sorted({n for n in normalised if normalised.count(n) > 1})
-    if repeated:
-        raise IngestError(
-            f"{path}: column '{repeated[0]}' appears more than once; nothing was stored"
-        )
+    _refuse_repeated(path, normalised)
     missing = [c for c in spec.required if c not in normalised]
     if missing:
         raise IngestError(
@@ -111,9 +103,110 @@ def check_columns(
             + (f" (also {', '.join(missing[1:])})" if missing[1:] else "")
             + f"; {spec.name} needs {', '.join(spec.required)}. Nothing was stored"
         )
-    renamed = frame.rename(dict(zip(headers, normalised, strict=True)))
-    extras = tuple(c for c in normalised if c not in spec.column_names)
-    return renamed.drop(extras), extras
+    return tuple(c for c in normalised if c not in spec.column_names)
+
+
+def read_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, headers: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """All cells as text with a `line` column, and the malformed lines as quarantine rows."""
+    if path.suffix.lower() == ".parquet":
+        try:
+            frame = pl.read_parquet(path).select(pl.all().cast(pl.String))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise IngestError(
+                f"{path}: the file cannot be read ({exc}); nothing was stored"
+            ) from None
+        return frame.with_row_index("line", offset=1), _no_rejects()
+    columns = {f"c{i}": "VARCHAR" for i in range(len(headers))}
+    try:
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        frame = query(con, "queries/ingest/read_csv", path=str(path), columns=columns)
+        rejects = query(con, "queries/ingest/csv_rejects")
+    except duckdb.Error:
+        # DuckDB's fast reader gives up on some quoting; the csv module reads anything.
+        return _read_csv_slowly(path, headers)
+    _refuse_bad_encoding(path, rejects)
+    frame = frame.rename(dict(zip(columns, headers, strict=True)))
+    return frame.with_columns(_line_numbers(frame.height, rejects)), _shape_rejects(rejects)
+
+
+def _read_csv_slowly(path: Path, headers: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Row by row with the csv module: the fallback for files DuckDB cannot parse."""
+    good: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            start = reader.line_num + 1
+            for row in reader:
+                if len(row) == len(headers):
+                    good.append(row)
+                    lines.append(start)
+                else:
+                    found = f"Expected {len(headers)} fields, found {len(row)}"
+                    bad.append((start, ",".join(row), found))
+                start = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise IngestError(f"{path}: the file is not UTF-8 text; nothing of it was stored") from None
+    except csv.Error as exc:
+        raise IngestError(f"{path}: the file cannot be read ({exc}); nothing was stored") from None
+    frame = pl.DataFrame(good, schema=[f"c{i}" for i in range(len(headers))], orient="row")
+    frame = frame.rename(dict(zip(frame.columns, headers, strict=True)))
+    rejects = pl.DataFrame(
+        bad,
+        schema={"line": pl.Int64, "csv_line": pl.String, "error_message": pl.String},
+        orient="row",
+    )
+    return frame.with_columns(pl.Series("line", lines, dtype=pl.Int64)), _shape_rejects(rejects)
+
+
+def _line_numbers(height: int, rejects: pl.DataFrame) -> pl.Series:
+    """File line of each well-formed row: the lines after the header not rejected, in order.
+
+    Exact for one record per line; a quoted value spanning lines shifts the later numbers.
+    """
+    last = int(rejects.get_column("line").max() or 0)  # type: ignore[arg-type]
+    lines = pl.int_range(2, max(last, height + rejects.height) + 2, eager=True, dtype=pl.Int64)
+    kept = lines.filter(~lines.is_in(rejects.get_column("line").implode()))
+    return kept.head(height).alias("line")
+
+
+def _refuse_bad_encoding(path: Path, rejects: pl.DataFrame) -> None:
+    bad = rejects.filter(pl.col("error_type") == "INVALID ENCODING")
+    if bad.height:
+        first = bad.get_column("line").min()
+        raise IngestError(
+            f"{path}: the file is not UTF-8 text (first at line {first}); save it as UTF-8 "
+            "and ingest again. Nothing of it was stored"
+        )
+
+
+def _no_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+def _shape_rejects(rejects: pl.DataFrame) -> pl.DataFrame:
+    """Malformed CSV lines as quarantine rows (rule bad_row_shape)."""
+    return rejects.select(
+        "line",
+        pl.lit(None, dtype=pl.String).alias("column_name"),
+        pl.lit("bad_row_shape").alias("rule"),
+        pl.col("csv_line").alias("value"),
+        pl.format("the line is malformed: {}", pl.col("error_message")).alias("detail"),
+        pl.struct(pl.col("csv_line")).struct.json_encode().alias("raw_row"),
+    )
+
+
+def _refuse_repeated(path: Path, headers: list[str]) -> None:
+    normalised = [normalise_column(c) for c in headers]
+    repeated = sorted({n for n in normalised if normalised.count(n) > 1})
+    if repeated:
+        raise IngestError(
+            f"{path}: column '{repeated[0]}' appears more than once; nothing was stored"
+        )
 
 
 def file_sha256(path: Path) -> str:
@@ -126,14 +219,17 @@ def file_sha256(path: Path) -> str:
 
 
 def prepare_file(
-    path: Path, spec: FileSpec, *, pseudonym_key: str | None
-) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """Read, check the columns of, and pseudonymise one file (raises IngestError)."""
-    raw, extras = check_columns(read_raw(path), spec, path)
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, *, pseudonym_key: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]:
+    """Check the header, read and pseudonymise one file: (rows, malformed lines, extras)."""
+    headers = read_header(path)
+    extras = check_header(headers, spec, path)
+    raw, rejects = read_rows(con, path, headers)
+    raw = raw.rename({c: normalise_column(c) for c in headers}).drop(extras)
     if pseudonym_key:
         ids = raw.get_column("patient_id").str.strip_chars()
         raw = raw.with_columns(pseudonymise(ids, pseudonym_key).alias("patient_id"))
-    return raw, extras
+    return raw, rejects, extras
 
 
 def ingest_file(
@@ -148,13 +244,14 @@ def ingest_file(
     started = dt.datetime.now()
     sha = file_sha256(path) if path.is_file() else None
     try:
-        raw, extras = prepare_file(path, spec, pseudonym_key=pseudonym_key)
+        raw, rejects, extras = prepare_file(con, path, spec, pseudonym_key=pseudonym_key)
     except IngestError as exc:
         _record_refusal(con, path, spec, sha, started, str(exc))
         raise
     patients = query(con, "queries/ingest/known_patients")
-    checked = validate_rows(raw, spec, as_of=as_of, patients=patients)
-    return _store(con, path, spec, checked, raw, sha=sha, started=started, extras=extras)
+    checked = validate_rows(raw, spec, as_of=as_of, patients=patients, rejects=rejects)
+    rows_read = raw.height + rejects.height
+    return _store(con, path, spec, checked, rows_read, sha=sha, started=started, extras=extras)
 
 
 def _record_refusal(
@@ -177,15 +274,17 @@ def _store(
     path: Path,
     spec: FileSpec,
     checked: Validated,
-    raw: pl.DataFrame,
+    rows_read: int,
     *,
     sha: str | None,
     started: dt.datetime,
     extras: tuple[str, ...],
 ) -> IngestResult:
-    previous = con.execute(
-        "SELECT max(batch_id) FROM ingest_batches WHERE sha256 = ? AND status = 'loaded'", [sha]
-    ).fetchone()
+    previous = fetch_row(
+        con,
+        "SELECT max(batch_id) FROM ingest_batches WHERE sha256 = ? AND status = 'loaded'",
+        [sha],
+    )
     con.execute("BEGIN TRANSACTION")
     try:
         batch_id = _open_batch(con, path, spec, sha, started)
@@ -195,7 +294,7 @@ def _store(
             path=path,
             table=spec.name,
             batch_id=batch_id,
-            rows_read=raw.height,
+            rows_read=rows_read,
             inserted=inserted,
             updated=updated,
             unchanged=unchanged + checked.repeats,
@@ -220,11 +319,12 @@ def _open_batch(
     sha: str | None,
     started: dt.datetime,
 ) -> int:
-    row = con.execute(
+    row = fetch_row(
+        con,
         "INSERT INTO ingest_batches (file_path, file_name, table_name, sha256, started_at, status) "
         "VALUES (?, ?, ?, ?, ?, 'loaded') RETURNING batch_id",
         [str(path), path.name, spec.name, sha, started],
-    ).fetchone()
+    )
     assert row is not None
     return int(row[0])
 

@@ -13,6 +13,7 @@ from registry.contract import BOOL_FALSE, BOOL_TRUE, Column, FileSpec
 
 # Order in which rules are reported when a row breaks several.
 RULES: tuple[str, ...] = (
+    "bad_row_shape",
     "missing_value",
     "bad_type",
     "bad_date",
@@ -158,7 +159,10 @@ def violations(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
             pl.lit(check.rule).alias("rule"),
             pl.col(check.column).alias("value"),
             pl.format(
-                "{} {} (got {})", pl.lit(check.column), pl.lit(check.text), pl.col(check.column)
+                "{} {} (got {})",
+                pl.lit(check.column),
+                pl.lit(check.text),
+                pl.format("'{}'", pl.col(check.column)).fill_null("an empty cell"),
             ).alias("detail"),
         )
         for check in checks
@@ -205,9 +209,15 @@ def conflicting_keys(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, 
 
 
 def validate_rows(
-    raw: pl.DataFrame, spec: FileSpec, *, as_of: dt.date, patients: pl.DataFrame
+    raw: pl.DataFrame,
+    spec: FileSpec,
+    *,
+    as_of: dt.date,
+    patients: pl.DataFrame,
+    rejects: pl.DataFrame | None = None,
 ) -> Validated:
-    """Apply every row rule of the contract; `patients` holds known (patient_id, birth_year)."""
+    """Apply every row rule of the contract; `patients` holds known (patient_id, birth_year);
+    `rejects` are lines already quarantined by the reader (malformed CSV)."""
     strings = clean_strings(raw, spec)
     known = patients.select(
         pl.col("patient_id").cast(pl.String),
@@ -228,6 +238,8 @@ def validate_rows(
     clean, clashes = conflicting_keys(typed, spec)
     found = pl.concat([found, clashes], how="vertical_relaxed")
     quarantine = first_violation_per_line(found, strings)
+    if rejects is not None and rejects.height:
+        quarantine = pl.concat([rejects, quarantine], how="vertical_relaxed").sort("line")
     return Validated(
         rows=clean, quarantine=quarantine, repeats=typed.height - clean.height - clashes.height
     )

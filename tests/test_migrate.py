@@ -1,0 +1,35 @@
+import pytest
+
+from registry.db import connect
+from registry.errors import MigrationError
+from registry.migrate import apply_migrations, available_migrations, schema_version
+
+
+def test_migrations_apply_once_and_are_recorded() -> None:
+    con = connect()
+    applied = apply_migrations(con)
+    assert applied == available_migrations()
+    assert apply_migrations(con) == []
+    assert schema_version(con) == available_migrations()[-1]
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    for name in ("patients", "index_fractures", "procedures", "assessments", "fractures",
+                 "follow_up", "ingest_batches", "quarantine", "audit", "schema_migrations"):
+        assert name in tables
+
+
+def test_unknown_migration_in_database_is_refused() -> None:
+    con = connect()
+    apply_migrations(con)
+    con.execute("INSERT INTO schema_migrations (name) VALUES ('9999_from_the_future')")
+    with pytest.raises(MigrationError, match="9999_from_the_future"):
+        apply_migrations(con)
+
+
+def test_check_constraints_are_the_last_line_of_defence(con) -> None:  # type: ignore[no-untyped-def]
+    import duckdb
+
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO patients VALUES ('P1', NULL, 'X', 1950, NULL, NULL, NULL)")
+    con.execute("INSERT INTO patients VALUES ('P1', NULL, 'F', 1950, NULL, NULL, NULL)")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO assessments VALUES ('P1', DATE '2020-01-01', 'VAS', 11)")
