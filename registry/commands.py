@@ -78,15 +78,26 @@ def check_registry(path: Path) -> pl.DataFrame:
         con.close()
 
 
-def synthesise(out_dir: Path, *, fmt: str, **options: object) -> list[Path]:
+def synthesise(
+    out_dir: Path,
+    *,
+    fmt: str = "csv",
+    patients: int = 1700,
+    seed: int = 20260101,
+    treatment_hr: float = 1.0,
+    scenario: str = "default",
+    dirty: float = 0.0,
+) -> list[Path]:
     """Generate a synthetic cohort and write it in the import contract."""
     from registry.synth import generate_cohort, write_cohort
 
     try:
-        cohort = generate_cohort(**options)
+        cohort = generate_cohort(
+            patients=patients, seed=seed, treatment_hr=treatment_hr, scenario=scenario, dirty=dirty
+        )
+        return write_cohort(cohort, out_dir, fmt=fmt)
     except ValueError as exc:
         raise RegistryError(f"synth: {exc}") from None
-    return write_cohort(cohort, out_dir, fmt=fmt)
 
 
 def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console: Console) -> None:

@@ -177,7 +177,7 @@ def _line_numbers(height: int, rejects: pl.DataFrame) -> pl.Series:
 def _refuse_bad_encoding(path: Path, rejects: pl.DataFrame) -> None:
     bad = rejects.filter(pl.col("error_type") == "INVALID ENCODING")
     if bad.height:
-        first = bad.get_column("line").min()
+        first = int(bad.get_column("line").min())  # type: ignore[arg-type]
         raise IngestError(
             f"{path}: the file is not UTF-8 text (first at line {first}); save it as UTF-8 "
             "and ingest again. Nothing of it was stored"

@@ -34,7 +34,9 @@ VALID = {
     "score": ["7.5", "60", "0"],
 }
 messy_text = st.one_of(
-    st.sampled_from(["", " ", "NA", "-1", "1e309", "nan", "2020-13-01", "T13", "0x10", "é", '"', ","]),
+    st.sampled_from(
+        ["", " ", "NA", "-1", "1e309", "nan", "2020-13-01", "T13", "0x10", "é", '"', ","]
+    ),
     st.text(max_size=12),
 )
 
@@ -97,8 +99,9 @@ def test_rows_read_equal_inserted_updated_unchanged_quarantined(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    header=st.lists(st.one_of(st.sampled_from(SPECS["patients"].column_names), st.text(max_size=8)),
-                    max_size=9),
+    header=st.lists(
+        st.one_of(st.sampled_from(SPECS["patients"].column_names), st.text(max_size=8)), max_size=9
+    ),
     rows=st.lists(st.lists(messy_text, min_size=0, max_size=10), max_size=6),
     raw=st.binary(max_size=40),
 )

@@ -11,9 +11,21 @@ def test_migrations_apply_once_and_are_recorded() -> None:
     assert applied == available_migrations()
     assert apply_migrations(con) == []
     assert schema_version(con) == available_migrations()[-1]
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    for name in ("patients", "index_fractures", "procedures", "assessments", "fractures",
-                 "follow_up", "ingest_batches", "quarantine", "audit", "schema_migrations"):
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    for name in (
+        "patients",
+        "index_fractures",
+        "procedures",
+        "assessments",
+        "fractures",
+        "follow_up",
+        "ingest_batches",
+        "quarantine",
+        "audit",
+        "schema_migrations",
+    ):
         assert name in tables
 
 

@@ -26,13 +26,13 @@ def test_every_sql_file_starts_with_a_contract_header(path: Path) -> None:
     assert "-- Grain:" in text and "-- Parameters:" in text, path
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in SQL_FILES if "migrations" not in p.parts], ids=name_of
-)
+@pytest.mark.parametrize("path", [p for p in SQL_FILES if "migrations" not in p.parts], ids=name_of)
 def test_every_query_view_and_check_runs_on_an_empty_registry(con, path: Path) -> None:  # type: ignore[no-untyped-def]
     name = name_of(path)
     if name == "queries/ingest/csv_rejects":  # reads the reject tables of a previous scan
-        con.execute(load_sql("queries/ingest/read_csv"), PARAMS["queries/ingest/read_csv"]).fetchall()
+        con.execute(
+            load_sql("queries/ingest/read_csv"), PARAMS["queries/ingest/read_csv"]
+        ).fetchall()
     result = con.execute(load_sql(name), PARAMS.get(name) or None)
     if "views" not in path.parts:
         assert result.fetchall() == []
