@@ -1,0 +1,96 @@
+"""The study specification: a TOML file under reports/, validated on load."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry.errors import ConfigError
+
+REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
+DEFAULT_STUDY = REPORTS_DIR / "adjacent_refracture.toml"
+OUTCOMES = ("adjacent", "remote", "same_level", "any_new")
+PROCEDURES = ("vertebroplasty", "kyphoplasty")
+COVARIATES = (
+    "age",
+    "sex",
+    "bmd_t_score",
+    "glucocorticoids",
+    "prior_vertebral_fractures",
+    "n_index_levels",
+)
+
+
+@dataclass(frozen=True)
+class Study:
+    """What to analyse: outcomes, horizon, what counts as treatment, landmark, covariates."""
+
+    title: str = "New vertebral fractures after vertebroplasty"
+    outcomes: tuple[str, ...] = OUTCOMES
+    primary_outcome: str = "adjacent"
+    horizon_days: int = 1826
+    treatment_procedures: tuple[str, ...] = ("vertebroplasty",)
+    landmark_days: int = 90
+    covariates: tuple[str, ...] = COVARIATES[:5]
+    min_cell_count: int = 5
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    """Every problem of a study's keys and values (empty when valid)."""
+    known = set(Study.__dataclass_fields__)
+    found = [f"unknown key '{k}'" for k in sorted(set(data) - known)]
+    found += _check_subset(data, "outcomes", OUTCOMES)
+    found += _check_subset(data, "treatment_procedures", PROCEDURES)
+    found += _check_subset(data, "covariates", COVARIATES, allow_empty=True)
+    outcomes = data.get("outcomes", OUTCOMES)
+    if "primary_outcome" in data and data["primary_outcome"] not in outcomes:
+        found.append(f"primary_outcome '{data['primary_outcome']}' is not one of the outcomes")
+    for key, low, high in (("horizon_days", 30, 36525), ("landmark_days", 0, 3650),
+                           ("min_cell_count", 1, 1000)):  # fmt: skip
+        value = data.get(key)
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            found.append(f"{key} must be a whole number from {low} to {high}, got {value!r}")
+    horizon, landmark = data.get("horizon_days", 1826), data.get("landmark_days", 90)
+    if type(horizon) is int and type(landmark) is int and landmark >= horizon:
+        found.append(f"landmark_days ({landmark}) must be before horizon_days ({horizon})")
+    if "title" in data and not (isinstance(data["title"], str) and data["title"].strip()):
+        found.append("title must be a non-empty string")
+    return found
+
+
+def _check_subset(
+    data: dict[str, Any], key: str, allowed: tuple[str, ...], *, allow_empty: bool = False
+) -> list[str]:
+    if key not in data:
+        return []
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return [f"{key} must be a list of strings"]
+    if not value and not allow_empty:
+        return [f"{key} must not be empty"]
+    unknown = [v for v in value if v not in allowed]
+    return [f"{key}: unknown value '{v}' (allowed: {', '.join(allowed)})" for v in unknown]
+
+
+def parse_study(data: dict[str, Any], *, source: str = "study") -> Study:
+    """A Study from a TOML table; every problem is reported at once."""
+    problems = _problems(data)
+    if problems:
+        listed = "\n  ".join(problems)
+        raise ConfigError(f"{source}: {len(problems)} problem(s):\n  {listed}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return Study(**values)
+
+
+def load_study(path: Path | None = None) -> Study:
+    """Read and validate a study file (default: reports/adjacent_refracture.toml)."""
+    path = path or DEFAULT_STUDY
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such study file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_study(data, source=str(path))

@@ -1,0 +1,79 @@
+"""Calibrated constants of the synthetic cohort (fitted once on 4,000,000 patients)."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+
+from registry.levels import LEVELS
+
+SCENARIOS = ("default", "early-adjacent")
+TABLES = ("patients", "index_fractures", "procedures", "assessments", "fractures", "follow_up")
+HORIZON_DAYS = 1826  # follow-up stops at five years for everyone
+CONTACT_DAYS = (30, 91, 182, 365, 730, 1096, 1461, 1826)
+ENROL_FIRST = datetime.date(2019, 1, 1)
+ENROL_LAST = datetime.date(2024, 12, 31)
+NEVER = 1e12  # "no treatment" switch time, finite to keep the arithmetic warning-free
+YEAR = 365.25
+
+SITE_P = (0.22, 0.18, 0.15, 0.13, 0.11, 0.09, 0.07, 0.05)
+N_LEVELS_P = (0.65, 0.22, 0.09, 0.04)
+PRIOR_P = (0.55, 0.225, 0.11, 0.06, 0.035, 0.02)  # 45% with >= 1 prior vertebral fracture
+LEVEL_WEIGHT = {
+    "L1": 0.22,
+    "T12": 0.19,
+    "L2": 0.10,
+    "T11": 0.08,
+    "L3": 0.07,
+    "T8": 0.06,
+    "T7": 0.05,
+    "T10": 0.05,
+    "L4": 0.05,
+    "T9": 0.04,
+    "T6": 0.03,
+    "T5": 0.02,
+    "L5": 0.02,
+    "T4": 0.02,
+}
+LEVEL_P = np.array([LEVEL_WEIGHT.get(name, 0.0) for name in LEVELS]) / sum(LEVEL_WEIGHT.values())
+NEW_LEVEL_FLOOR = 0.005  # new fractures may land anywhere, rarely outside T4-L5
+SANDWICH_SHARE = 0.15  # of two-level patients: exactly one level between the two
+ETIOLOGY = ("osteoporotic", "malignant", "traumatic")
+ETIOLOGY_P = (0.97, 0.015, 0.015)
+GENANT_P = (0.30, 0.45, 0.25)
+LEAKAGE = ("none", "disc", "venous", "paravertebral", "other")
+LEAKAGE_P = (0.70, 0.12, 0.10, 0.06, 0.02)
+DETECTION = ("radiographic", "clinical")
+DETECTION_P = (0.55, 0.45)
+MISSING_COVARIATE = 0.02
+
+# Covariates enter every linear predictor centred on their population means.
+CENTRE = {"age": 73.0, "bmd": -2.8, "n_levels": 1.52, "prior": 0.865, "steroids": 0.10}
+TREAT_COEF = {"const": 0.007, "age": -0.04, "bmd": -0.50, "n_levels": 0.40, "pain": 0.60}
+FRACTURE_COEF = {"age": 0.0815, "bmd": -0.30, "n_levels": 0.20, "steroids": 0.40, "prior": 0.12}
+DEATH_COEF = {"age": 0.075, "bmd": -0.15, "n_levels": 0.10, "steroids": 0.30, "prior": 0.05}
+MALE_DEATH_HR = 1.5
+# Weibull cumulative hazard H(t) = rate * exp(lp) * t**shape, t in days from t0.
+HAZARD = {
+    "adjacent": {"shape": 0.466, "rate": 4.91e-3},
+    "remote": {"shape": 0.804, "rate": 4.84e-4},
+    "same": {"shape": 0.5, "rate": 6.36e-4},
+    "death": {"shape": 1.0, "rate": 1.439e-4},
+}
+DEATH_HR_TREATED = 0.971  # from the day of the procedure
+EARLY_ADJACENT_SHAPE = {"treated": 0.45, "untreated": 0.55}
+LOSS_PER_YEAR = 0.035
+WITHDRAW_PER_YEAR = 0.01
+
+# Patient-reported outcomes, (mean, sd) per visit: baseline, one month, six and twelve months.
+PRO_SCALE = {"VAS": 10.0, "ODI": 100.0}
+PRO_DECIMALS = {"VAS": 1, "ODI": 0}
+PRO_MOMENTS = {
+    ("VAS", True): ((7.9, 1.5), (1.3, 1.8), (1.5, 1.9), (1.5, 1.9)),
+    ("VAS", False): ((7.2, 1.6), (4.5, 2.2), (3.5, 2.2), (3.5, 2.2)),
+    ("ODI", True): ((69.3, 13.5), (18.8, 6.9), (20.0, 8.0), (20.0, 8.0)),
+    ("ODI", False): ((62.0, 14.0), (45.0, 15.0), (35.0, 15.0), (35.0, 15.0)),
+}
+
+Arrays = dict[str, np.ndarray]
