@@ -80,7 +80,7 @@ def parse_study(data: dict[str, Any], *, source: str = "study") -> Study:
     if problems:
         listed = "\n  ".join(problems)
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  {listed}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return Study(**values)
 
 

@@ -1,0 +1,163 @@
+"""Time-to-event frames: one row per patient and outcome, (start, stop] rows, landmark. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from registry.cohort import Cohort, level_position
+from registry.study import Study
+
+CENSORED, EVENT, COMPETING = 0, 1, 2
+BASELINE = [
+    "age",
+    "sex",
+    "bmd_t_score",
+    "glucocorticoids",
+    "prior_vertebral_fractures",
+    "n_index_levels",
+    "site_id",
+    "has_covariates",
+]
+OUTCOME_FILTERS = {
+    "adjacent": pl.col("distance") == 1,
+    "remote": pl.col("distance") >= 2,
+    "same_level": pl.col("distance") == 0,
+    "any_new": pl.lit(True),
+}
+
+
+@dataclass(frozen=True)
+class TimeToEvent:
+    """The analysis frames of one study."""
+
+    outcomes: pl.DataFrame  # one row per patient per outcome (ever-treated from t0)
+    counting: pl.DataFrame  # (start, stop] rows, treatment time-varying
+    landmark: pl.DataFrame  # event-free and under follow-up at the landmark
+
+
+def classify_fractures(fractures: pl.DataFrame, cohort: Cohort) -> pl.DataFrame:
+    """New fractures in (t0, end]: distance to the nearest reference level and sandwich flag."""
+    window = cohort.patients.select("patient_id", "t0", "end_on")
+    new = (
+        fractures.join(window, on="patient_id")
+        .filter(
+            (pl.col("detected_on") > pl.col("t0")) & (pl.col("detected_on") <= pl.col("end_on"))
+        )
+        .with_columns(level_position("level").alias("position"))
+        .unique(["patient_id", "level", "detected_on"])
+    )
+    refs = cohort.reference_levels.rename({"position": "ref"})
+    paired = new.join(refs, on="patient_id").with_columns(
+        (pl.col("position") - pl.col("ref")).alias("gap")
+    )
+    return paired.group_by("patient_id", "level", "detected_on", "t0", "position").agg(
+        pl.col("gap").abs().min().cast(pl.Int16).alias("distance"),
+        ((pl.col("gap") == 1).any() & (pl.col("gap") == -1).any()).alias("sandwich"),
+    )
+
+
+def first_events(classified: pl.DataFrame, outcomes: tuple[str, ...]) -> pl.DataFrame:
+    """The first fracture of each outcome per patient (ties: nearest level, then spine order)."""
+    parts = [
+        classified.filter(OUTCOME_FILTERS[name])
+        .sort("patient_id", "detected_on", "distance", "position")
+        .group_by("patient_id", maintain_order=True)
+        .first()
+        .with_columns(pl.lit(name).alias("outcome"))
+        for name in outcomes
+    ]
+    empty = classified.clear().with_columns(pl.lit(None, dtype=pl.String).alias("outcome"))
+    return pl.concat([empty, *parts], how="vertical_relaxed")
+
+
+def outcome_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.DataFrame:
+    """One row per patient per outcome: duration, event code (0/1/2), arm, covariates."""
+    patients = cohort.patients
+    grid = patients.select("patient_id").join(
+        pl.DataFrame({"outcome": list(study.outcomes)}), how="cross"
+    )
+    firsts = first_events(classify_fractures(fractures, cohort), study.outcomes).select(
+        "patient_id",
+        "outcome",
+        pl.col("detected_on").alias("event_on"),
+        pl.col("level").alias("event_level"),
+        pl.col("distance").alias("event_distance"),
+        pl.col("sandwich").alias("event_sandwich"),
+    )
+    rows = grid.join(firsts, on=["patient_id", "outcome"], how="left").join(
+        patients, on="patient_id"
+    )
+    has_event = pl.col("event_on").is_not_null()
+    return rows.select(
+        "patient_id",
+        "outcome",
+        "t0",
+        pl.col("end_on"),
+        pl.coalesce("event_on", "end_on").alias("exit_on"),
+        (pl.coalesce("event_on", "end_on") - pl.col("t0")).dt.total_days().alias("duration_days"),
+        pl.when(has_event)
+        .then(EVENT)
+        .when(pl.col("died"))
+        .then(COMPETING)
+        .otherwise(CENSORED)
+        .cast(pl.Int8)
+        .alias("event"),
+        "end_reason",
+        "treated",
+        "treat_on",
+        "treat_day",
+        *BASELINE,
+        "event_level",
+        "event_distance",
+        "event_sandwich",
+    ).sort("outcome", "patient_id")
+
+
+def counting_process(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """(start, stop] rows: untreated until the day of treatment, treated after; event last."""
+    keep = ["patient_id", "outcome", *BASELINE]
+    switch = pl.col("treat_day")
+    splits = outcomes.filter((switch > 0) & (switch < pl.col("duration_days")))
+    before = splits.select(
+        *keep,
+        pl.lit(0, dtype=pl.Int64).alias("start"),
+        switch.cast(pl.Int64).alias("stop"),
+        pl.lit(0, dtype=pl.Int8).alias("treated"),
+        pl.lit(CENSORED, dtype=pl.Int8).alias("event"),
+    )
+    treated_now = switch.is_not_null() & (switch < pl.col("duration_days"))
+    starts_treated = treated_now & (switch > 0)
+    last = outcomes.select(
+        *keep,
+        pl.when(starts_treated).then(switch).otherwise(0).cast(pl.Int64).alias("start"),
+        pl.col("duration_days").cast(pl.Int64).alias("stop"),
+        treated_now.cast(pl.Int8).alias("treated"),
+        "event",
+    )
+    return pl.concat([before, last]).sort("outcome", "patient_id", "start")
+
+
+def landmark_rows(outcomes: pl.DataFrame, *, landmark_days: int) -> pl.DataFrame:
+    """Patients event-free and under follow-up at the landmark; arm = treated by then."""
+    at_risk = outcomes.filter(pl.col("duration_days") > landmark_days)
+    treated = pl.col("treat_day").is_not_null() & (pl.col("treat_day") <= landmark_days)
+    return at_risk.select(
+        "patient_id",
+        "outcome",
+        (pl.col("duration_days") - landmark_days).alias("duration_days"),
+        "event",
+        treated.alias("treated"),
+        *BASELINE,
+    )
+
+
+def build_time_to_event(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> TimeToEvent:
+    """Every analysis frame of the study from the cohort and the new fractures."""
+    outcomes = outcome_rows(cohort, fractures, study)
+    return TimeToEvent(
+        outcomes=outcomes,
+        counting=counting_process(outcomes),
+        landmark=landmark_rows(outcomes, landmark_days=study.landmark_days),
+    )
