@@ -154,6 +154,7 @@ def remove(path: Path) -> None:
 def measure(argv: Sequence[str], ws: Workspace) -> tuple[float, float]:
     """Run one command under the wrapper; return (wall seconds, peak RSS in MiB)."""
     stats = ws.root / "stats.json"
+    stats.unlink(missing_ok=True)  # never read the previous command's numbers
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     done = subprocess.run(
         [sys.executable, "-c", WRAPPER, str(stats), *argv],

@@ -83,7 +83,7 @@ def follow_up_end(facts: pl.DataFrame, *, horizon_days: int) -> pl.DataFrame:
     )
     capped = raw_end.is_not_null() & (raw_end > cap)
     return facts.with_columns(
-        pl.min_horizontal(raw_end, cap).alias("end_on"),
+        pl.when(raw_end.is_not_null()).then(pl.min_horizontal(raw_end, cap)).alias("end_on"),
         pl.when(capped).then(pl.lit("administrative")).otherwise(reason).alias("end_reason"),
     ).with_columns(
         (pl.col("end_on") - pl.col("t0")).dt.total_days().alias("duration_days"),
