@@ -122,6 +122,15 @@ def ingest_report(ws: Workspace) -> tuple[int | None, str]:
     return rows, db_size(ws)
 
 
+def tte_report(ws: Workspace) -> tuple[int | None, str]:
+    """Rows of the analysis frames written by `registry tte`."""
+    import polars as pl
+
+    sizes = {n: pl.scan_parquet(ws.root / "tte" / f"{n}.parquet").select(pl.len()).collect().item()
+             for n in ("outcomes", "counting", "landmark")}  # fmt: skip
+    return sum(sizes.values()), ", ".join(f"{n} {v:,}" for n, v in sizes.items())
+
+
 CASES: list[Case] = [
     Case(
         "synth (csv)",
@@ -139,6 +148,12 @@ CASES: list[Case] = [
         "ingest",
         lambda ws: [ws.registry, "ingest", str(ws.data), "--db", str(ws.db), "--as-of", AS_OF],
         report=ingest_report,
+    ),
+    Case(
+        "tte (read + cohort + frames + parquet)",
+        lambda ws: [ws.registry, "tte", "--db", str(ws.db), "--out", str(ws.root / "tte")],
+        clear=lambda ws: [ws.root / "tte"],
+        report=tte_report,
     ),
 ]
 

@@ -117,6 +117,33 @@ def check(db: Path | None, details: bool) -> None:
     render.print_checks(out, violations, details=details)
 
 
+study_option = click.option(
+    "--study",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Study specification (default reports/adjacent_refracture.toml).",
+)
+
+
+@main.command()
+@db_option
+@study_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the Parquet files and data_dictionary.csv.",
+)
+@click.option("--csv", is_flag=True, help="Also write CSV copies.")
+@funnel
+def tte(db: Path | None, study: Path | None, out_dir: Path, csv: bool) -> None:
+    """Build the cohort and time-to-event frames and write them for R or Stata."""
+    from registry.commands import export_tte
+
+    written = export_tte(load_settings(db=db).db, study, out_dir, csv=csv)
+    out.print(f"Wrote {len(written)} files to {out_dir} (see data_dictionary.csv).")
+
+
 @main.command()
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write."

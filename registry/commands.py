@@ -11,11 +11,15 @@ from rich.console import Console
 
 from registry import render
 from registry.checks import run_checks
+from registry.cohort import Cohort, build_cohort, read_registry
 from registry.config import Settings
 from registry.db import connect, query, scalar
 from registry.errors import IngestError, RegistryError
+from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestResult, ingest_paths
 from registry.migrate import apply_migrations
+from registry.study import load_study
+from registry.time_to_event import TimeToEvent, build_time_to_event
 
 
 def open_registry(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -100,6 +104,24 @@ def synthesise(
         raise RegistryError(f"synth: {exc}") from None
 
 
+def build_analysis(path: Path, study_path: Path | None) -> tuple[Cohort, TimeToEvent]:
+    """Cohort and time-to-event frames of a registry for a study file."""
+    study = load_study(study_path)
+    con = open_registry(path, read_only=True)
+    try:
+        frames = read_registry(con)
+    finally:
+        con.close()
+    cohort = build_cohort(frames, study)
+    return cohort, build_time_to_event(cohort, frames.fractures, study)
+
+
+def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool) -> list[Path]:
+    """Write the analysis frames of a study to a folder."""
+    cohort, tte = build_analysis(path, study_path)
+    return write_frames(analysis_frames(cohort, tte), out_dir, csv=csv)
+
+
 def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console: Console) -> None:
     """Synthesise, initialise a fresh registry, ingest, check: every stage that exists."""
     inbox, db = out_dir / "input", out_dir / "registry.duckdb"
@@ -112,4 +134,7 @@ def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console
     for outcome in outcomes:
         render.print_ingest(console, console, outcome)
     render.print_checks(console, check_registry(db), details=False)
-    console.print(f"Registry: {db}")
+    cohort, tte = build_analysis(db, None)
+    write_frames(analysis_frames(cohort, tte), out_dir / "tte")
+    render.print_attrition(console, cohort.attrition)
+    console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}")

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from registry.contract import LOAD_ORDER, SPECS, FileSpec, identifier_label, normalise_column
-from registry.db import fetch_row, query
+from registry.db import fetch_row, query, scalar
 from registry.errors import IngestError
 from registry.validate import QUARANTINE_SCHEMA, Validated, pseudonymise, validate_rows
 
@@ -394,6 +394,9 @@ def upsert(
     incoming = rows.drop("line")
     con.register("incoming", incoming)
     try:
+        if not scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} LIMIT 1)"):
+            con.execute(f"INSERT INTO {spec.name} SELECT * FROM incoming")  # first load
+            return incoming.height, 0, 0
         compared = con.sql(_compare_sql(spec)).pl()
         new = compared.filter(pl.col("__is_new"))
         changed = compared.filter(~pl.col("__is_new") & pl.col("__changed"))

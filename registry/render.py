@@ -90,3 +90,11 @@ def print_checks(out: Console, violations: pl.DataFrame, *, details: bool) -> No
     if details:
         for r in violations.iter_rows(named=True):
             out.print(escape(f"{r['check']}: {r['table_name']} {r['patient_id']}: {r['detail']}"))
+
+
+def print_attrition(out: Console, attrition: pl.DataFrame) -> None:
+    """Print the attrition table of the cohort."""
+    table = Table("step", "rule", "excluded", "remaining", "treated", "conservative", "applies to")
+    for r in attrition.iter_rows():
+        table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in r))
+    out.print(table)

@@ -53,7 +53,8 @@ def _problems(data: dict[str, Any]) -> list[str]:
         if value is not None and (type(value) is not int or not low <= value <= high):
             found.append(f"{key} must be a whole number from {low} to {high}, got {value!r}")
     horizon, landmark = data.get("horizon_days", 1826), data.get("landmark_days", 90)
-    if type(horizon) is int and type(landmark) is int and landmark >= horizon:
+    both_valid = not [p for p in found if p.startswith(("horizon_days", "landmark_days"))]
+    if both_valid and landmark >= horizon:
         found.append(f"landmark_days ({landmark}) must be before horizon_days ({horizon})")
     if "title" in data and not (isinstance(data["title"], str) and data["title"].strip()):
         found.append("title must be a non-empty string")

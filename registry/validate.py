@@ -191,12 +191,14 @@ def first_violation_per_line(found: pl.DataFrame, raw: pl.DataFrame) -> pl.DataF
 
 def conflicting_keys(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split rows into (unique rows, lines whose key repeats with other values)."""
-    values = list(spec.column_names)
-    distinct = rows.unique(subset=values, keep="first", maintain_order=True)
-    clash = distinct.filter(pl.len().over(list(spec.key)) > 1)
-    keys = clash.select(spec.key).unique()
-    conflicted = rows.join(keys, on=list(spec.key), how="semi")
-    clean = distinct.join(keys, on=list(spec.key), how="anti")
+    key = list(spec.key)
+    repeated = rows.select(pl.struct(key).is_duplicated()).to_series()
+    # only the (usually few) rows whose key repeats need the costly comparison of values
+    single, doubles = rows.filter(~repeated), rows.filter(repeated)
+    distinct = doubles.unique(subset=list(spec.column_names), keep="first", maintain_order=True)
+    keys = distinct.filter(pl.len().over(key) > 1).select(key).unique()
+    conflicted = doubles.join(keys, on=key, how="semi")
+    clean = pl.concat([single, distinct.join(keys, on=key, how="anti")]).sort("line")
     detail = pl.format("{} repeats with different values in this file", pl.lit(", ".join(spec.key)))
     found = conflicted.select(
         "line",

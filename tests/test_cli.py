@@ -82,3 +82,36 @@ def test_demo_builds_a_registry_from_the_synthetic_cohort(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert (tmp_path / "registry.duckdb").exists()
     assert "quarantined 0" in result.output
+
+
+def test_tte_writes_parquet_csv_and_a_data_dictionary(tmp_path: Path) -> None:
+    runner = CliRunner()
+    demo = runner.invoke(main, ["demo", "--out", str(tmp_path / "d"), "--patients", "150",
+                                "--as-of", "2026-01-01"])  # fmt: skip
+    assert demo.exit_code == 0, demo.output
+    out = tmp_path / "tte"
+    db = str(tmp_path / "d" / "registry.duckdb")
+    result = runner.invoke(main, ["tte", "--db", db, "--out", str(out), "--csv"])
+    assert result.exit_code == 0, result.output
+    import polars as pl
+
+    outcomes = pl.read_parquet(out / "outcomes.parquet")
+    assert set(outcomes["outcome"]) == {"adjacent", "remote", "same_level", "any_new"}
+    assert pl.read_csv(out / "counting.csv").height >= outcomes.height
+    dictionary = pl.read_csv(out / "data_dictionary.csv")
+    described = dictionary.filter(pl.col("file") != "data_policy")
+    assert described["description"].null_count() == 0, described.filter(
+        pl.col("description").is_null()
+    )
+
+
+def test_tte_reports_every_study_problem_at_once(tmp_path: Path) -> None:
+    study = tmp_path / "s.toml"
+    study.write_text('outcomes = ["adjacent", "elbow"]\nhorizon_days = -1\ncolour = 1\n')
+    db = str(tmp_path / "r.duckdb")
+    CliRunner().invoke(main, ["init", "--db", db])
+    result = CliRunner().invoke(
+        main, ["tte", "--db", db, "--study", str(study), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "3 problem(s)" in result.output and "s.toml" in result.output

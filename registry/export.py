@@ -1,0 +1,102 @@
+"""Write the analysis frames as Parquet (and CSV) with a data dictionary, for R or Stata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from registry.cohort import Cohort
+from registry.time_to_event import TimeToEvent
+
+COMMON = {
+    "patient_id": "pseudonymous patient identifier",
+    "outcome": "adjacent | remote | same_level | any_new",
+    "age": "age at t0 in years (year of t0 minus birth_year)",
+    "sex": "F | M",
+    "bmd_t_score": "bone mineral density T-score",
+    "glucocorticoids": "long-term glucocorticoid use (true/false)",
+    "prior_vertebral_fractures": "number of vertebral fractures before the index fracture",
+    "n_index_levels": "number of index-fracture levels (the reference levels)",
+    "site_id": "recruiting site",
+    "has_covariates": "true when every covariate of the study's adjusted models is present",
+    "duration_days": "days from time zero to the event or the end of follow-up",
+    "event": "0 censored, 1 the outcome, 2 death first (competing event)",
+}
+DICTIONARY: dict[str, dict[str, str]] = {
+    "outcomes": COMMON
+    | {
+        "t0": "time zero: earliest diagnosis of an osteoporotic index fracture",
+        "end_on": "end of follow-up: death, else withdrawal/loss, else last contact; "
+        "capped at t0 + horizon",
+        "exit_on": "date of the event, or end_on",
+        "end_reason": "death | withdrawn | lost | last_contact | administrative (horizon)",
+        "treated": "ever treated before the end of follow-up (prone to immortal-time bias)",
+        "treat_on": "date of the first study procedure at an index level",
+        "treat_day": "days from t0 to treatment",
+        "event_level": "level of the first fracture of this outcome",
+        "event_distance": "positions from the event level to the nearest reference level",
+        "event_sandwich": "the event level lies between two reference levels",
+    },
+    "counting": COMMON
+    | {
+        "start": "interval start, days from t0 (exclusive)",
+        "stop": "interval stop, days from t0 (inclusive); event only on the last interval",
+        "treated": "1 from the day of treatment on (time-varying exposure), else 0",
+    },
+    "landmark": COMMON
+    | {
+        "duration_days": "days from the landmark to the event or the end of follow-up",
+        "treated": "treated on or before the landmark day",
+    },
+    "attrition": {
+        "step": "order of the eligibility rule",
+        "rule": "eligibility rule",
+        "excluded": "patients excluded by this rule",
+        "remaining": "patients remaining after it",
+        "remaining_treated": "of them ever treated",
+        "remaining_conservative": "of them never treated",
+        "applies_to": "all analyses, or adjusted models only",
+    },
+    "data_policy": {
+        "rule": "a data problem the cohort stage resolves by a documented policy",
+        "rows": "rows affected",
+        "patients": "patients affected",
+        "action": "what the cohort stage does with them",
+    },
+}
+
+
+def analysis_frames(cohort: Cohort, tte: TimeToEvent) -> dict[str, pl.DataFrame]:
+    """The frames users take to other tools, by file name."""
+    return {
+        "outcomes": tte.outcomes,
+        "counting": tte.counting,
+        "landmark": tte.landmark,
+        "attrition": cohort.attrition,
+        "data_policy": cohort.policy,
+    }
+
+
+def dictionary_frame(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """One row per file and column: type and meaning."""
+    rows = [
+        (name, column, str(dtype), DICTIONARY[name].get(column, ""))
+        for name, frame in frames.items()
+        for column, dtype in frame.schema.items()
+    ]
+    return pl.DataFrame(rows, schema=["file", "column", "type", "description"], orient="row")
+
+
+def write_frames(frames: dict[str, pl.DataFrame], out: Path, *, csv: bool = False) -> list[Path]:
+    """Write every frame as Parquet (and CSV) plus data_dictionary.csv; return the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, frame in frames.items():
+        frame.write_parquet(out / f"{name}.parquet")
+        written.append(out / f"{name}.parquet")
+        if csv:
+            frame.write_csv(out / f"{name}.csv")
+            written.append(out / f"{name}.csv")
+    dictionary_frame(frames).write_csv(out / "data_dictionary.csv")
+    return [*written, out / "data_dictionary.csv"]
