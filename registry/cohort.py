@@ -199,7 +199,9 @@ def build_cohort(frames: RegistryFrames, study: Study) -> Cohort:
     facts = treatment(facts, frames.procedures, frames.index_levels, study)
     facts = covariates(facts, study)
     eligible, attrition = apply_rules(facts)
-    eligible = eligible.drop("first_procedure_on", "n_other_etiology", "ended_status")
+    eligible = eligible.drop("first_procedure_on", "n_other_etiology", "ended_status").sort(
+        "patient_id"
+    )
     refs = frames.index_levels.join(
         eligible.select("patient_id"), on="patient_id", how="semi"
     ).select("patient_id", level_position("level").alias("position"))

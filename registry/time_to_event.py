@@ -73,11 +73,8 @@ def first_events(classified: pl.DataFrame, outcomes: tuple[str, ...]) -> pl.Data
 
 
 def outcome_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.DataFrame:
-    """One row per patient per outcome: duration, event code (0/1/2), arm, covariates."""
-    patients = cohort.patients
-    grid = patients.select("patient_id").join(
-        pl.DataFrame({"outcome": list(study.outcomes)}), how="cross"
-    )
+    """One row per patient per outcome (in study order, then patient order): duration,
+    event code (0/1/2), arm, covariates and the event's level."""
     firsts = first_events(classify_fractures(fractures, cohort), study.outcomes).select(
         "patient_id",
         "outcome",
@@ -86,57 +83,57 @@ def outcome_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.Da
         pl.col("distance").alias("event_distance"),
         pl.col("sandwich").alias("event_sandwich"),
     )
-    rows = grid.join(firsts, on=["patient_id", "outcome"], how="left").join(
-        patients, on="patient_id"
-    )
+    per_outcome = [
+        cohort.patients.join(
+            firsts.filter(pl.col("outcome") == name).drop("outcome"),
+            on="patient_id",
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.lit(name).alias("outcome"))
+        for name in study.outcomes
+    ]
+    return pl.concat(per_outcome).select(OUTCOME_COLUMNS)
+
+
+def _event_code() -> pl.Expr:
     has_event = pl.col("event_on").is_not_null()
-    return rows.select(
-        "patient_id",
-        "outcome",
-        "t0",
-        pl.col("end_on"),
-        pl.coalesce("event_on", "end_on").alias("exit_on"),
-        (pl.coalesce("event_on", "end_on") - pl.col("t0")).dt.total_days().alias("duration_days"),
-        pl.when(has_event)
-        .then(EVENT)
-        .when(pl.col("died"))
-        .then(COMPETING)
-        .otherwise(CENSORED)
-        .cast(pl.Int8)
-        .alias("event"),
-        "end_reason",
-        "treated",
-        "treat_on",
-        "treat_day",
-        *BASELINE,
-        "event_level",
-        "event_distance",
-        "event_sandwich",
-    ).sort("outcome", "patient_id")
+    code = pl.when(has_event).then(EVENT).when(pl.col("died")).then(COMPETING).otherwise(CENSORED)
+    return code.cast(pl.Int8).alias("event")
+
+
+OUTCOME_COLUMNS = [
+    pl.col("patient_id"),
+    pl.col("outcome"),
+    pl.col("t0"),
+    pl.col("end_on"),
+    pl.coalesce("event_on", "end_on").alias("exit_on"),
+    (pl.coalesce("event_on", "end_on") - pl.col("t0")).dt.total_days().alias("duration_days"),
+    _event_code(),
+    *(pl.col(c) for c in ("end_reason", "treated", "treat_on", "treat_day", *BASELINE)),
+    *(pl.col(c) for c in ("event_level", "event_distance", "event_sandwich")),
+]
 
 
 def counting_process(outcomes: pl.DataFrame) -> pl.DataFrame:
-    """(start, stop] rows: untreated until the day of treatment, treated after; event last."""
-    keep = ["patient_id", "outcome", *BASELINE]
-    switch = pl.col("treat_day")
-    splits = outcomes.filter((switch > 0) & (switch < pl.col("duration_days")))
-    before = splits.select(
-        *keep,
-        pl.lit(0, dtype=pl.Int64).alias("start"),
-        switch.cast(pl.Int64).alias("stop"),
-        pl.lit(0, dtype=pl.Int8).alias("treated"),
-        pl.lit(CENSORED, dtype=pl.Int8).alias("event"),
+    """(start, stop] rows: untreated until the day of treatment, treated after; event last.
+
+    A row treated part-way is repeated (explode keeps the order, so no sort is needed).
+    """
+    switch, stop = pl.col("treat_day"), pl.col("duration_days")
+    treated_now = switch.is_not_null() & (switch < stop)
+    split = treated_now & (switch > 0)
+    parts = pl.int_ranges(0, pl.when(split).then(2).otherwise(1), dtype=pl.Int8)
+    rows = outcomes.with_columns(parts.alias("__part")).explode("__part")
+    before = split & (pl.col("__part") == 0)
+    return rows.select(
+        "patient_id",
+        "outcome",
+        *BASELINE,
+        pl.when(split & ~before).then(switch).otherwise(0).cast(pl.Int64).alias("start"),
+        pl.when(before).then(switch).otherwise(stop).cast(pl.Int64).alias("stop"),
+        (treated_now & ~before).cast(pl.Int8).alias("treated"),
+        pl.when(before).then(CENSORED).otherwise(pl.col("event")).cast(pl.Int8).alias("event"),
     )
-    treated_now = switch.is_not_null() & (switch < pl.col("duration_days"))
-    starts_treated = treated_now & (switch > 0)
-    last = outcomes.select(
-        *keep,
-        pl.when(starts_treated).then(switch).otherwise(0).cast(pl.Int64).alias("start"),
-        pl.col("duration_days").cast(pl.Int64).alias("stop"),
-        treated_now.cast(pl.Int8).alias("treated"),
-        "event",
-    )
-    return pl.concat([before, last]).sort("outcome", "patient_id", "start")
 
 
 def landmark_rows(outcomes: pl.DataFrame, *, landmark_days: int) -> pl.DataFrame:
