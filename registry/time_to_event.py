@@ -7,19 +7,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from registry.cohort import Cohort, level_position
-from registry.study import Study
+from registry.study import COVARIATES, Study
 
 CENSORED, EVENT, COMPETING = 0, 1, 2
-BASELINE = [
-    "age",
-    "sex",
-    "bmd_t_score",
-    "glucocorticoids",
-    "prior_vertebral_fractures",
-    "n_index_levels",
-    "site_id",
-    "has_covariates",
-]
+BASELINE = [*COVARIATES, "site_id", "has_covariates"]  # carried on every analysis row
 OUTCOME_FILTERS = {
     "adjacent": pl.col("distance") == 1,
     "remote": pl.col("distance") >= 2,
