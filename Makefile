@@ -29,6 +29,8 @@ lint: $(STAMP)  ## ruff and mypy
 
 bench: $(STAMP)  ## timings and peak memory at several sizes (results in benchmarks/results.md)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/tte_build.py --patients 100000
+	$(BIN)/python benchmarks/tte_build.py --patients 1000000 --repeats 3
 
 lock:  ## regenerate requirements.lock from a clean venv
 	rm -rf /tmp/vr-lock && $(PY) -m venv /tmp/vr-lock
