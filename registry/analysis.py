@@ -1,0 +1,351 @@
+"""The analysis stage: time-to-event frames -> every model of the study, as plain results.
+
+Pure: frames in, a JSON-ready dict out (numbers, lists, None). Each model that cannot be
+fitted (no events in an arm, a constant covariate) is reported with its reason instead of
+stopping the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from registry.models import competing, cox, km
+from registry.models.iptw import design_matrix, fit_propensity
+from registry.study import Study
+
+ARMS = ("treated", "untreated")
+YEARS = {str(i + 1): d for i, d in enumerate(km.YEARS_DAYS)}
+Z95 = float(stats.norm.ppf(0.975))
+PIECE_DAY = 365  # piecewise hazard ratios: 0-1 year and 1-5 years
+Result = dict[str, Any]
+
+
+def guarded(fit: Callable[[], Result]) -> Result:
+    """Run one model; a failure becomes {'error': reason} so the others still run."""
+    try:
+        return fit()
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, NotImplementedError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # a model failure must not take the report down
+        if type(exc).__name__ in {"ModelFitError", "ConvergenceError", "PerfectSeparationError"}:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        raise
+
+
+def arm_masks(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Boolean row masks of the two arms (ever-treated or treated-by-landmark)."""
+    treated = frame.get_column("treated").cast(pl.Boolean).to_numpy()
+    return {"treated": treated, "untreated": ~treated}
+
+
+def km_result(fit: km.KaplanMeier) -> Result:
+    """A Kaplan-Meier curve as plain lists, with survival at 1-5 years."""
+    surv, lower, upper = fit.at(np.array(km.YEARS_DAYS, dtype=float))
+    return {
+        "times_days": fit.times.tolist(),
+        "survival": fit.survival.tolist(),
+        "ci_lower": fit.ci_lower.tolist(),
+        "ci_upper": fit.ci_upper.tolist(),
+        "at_risk": fit.at_risk.astype(int).tolist(),
+        "events": fit.events.astype(int).tolist(),
+        "censored": fit.censored.astype(int).tolist(),
+        "n": fit.n,
+        "total_events": fit.total_events,
+        "survival_at_years": _by_year(surv),
+        "ci_lower_at_years": _by_year(lower),
+        "ci_upper_at_years": _by_year(upper),
+        "median_days": fit.median,
+        "median_ci": list(fit.median_ci),
+    }
+
+
+def _by_year(values: np.ndarray) -> dict[str, float | None]:
+    return {y: (None if np.isnan(v) else float(v)) for y, v in zip(YEARS, values, strict=True)}
+
+
+def km_by_arm(frame: pl.DataFrame, *, weights: np.ndarray | None = None) -> Result:
+    """Kaplan-Meier per arm for the outcome (death and other censoring as censored)."""
+    duration = frame.get_column("duration_days").to_numpy().astype(float)
+    event = frame.get_column("event").to_numpy() == 1
+    out: Result = {}
+    for arm, mask in arm_masks(frame).items():
+        w = None if weights is None else weights[mask]
+        out[arm] = guarded(
+            lambda m=mask, w=w: km_result(km.fit_km(duration[m], event[m], weights=w))
+        )
+    return out
+
+
+def wald(coef: float, se: float) -> Result:
+    """Hazard ratio with its 95% Wald CI and two-sided p."""
+    z = coef / se if se > 0 else float("nan")
+    return {
+        "hr": float(np.exp(coef)),
+        "ci_lower": float(np.exp(coef - Z95 * se)),
+        "ci_upper": float(np.exp(coef + Z95 * se)),
+        "p": float(2 * stats.norm.sf(abs(z))),
+        "se": float(se),
+    }
+
+
+def cox_result(fit: cox.CoxFit, label: str, term: str = "treated") -> Result:
+    """HR, CI and p of the treatment term, the model's size and every term."""
+    i = fit.names.index(term)
+    return {
+        **wald(float(fit.coef[i]), float(fit.se[i])),
+        "n": fit.n,
+        "events": fit.events,
+        "robust": fit.robust,
+        "converged": fit.converged,
+        "label": label,
+        "terms": {
+            n: wald(float(c), float(s)) for n, c, s in zip(fit.names, fit.coef, fit.se, strict=True)
+        },
+    }
+
+
+def covariate_matrix(
+    frame: pl.DataFrame, study: Study, *, adjusted: bool
+) -> tuple[np.ndarray, list[str]]:
+    """Treatment column, plus the study covariates when adjusted."""
+    treated = frame.get_column("treated").cast(pl.Float64).to_numpy()[:, None]
+    if not adjusted:
+        return treated, ["treated"]
+    x, names = design_matrix(frame, study.covariates)
+    return np.hstack([treated, x]), ["treated", *names]
+
+
+def complete(frame: pl.DataFrame, *, adjusted: bool) -> pl.DataFrame:
+    """Rows usable by a model: all of them, or those with every covariate when adjusted."""
+    return frame.filter(pl.col("has_covariates")) if adjusted else frame
+
+
+def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) -> Result:
+    """Cox model on one row per patient (ever-treated or landmark frame), Efron ties."""
+    rows = complete(frame, adjusted=adjusted)
+    x, names = covariate_matrix(rows, study, adjusted=adjusted)
+    fit = cox.fit_cox(
+        rows.get_column("duration_days").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        x,
+        names=tuple(names),
+    )
+    return cox_result(fit, label)
+
+
+def fit_time_varying(counting: pl.DataFrame, study: Study, *, adjusted: bool) -> Result:
+    """Cox model on (start, stop] rows with treatment as a time-varying exposure."""
+    rows = complete(counting, adjusted=adjusted)
+    x, names = covariate_matrix(rows, study, adjusted=adjusted)
+    fit = cox.fit_cox(
+        rows.get_column("stop").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        x,
+        start=rows.get_column("start").to_numpy().astype(float),
+        names=tuple(names),
+    )
+    return cox_result(fit, "time-varying treatment (primary)")
+
+
+def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
+    """Split (start, stop] rows at `day`; `period` is 0 before it and 1 after."""
+    crossing = (pl.col("start") < day) & (pl.col("stop") > day)
+    early = counting.filter(crossing).with_columns(
+        pl.lit(day, dtype=pl.Int64).alias("stop"), pl.lit(0, dtype=pl.Int8).alias("event")
+    )
+    late = counting.with_columns(
+        pl.when(crossing)
+        .then(pl.lit(day, dtype=pl.Int64))
+        .otherwise(pl.col("start"))
+        .alias("start")
+    )
+    both = pl.concat([early, late])
+    return both.with_columns((pl.col("start") >= day).cast(pl.Int8).alias("period"))
+
+
+def fit_piecewise(counting: pl.DataFrame, study: Study) -> Result:
+    """Time-varying adjusted Cox with separate treatment HRs for 0-1 and 1-5 years."""
+    rows = complete(split_at(counting, PIECE_DAY), adjusted=True)
+    x, names = covariate_matrix(rows, study, adjusted=True)
+    period = rows.get_column("period").to_numpy().astype(float)
+    early, late = x[:, 0] * (1 - period), x[:, 0] * period
+    fit = cox.fit_cox(
+        rows.get_column("stop").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        np.column_stack([early, late, x[:, 1:]]),
+        start=rows.get_column("start").to_numpy().astype(float),
+        names=("treated_0_1y", "treated_1_5y", *names[1:]),
+    )
+    return {
+        "0-1y": cox_result(fit, "treated 0-1 year", "treated_0_1y"),
+        "1-5y": cox_result(fit, "treated 1-5 years", "treated_1_5y"),
+    }
+
+
+def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray | None]:
+    """Stabilised-IPTW Cox on the landmark frame (no immortal time) with robust variance."""
+    rows = complete(landmark, adjusted=True)
+    x, names = design_matrix(rows, study.covariates)
+    treated = rows.get_column("treated").cast(pl.Boolean).to_numpy()
+    ps = fit_propensity(treated, x, names)
+    fit = cox.fit_cox(
+        rows.get_column("duration_days").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        treated.astype(float)[:, None],
+        weights=ps.weights,
+        robust=True,
+        names=("treated",),
+    )
+    result = cox_result(fit, "IPTW (stabilised weights, landmark cohort, robust SE)")
+    result["weights"] = ps.weight_summary
+    result["balance"] = ps.balance.to_dicts()
+    result["max_abs_smd_after"] = float(ps.balance["smd_after"].abs().max() or 0.0)
+    result["weighted_km"] = km_by_arm(rows, weights=ps.weights)
+    return result, ps.weights
+
+
+def cif_result(fit: competing.CumulativeIncidence) -> Result:
+    """A cumulative incidence curve as plain lists, with values at 1-5 years."""
+    return {
+        "times_days": fit.times.tolist(),
+        "cif": fit.cif.tolist(),
+        "ci_lower": fit.ci_lower.tolist(),
+        "ci_upper": fit.ci_upper.tolist(),
+        "at_years": _by_year(fit.at(np.array(km.YEARS_DAYS, dtype=float))),
+    }
+
+
+def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame) -> Result:
+    """Aalen-Johansen CIF per arm for the outcome and death, Gray's test, Fine-Gray."""
+    duration = frame.get_column("duration_days").to_numpy().astype(float)
+    status = frame.get_column("event").to_numpy().astype(int)
+    out: Result = {"cif": {}, "cif_death": {}}
+    for arm, mask in arm_masks(frame).items():
+        out["cif"][arm] = guarded(
+            lambda m=mask: cif_result(
+                competing.cumulative_incidence(duration[m], status[m], cause=1)
+            )
+        )
+        out["cif_death"][arm] = guarded(
+            lambda m=mask: cif_result(
+                competing.cumulative_incidence(duration[m], status[m], cause=2)
+            )
+        )
+    group = np.where(arm_masks(frame)["treated"], "treated", "untreated")
+    out["gray_test"] = guarded(lambda: _gray(duration, status, group))
+    out["fine_gray"] = guarded(lambda: _fine_gray(landmark))
+    return out
+
+
+def _gray(duration: np.ndarray, status: np.ndarray, group: np.ndarray) -> Result:
+    statistic, df, p = competing.gray_test(duration, status, group, cause=1)
+    return {"statistic": float(statistic), "df": int(df), "p": float(p)}
+
+
+def _fine_gray(landmark: pl.DataFrame) -> Result:
+    """Fine-Gray subdistribution HR of treatment by the landmark (death competing)."""
+    fit = competing.fit_fine_gray(
+        landmark.get_column("duration_days").to_numpy().astype(float),
+        landmark.get_column("event").to_numpy().astype(int),
+        landmark.get_column("treated").cast(pl.Float64).to_numpy()[:, None],
+        cause=1,
+        names=("treated",),
+    )
+    result = wald(float(fit.coef[0]), float(fit.se[0]))
+    return {**result, "n": fit.n, "events": fit.events, "label": "Fine-Gray, landmark cohort"}
+
+
+def ph_diagnostics(counting: pl.DataFrame, study: Study) -> Result:
+    """Schoenfeld-residual test (R's cox.zph) of the time-varying adjusted model."""
+    rows = complete(counting, adjusted=True)
+    x, names = covariate_matrix(rows, study, adjusted=True)
+    fit = cox.fit_cox(
+        rows.get_column("stop").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        x,
+        start=rows.get_column("start").to_numpy().astype(float),
+        names=tuple(names),
+    )
+    table = cox.ph_test(fit)
+    frame = table if isinstance(table, pl.DataFrame) else pl.DataFrame(table)
+    return {"table": frame.to_dicts()}
+
+
+def rmst(landmark: pl.DataFrame, study: Study) -> Result:
+    """Difference in restricted mean time free of the outcome, landmark to the horizon."""
+    tau = float(study.horizon_days - study.landmark_days)
+    group = np.where(
+        landmark.get_column("treated").cast(pl.Boolean).to_numpy(), "treated", "untreated"
+    )
+    fit = km.rmst_difference(
+        landmark.get_column("duration_days").to_numpy().astype(float),
+        landmark.get_column("event").to_numpy() == 1,
+        group,
+        tau=tau,
+    )
+    return {
+        "tau_days": tau,
+        "rmst": {k: float(v) for k, v in fit.rmst_by_group.items()},
+        "se": {k: float(v) for k, v in fit.se_by_group.items()},
+        "difference_days": float(fit.difference),
+        "ci_lower": float(fit.ci_lower),
+        "ci_upper": float(fit.ci_upper),
+        "p": float(fit.p),
+        "label": "treated minus untreated, landmark cohort",
+    }
+
+
+def logrank_result(frame: pl.DataFrame, *, stratified: bool) -> Result:
+    """Log-rank test of the arms, optionally stratified by site."""
+    group = np.where(arm_masks(frame)["treated"], "treated", "untreated")
+    strata = frame.get_column("site_id").fill_null("unknown").to_numpy() if stratified else None
+    test = km.logrank(
+        frame.get_column("duration_days").to_numpy().astype(float),
+        frame.get_column("event").to_numpy() == 1,
+        group,
+        strata=strata,
+    )
+    return {"statistic": float(test.statistic), "df": int(test.df), "p": float(test.p)}
+
+
+def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
+                    landmark: pl.DataFrame, study: Study) -> Result:  # fmt: skip
+    """Every estimator of the study for one outcome."""
+    out = outcomes.filter(pl.col("outcome") == name)
+    cp = counting.filter(pl.col("outcome") == name)
+    lm = landmark.filter(pl.col("outcome") == name)
+    iptw = guarded(lambda: fit_iptw(lm, study)[0])
+    cr = competing_risks(out, lm)
+    return {
+        "n": out.height,
+        "events": int((out.get_column("event") == 1).sum()),
+        "deaths_first": int((out.get_column("event") == 2).sum()),
+        "km": km_by_arm(out),
+        "km_landmark": km_by_arm(lm),
+        "logrank": guarded(lambda: logrank_result(out, stratified=False)),
+        "logrank_stratified_site": guarded(lambda: logrank_result(out, stratified=True)),
+        "cox": {
+            "unadjusted": guarded(lambda: fit_fixed(out, study, adjusted=False, label=NAIVE)),
+            "adjusted": guarded(lambda: fit_fixed(out, study, adjusted=True, label=NAIVE)),
+            "time_varying": guarded(lambda: fit_time_varying(cp, study, adjusted=False)),
+            "time_varying_adjusted": guarded(lambda: fit_time_varying(cp, study, adjusted=True)),
+            "landmark": guarded(lambda: fit_fixed(lm, study, adjusted=False, label=LANDMARK)),
+            "iptw": iptw,
+            "piecewise": guarded(lambda: fit_piecewise(cp, study)),
+        },
+        "cif": cr["cif"],
+        "cif_death": cr["cif_death"],
+        "gray_test": cr["gray_test"],
+        "fine_gray": cr["fine_gray"],
+        "ph_test": guarded(lambda: ph_diagnostics(cp, study)),
+        "rmst": guarded(lambda: rmst(lm, study)),
+    }
+
+
+NAIVE = "ever-treated from t0 (prone to immortal-time bias)"
+LANDMARK = "landmark: treated by the landmark day, time from the landmark"

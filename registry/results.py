@@ -1,0 +1,106 @@
+"""Assemble results.json: cohort, every outcome's models, PROs, provenance; suppress small
+counts before anything else sees them."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from registry.analysis import analyse_outcome
+from registry.cohort import Cohort
+from registry.models import km
+from registry.study import Study
+from registry.time_to_event import TimeToEvent
+
+# Keys whose values are counts of patients or events: suppressed when 0 < n < threshold.
+COUNT_KEYS = frozenset(
+    {"n", "events", "at_risk", "censored", "total_events", "deaths_first", "n_treated",
+     "n_untreated", "excluded", "remaining", "remaining_treated", "remaining_conservative",
+     "rows", "patients", "n_baseline", "n_followup"}
+)  # fmt: skip
+PACKAGES = ("vertebral-registry", "duckdb", "polars", "numpy", "scipy", "lifelines", "statsmodels")
+
+
+def cohort_summary(cohort: Cohort, tte: TimeToEvent) -> dict[str, Any]:
+    """Cohort size by arm, attrition, data policy and median follow-up (reverse KM)."""
+    patients = cohort.patients
+    treated = int(patients.get_column("treated").sum()) if patients.height else 0
+    summary: dict[str, Any] = {
+        "n": patients.height,
+        "n_treated": treated,
+        "n_untreated": patients.height - treated,
+        "attrition": cohort.attrition.to_dicts(),
+        "data_policy": cohort.policy.to_dicts(),
+    }
+    if patients.height:
+        duration = patients.get_column("duration_days").to_numpy().astype(float)
+        died = patients.get_column("died").to_numpy()
+        median, lower, upper = km.median_follow_up(duration, died)
+        summary["median_follow_up_days"] = {"median": median, "ci_lower": lower, "ci_upper": upper}
+    return summary
+
+
+def provenance(study_text: str, snapshot: pl.DataFrame, as_of: str) -> dict[str, Any]:
+    """Hashes of the study file and the registry contents, versions, as_of."""
+    digest = hashlib.sha256(json.dumps(snapshot.rows()).encode()).hexdigest()
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "study_sha256": hashlib.sha256(study_text.encode()).hexdigest(),
+        "data_snapshot_sha256": digest,
+        "table_rows": dict(snapshot.select("table_name", "n_rows").iter_rows()),
+        "versions": versions,
+        "as_of": as_of,
+    }
+
+
+def build_results(
+    cohort: Cohort, tte: TimeToEvent, study: Study, *, pro: dict[str, Any], prov: dict[str, Any]
+) -> dict[str, Any]:
+    """Every number of the report, small counts suppressed."""
+    outcomes = {
+        name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
+        for name in study.outcomes
+    }
+    results = {
+        "study": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(study).items()},
+        "cohort": cohort_summary(cohort, tte),
+        "outcomes": outcomes,
+        "pro": pro,
+        "provenance": prov,
+        "small_cell_threshold": study.min_cell_count,
+    }
+    return suppress_small(clean_numbers(results), study.min_cell_count)
+
+
+def clean_numbers(value: Any) -> Any:
+    """NumPy scalars to Python, NaN and infinities to None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): clean_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_numbers(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def suppress_small(value: Any, threshold: int, *, key: str = "") -> Any:
+    """Replace counts 0 < n < threshold (under the COUNT_KEYS) by None."""
+    if isinstance(value, dict):
+        return {k: suppress_small(v, threshold, key=k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [suppress_small(v, threshold, key=key) for v in value]
+    if key in COUNT_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return None if 0 < value < threshold else value
+    return value
