@@ -12,25 +12,12 @@ import resource
 import statistics
 import time
 
-import duckdb
+from benchmarks_support import registry_connection
 
 from registry.cohort import build_cohort, read_registry
-from registry.db import connect
-from registry.migrate import apply_migrations
 from registry.study import Study
 from registry.synth import generate_cohort
 from registry.time_to_event import build_time_to_event
-
-
-def load(patients: int) -> duckdb.DuckDBPyConnection:
-    """An in-memory registry holding a synthetic cohort."""
-    con = connect()
-    apply_migrations(con)
-    for name, frame in generate_cohort(patients=patients, seed=1).tables.items():
-        con.register("frame", frame)
-        con.execute(f"INSERT INTO {name} SELECT * FROM frame")
-        con.unregister("frame")
-    return con
 
 
 def main() -> None:
@@ -39,7 +26,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    con, study = load(args.patients), Study()
+    con = registry_connection(generate_cohort(patients=args.patients, seed=1))
+    study = Study()
     timings: dict[str, list[float]] = {"read": [], "cohort": [], "frames": []}
     for _ in range(args.repeats):
         t0 = time.perf_counter()

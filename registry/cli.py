@@ -145,6 +145,27 @@ def tte(db: Path | None, study: Path | None, out_dir: Path, csv: bool) -> None:
 
 
 @main.command()
+@db_option
+@study_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for results.json (the report is written beside it).",
+)
+@as_of_option
+@funnel
+def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
+    """Fit every model of the study (KM, Cox, competing risks, IPTW, PROs) into results.json."""
+    from registry.commands import analyse_registry
+
+    results = analyse_registry(load_settings(db=db).db, study, out_dir, as_of=as_of_date(as_of))
+    render.print_primary(out, results)
+    out.print(f"Wrote {out_dir / 'results.json'}")
+
+
+@main.command()
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write."
 )

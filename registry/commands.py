@@ -18,7 +18,7 @@ from registry.errors import IngestError, RegistryError
 from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestResult, ingest_paths
 from registry.migrate import apply_migrations
-from registry.study import load_study
+from registry.study import DEFAULT_STUDY, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
 
@@ -122,6 +122,31 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
     return write_frames(analysis_frames(cohort, tte), out_dir, csv=csv)
 
 
+def analyse_registry(
+    path: Path, study_path: Path | None, out_dir: Path, *, as_of: dt.date
+) -> dict[str, object]:
+    """Every model of the study on the registry; writes results.json into out_dir."""
+    from registry.analysis_pro import pro_results
+    from registry.report import write_json
+    from registry.results import build_results, provenance
+
+    study_file = study_path or DEFAULT_STUDY
+    study = load_study(study_file)
+    con = open_registry(path, read_only=True)
+    try:
+        frames = read_registry(con)
+        assessments = query(con, "queries/analysis/assessments")
+        snapshot = query(con, "queries/analysis/snapshot")
+    finally:
+        con.close()
+    cohort = build_cohort(frames, study)
+    tte = build_time_to_event(cohort, frames.fractures, study)
+    prov = provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat())
+    results = build_results(cohort, tte, study, pro=pro_results(cohort, assessments), prov=prov)
+    write_json(results, out_dir / "results.json")
+    return results
+
+
 def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console: Console) -> None:
     """Synthesise, initialise a fresh registry, ingest, check: every stage that exists."""
     inbox, db = out_dir / "input", out_dir / "registry.duckdb"
@@ -137,4 +162,6 @@ def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console
     cohort, tte = build_analysis(db, None)
     write_frames(analysis_frames(cohort, tte), out_dir / "tte")
     render.print_attrition(console, cohort.attrition)
-    console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}")
+    results = analyse_registry(db, None, out_dir, as_of=as_of)
+    render.print_primary(console, results)
+    console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}; results: {out_dir}")

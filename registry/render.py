@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from rich.console import Console
@@ -98,3 +99,22 @@ def print_attrition(out: Console, attrition: pl.DataFrame) -> None:
     for r in attrition.iter_rows():
         table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in r))
     out.print(table)
+
+
+def print_primary(out: Console, results: dict[str, Any]) -> None:
+    """Print each outcome's hazard ratios, the primary (time-varying) model first."""
+    table = Table("outcome", "model", "HR", "95% CI", "p", "n", "events")
+    for name, outcome in results["outcomes"].items():
+        for model in ("time_varying_adjusted", "time_varying", "iptw", "landmark", "unadjusted"):
+            fit = outcome["cox"][model]
+            if "error" in fit:
+                table.add_row(name, model, "-", escape(fit["error"]), "", "", "")
+                continue
+            ci = f"{fit['ci_lower']:.2f}-{fit['ci_upper']:.2f}"
+            table.add_row(name, model, f"{fit['hr']:.2f}", ci, f"{fit['p']:.3g}",
+                          _count(fit["n"]), _count(fit["events"]))  # fmt: skip
+    out.print(table)
+
+
+def _count(value: int | None) -> str:
+    return "<min" if value is None else f"{value:,}"
