@@ -8,6 +8,7 @@ stopping the others.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -72,13 +73,14 @@ def km_by_arm(frame: pl.DataFrame, *, weights: np.ndarray | None = None) -> Resu
     """Kaplan-Meier per arm for the outcome (death and other censoring as censored)."""
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     event = frame.get_column("event").to_numpy() == 1
-    out: Result = {}
-    for arm, mask in arm_masks(frame).items():
-        w = None if weights is None else weights[mask]
-        out[arm] = guarded(
-            lambda m=mask, w=w: km_result(km.fit_km(duration[m], event[m], weights=w))
-        )
-    return out
+    return {
+        arm: guarded(partial(_km, duration[m], event[m], None if weights is None else weights[m]))
+        for arm, m in arm_masks(frame).items()
+    }
+
+
+def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None) -> Result:
+    return km_result(km.fit_km(duration, event, weights=weights))
 
 
 def wald(coef: float, se: float) -> Result:
@@ -204,7 +206,7 @@ def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray |
     result = cox_result(fit, "IPTW (stabilised weights, landmark cohort, robust SE)")
     result["weights"] = ps.weight_summary
     result["balance"] = ps.balance.to_dicts()
-    result["max_abs_smd_after"] = float(ps.balance["smd_after"].abs().max() or 0.0)
+    result["max_abs_smd_after"] = float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0))
     result["weighted_km"] = km_by_arm(rows, weights=ps.weights)
     return result, ps.weights
 
@@ -220,22 +222,21 @@ def cif_result(fit: competing.CumulativeIncidence) -> Result:
     }
 
 
+def _cif(duration: np.ndarray, status: np.ndarray, cause: int) -> Result:
+    return cif_result(competing.cumulative_incidence(duration, status, cause=cause))
+
+
 def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame) -> Result:
     """Aalen-Johansen CIF per arm for the outcome and death, Gray's test, Fine-Gray."""
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     status = frame.get_column("event").to_numpy().astype(int)
-    out: Result = {"cif": {}, "cif_death": {}}
-    for arm, mask in arm_masks(frame).items():
-        out["cif"][arm] = guarded(
-            lambda m=mask: cif_result(
-                competing.cumulative_incidence(duration[m], status[m], cause=1)
-            )
-        )
-        out["cif_death"][arm] = guarded(
-            lambda m=mask: cif_result(
-                competing.cumulative_incidence(duration[m], status[m], cause=2)
-            )
-        )
+    masks = arm_masks(frame)
+    out: Result = {
+        "cif": {arm: guarded(partial(_cif, duration[m], status[m], 1)) for arm, m in masks.items()},
+        "cif_death": {
+            arm: guarded(partial(_cif, duration[m], status[m], 2)) for arm, m in masks.items()
+        },
+    }
     group = np.where(arm_masks(frame)["treated"], "treated", "untreated")
     out["gray_test"] = guarded(lambda: _gray(duration, status, group))
     out["fine_gray"] = guarded(lambda: _fine_gray(landmark))

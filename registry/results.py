@@ -48,7 +48,7 @@ def cohort_summary(cohort: Cohort, tte: TimeToEvent) -> dict[str, Any]:
 def provenance(study_text: str, snapshot: pl.DataFrame, as_of: str) -> dict[str, Any]:
     """Hashes of the study file and the registry contents, versions, as_of."""
     digest = hashlib.sha256(json.dumps(snapshot.rows()).encode()).hexdigest()
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
