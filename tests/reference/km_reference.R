@@ -75,13 +75,17 @@ logrank_frame <- function(d) {
   ds <- d[!is.na(d$stratum), ]
   strat <- survdiff(Surv(time, status) ~ group + strata(stratum), data = ds)
   # As print.survdiff: groups with a positive expected count (summed over strata) - 1.
+  # survdiff(Surv(time, status) ~ stratum): a three-or-more-group test
+  three <- survdiff(Surv(time, status) ~ stratum, data = ds)
   df_of <- function(s) sum((if (is.matrix(s$exp)) rowSums(s$exp) else s$exp) > 0) - 1
   data.frame(
-    test = c("plain", "stratified"), chisq = c(plain$chisq, strat$chisq),
-    df = c(df_of(plain), df_of(strat)),
+    test = c("plain", "stratified", "by_stratum"),
+    chisq = c(plain$chisq, strat$chisq, three$chisq),
+    df = c(df_of(plain), df_of(strat), df_of(three)),
     p = c(
       pchisq(plain$chisq, df_of(plain), lower.tail = FALSE),
-      pchisq(strat$chisq, df_of(strat), lower.tail = FALSE)
+      pchisq(strat$chisq, df_of(strat), lower.tail = FALSE),
+      pchisq(three$chisq, df_of(three), lower.tail = FALSE)
     )
   )
 }
@@ -116,6 +120,10 @@ reference <- function(d, name, tau) {
                       conf.type = "log-log")
   write_ref(curve_frame(weighted), paste0(name, "_weighted.csv"))
 }
+
+# Median exactly at 0.5: print(survfit(Surv(c(1, 2, 3, 4, 5, 6), c(1, 1, 1, 0, 1, 1)) ~ 1))
+tiny <- survfit(Surv(c(1, 2, 3, 4, 5, 6), c(1, 1, 1, 0, 1, 1)) ~ 1, conf.type = "log-log")
+write_ref(table_frame(tiny, 6), "tiny_table.csv")
 
 reference(lung_data(), "lung", tau = 730)
 reference(synthetic_data(), "synthetic", tau = 730)

@@ -1,0 +1,229 @@
+"""Pain (VAS) and disability (ODI) before and after: visit windows and paired statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from registry.models.pro import (
+    ARMS,
+    INSTRUMENTS,
+    VISITS,
+    before_after,
+    build_anchors,
+    paired_changes,
+    pick_visits,
+    summarise_pro,
+    trajectories,
+)
+from registry.synth import generate_cohort
+
+DAY0 = dt.date(2024, 1, 1)
+
+# (patient_id, arm); every anchor is DAY0
+ANCHORS = [
+    ("P1", "treated"),
+    ("P2", "treated"),
+    ("P3", "treated"),
+    ("P4", "treated"),
+    ("U1", "untreated"),
+]
+
+# (patient_id, day after the anchor, instrument, score)
+ASSESSMENTS = [
+    ("P1", -30, "VAS", 8.0),  # older than the day-0 one: not the baseline
+    ("P1", 0, "VAS", 9.0),  # baseline: on the anchor day counts
+    ("P1", 20, "VAS", 0.0),  # too early for the 1-month window
+    ("P1", 26, "VAS", 3.0),  # 4 days from day 30 ...
+    ("P1", 34, "VAS", 5.0),  # ... as is this one: the earlier wins
+    ("P1", 46, "VAS", 0.0),  # too late
+    ("P1", -1, "ODI", 70.0),
+    ("P1", 31, "ODI", 20.0),
+    ("P2", -1, "VAS", 6.0),
+    ("P2", 45, "VAS", 2.0),  # last day of the window
+    ("P3", -3, "VAS", 5.0),
+    ("P3", 1, "VAS", 9.9),  # after the anchor: not a treated baseline
+    ("P3", 21, "VAS", 4.0),  # first day of the window
+    ("P3", 160, "VAS", 3.0),  # 6 months: 20 days from 180 ...
+    ("P3", 190, "VAS", 2.5),  # ... this one 10: closest wins
+    ("P3", 329, "VAS", 9.0),  # just before the 12-month window
+    ("P3", 400, "VAS", 1.0),  # last day of the 12-month window
+    ("P4", -2, "VAS", 7.0),  # baseline only: in trajectories, not in the paired table
+    ("U1", 7, "VAS", 7.5),  # untreated baseline may be up to 7 days after t0
+    ("U1", 8, "VAS", 1.0),  # day 8: neither baseline nor 1 month
+    ("U1", 30, "VAS", 6.0),
+]
+
+
+def _anchors(rows: list[tuple[str, str]] = ANCHORS) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "patient_id": [p for p, _ in rows],
+            "arm": [a for _, a in rows],
+            "anchor_on": [DAY0] * len(rows),
+        },
+        schema={"patient_id": pl.String, "arm": pl.String, "anchor_on": pl.Date},
+    )
+
+
+def _assessments(rows: list[tuple[str, int, str, float]] = ASSESSMENTS) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "patient_id": [r[0] for r in rows],
+            "assessed_on": [DAY0 + dt.timedelta(days=r[1]) for r in rows],
+            "instrument": [r[2] for r in rows],
+            "score": [r[3] for r in rows],
+        },
+        schema={
+            "patient_id": pl.String,
+            "assessed_on": pl.Date,
+            "instrument": pl.String,
+            "score": pl.Float64,
+        },
+    )
+
+
+def _visit(visits: pl.DataFrame, patient: str, instrument: str, visit: str) -> tuple[int, float]:
+    row = visits.filter(
+        (pl.col("patient_id") == patient)
+        & (pl.col("instrument") == instrument)
+        & (pl.col("visit") == visit)
+    )
+    assert row.height == 1, (patient, instrument, visit)
+    return row["day"][0], row["score"][0]
+
+
+def _row(table: pl.DataFrame, instrument: str, arm: str) -> dict[str, object]:
+    return table.filter((pl.col("instrument") == instrument) & (pl.col("arm") == arm)).row(
+        0, named=True
+    )
+
+
+def test_baseline_is_the_last_assessment_on_or_before_the_anchor() -> None:
+    visits = pick_visits(_assessments(), _anchors())
+    assert _visit(visits, "P1", "VAS", "baseline") == (0, 9.0)
+    assert _visit(visits, "P3", "VAS", "baseline") == (-3, 5.0)
+    assert _visit(visits, "P1", "ODI", "baseline") == (-1, 70.0)
+
+
+def test_untreated_baseline_may_be_in_the_first_week() -> None:
+    visits = pick_visits(_assessments(), _anchors())
+    assert _visit(visits, "U1", "VAS", "baseline") == (7, 7.5)
+    assert _visit(visits, "U1", "VAS", "1 month") == (30, 6.0)
+    assert visits.filter(pl.col("day") == 8).height == 0
+
+
+def test_one_month_is_closest_to_day_30_within_21_to_45_earlier_on_ties() -> None:
+    visits = pick_visits(_assessments(), _anchors())
+    assert _visit(visits, "P1", "VAS", "1 month") == (26, 3.0)
+    assert _visit(visits, "P2", "VAS", "1 month") == (45, 2.0)
+    assert _visit(visits, "P3", "VAS", "1 month") == (21, 4.0)
+    assert visits.filter(pl.col("day").is_in([20, 46])).height == 0
+
+
+def test_six_and_twelve_month_windows() -> None:
+    visits = pick_visits(_assessments(), _anchors())
+    assert _visit(visits, "P3", "VAS", "6 months") == (190, 2.5)
+    assert _visit(visits, "P3", "VAS", "12 months") == (400, 1.0)
+    assert visits.filter(pl.col("day") == 329).height == 0
+
+
+def test_before_after_by_hand() -> None:
+    table = before_after(pick_visits(_assessments(), _anchors()))
+    assert table.select("instrument", "arm").rows() == [(i, a) for i in INSTRUMENTS for a in ARMS]
+    vas = _row(table, "VAS", "treated")
+    # Pairs P1 9 -> 3, P2 6 -> 2, P3 5 -> 4 (P4 has no 1-month score): changes -6, -4, -1
+    assert vas["n"] == 3
+    assert vas["baseline_mean"] == pytest.approx(20 / 3)
+    assert vas["baseline_sd"] == pytest.approx(np.sqrt(13 / 3))  # squares 49/9 + 4/9 + 25/9, / 2
+    assert (vas["follow_up_mean"], vas["follow_up_sd"]) == pytest.approx((3.0, 1.0))
+    assert vas["change_mean"] == pytest.approx(-11 / 3)
+    assert vas["change_sd"] == pytest.approx(np.sqrt(19 / 3))  # squares 49/9 + 1/9 + 64/9, / 2
+    half = 4.302652729749464 * np.sqrt(19 / 3) / np.sqrt(3)  # t(0.975, 2) * SE
+    assert (vas["change_lower"], vas["change_upper"]) == pytest.approx(
+        (-11 / 3 - half, -11 / 3 + half)
+    )
+
+
+def test_paired_tests_agree_with_scipy() -> None:
+    table = before_after(pick_visits(_assessments(), _anchors()))
+    vas = _row(table, "VAS", "treated")
+    baseline, follow_up = np.array([9.0, 6.0, 5.0]), np.array([3.0, 2.0, 4.0])
+    assert vas["t_p"] == pytest.approx(stats.ttest_rel(follow_up, baseline).pvalue, rel=1e-12)
+    ci = stats.ttest_rel(follow_up, baseline).confidence_interval()
+    assert (vas["change_lower"], vas["change_upper"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    # scipy.stats.wilcoxon(change) with its defaults; n = 3 -> exact p = 2 / 2**3
+    assert vas["wilcoxon_p"] == pytest.approx(
+        stats.wilcoxon(follow_up - baseline).pvalue, rel=1e-12
+    )
+    assert vas["wilcoxon_p"] == pytest.approx(0.25)
+
+
+def test_single_pair_and_empty_groups_give_nulls_not_errors() -> None:
+    table = before_after(pick_visits(_assessments(), _anchors()))
+    untreated = _row(table, "VAS", "untreated")
+    assert untreated["n"] == 1 and untreated["change_mean"] == pytest.approx(-1.5)
+    assert (
+        untreated["change_sd"] is None
+        and untreated["change_lower"] is None
+        and untreated["t_p"] is None
+    )
+    odi = _row(table, "ODI", "untreated")
+    assert odi["n"] == 0 and odi["baseline_mean"] is None and odi["wilcoxon_p"] is None
+
+
+def test_trajectories_count_every_visit() -> None:
+    table = trajectories(pick_visits(_assessments(), _anchors()))
+    assert table.height == len(INSTRUMENTS) * len(ARMS) * len(VISITS)
+    baseline = _row(table.filter(pl.col("visit") == "baseline"), "VAS", "treated")
+    assert (baseline["n"], baseline["mean"]) == (4, pytest.approx((9 + 6 + 5 + 7) / 4))
+    six = _row(table.filter(pl.col("visit") == "6 months"), "VAS", "treated")
+    assert (six["n"], six["mean"], six["sd"]) == (1, 2.5, None)
+
+
+def test_zero_rows() -> None:
+    summary = summarise_pro(_assessments([]), _anchors([]))
+    assert summary.visits.height == 0
+    assert summary.before_after.height == 4 and summary.before_after["n"].to_list() == [0] * 4
+    assert summary.trajectories["n"].sum() == 0
+    assert paired_changes(summary.visits).height == 0
+
+
+def test_build_anchors() -> None:
+    index = pl.DataFrame(
+        {
+            "patient_id": ["A", "A", "B"],
+            "diagnosed_on": [dt.date(2024, 1, 5), dt.date(2024, 1, 1), dt.date(2024, 2, 1)],
+        }
+    )
+    procedures = pl.DataFrame(
+        {
+            "patient_id": ["A", "A", "B"],
+            "performed_on": [dt.date(2024, 3, 1), dt.date(2024, 2, 1), dt.date(2024, 2, 10)],
+            "procedure": ["vertebroplasty", "vertebroplasty", "kyphoplasty"],
+        }
+    )
+    anchors = build_anchors(index, procedures)
+    assert anchors.rows() == [
+        ("A", "treated", dt.date(2024, 2, 1)),
+        ("B", "untreated", dt.date(2024, 2, 1)),
+    ]
+    both = build_anchors(index, procedures, treatments=("vertebroplasty", "kyphoplasty"))
+    assert both.row(1) == ("B", "treated", dt.date(2024, 2, 10))
+
+
+def test_synthetic_cohort_reproduces_the_published_scores() -> None:
+    # DESIGN.md: VAS 7.9 ± 1.5 -> 1.3 ± 1.8, ODI 69.3 ± 13.5 -> 18.8 ± 6.9 one month after
+    tables = generate_cohort(patients=20000, seed=3).tables
+    anchors = build_anchors(tables["index_fractures"], tables["procedures"])
+    table = before_after(pick_visits(tables["assessments"], anchors))
+    expected = {"VAS": ((7.9, 1.5, 1.3, 1.8), 0.15), "ODI": ((69.3, 13.5, 18.8, 6.9), 1.0)}
+    for instrument, (moments, tolerance) in expected.items():
+        row = _row(table, instrument, "treated")
+        assert row["n"] > 5000
+        got = (row["baseline_mean"], row["baseline_sd"], row["follow_up_mean"], row["follow_up_sd"])
+        assert got == pytest.approx(moments, abs=tolerance), instrument
