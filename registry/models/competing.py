@@ -206,14 +206,14 @@ def _event_table(
     return times, at_risk, own, other
 
 
-def _sum_by(index: Ints, values: ArrayLike, size: int) -> Array:
+def _sum_by(index: Ints, values: ArrayLike | None, size: int) -> Array:
     """Sums of values per index 0..size-1 (bincount, in row order)."""
     return np.asarray(np.bincount(index, values, size), dtype=np.float64)
 
 
 def _overall_km(at_risk: Array, events: Array) -> tuple[Array, Array]:
     """Overall Kaplan–Meier S(t-) and S(t) at each distinct time."""
-    after: Array = np.cumprod((at_risk - events) / at_risk)
+    after = np.asarray(np.cumprod((at_risk - events) / at_risk), dtype=np.float64)
     return _shift(after, 1.0), after
 
 
@@ -280,7 +280,8 @@ def _gray_score(at_risk: Array, own: Array, other: Array) -> tuple[Array, Array]
     """Score and variance of Gray's test: cmprsk's Fortran `crst`, vectorised over times."""
     risk = at_risk > 0
     n = np.where(risk, at_risk, 1.0)
-    skm: Array = np.cumprod(np.where(risk, (at_risk - own - other) / n, 1.0), axis=0)
+    factor = np.where(risk, (at_risk - own - other) / n, 1.0)
+    skm = np.asarray(np.cumprod(factor, axis=0), dtype=np.float64)
     skmm = _shift(skm, 1.0)
     f1: Array = np.cumsum(np.where(risk, skmm * own / n, 0.0), axis=0)
     f1m = _shift(f1, 0.0)
@@ -436,7 +437,7 @@ def _line_search(
 def _solve(hess: Array, rhs: Array) -> Array:
     """Solve with the Hessian, explaining a singular one."""
     try:
-        solved: Array = np.linalg.solve(hess, rhs)
+        solved = np.asarray(np.linalg.solve(hess, rhs), dtype=np.float64)
     except np.linalg.LinAlgError as error:
         raise ModelFitError(
             "The Fine–Gray information matrix is singular: a covariate is constant or "

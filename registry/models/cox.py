@@ -25,18 +25,35 @@ class CoxInputError(ModelFitError, ValueError):
 
 
 @dataclass(frozen=True, eq=False)
-class _Design:
-    """Index structure built once per fit and shared by every Newton step."""
+class _Bins:
+    """Rows grouped into contiguous bins: a sparse row-sum operator over a copy of z."""
 
+    perm: np.ndarray | None  # rows of the design in bin order (None: already in order)
+    z: np.ndarray  # design z in bin order
+    indptr: np.ndarray  # bin k holds rows indptr[k]:indptr[k+1]
+
+    def sums(self, wr: np.ndarray) -> np.ndarray:
+        """Sum of wr * z within every bin, in one sequential pass over z."""
+        data = wr if self.perm is None else wr[self.perm]
+        shape = (self.indptr.size - 1, data.size)
+        return sparse.csr_matrix((data, np.arange(data.size), self.indptr), shape) @ self.z
+
+
+@dataclass(frozen=True, eq=False)
+class _Design:
+    """Rows sorted once by (stratum, stop), events first among ties; shared by Newton steps."""
+
+    order: np.ndarray  # original row index of each sorted row
     x: np.ndarray  # covariates, column-centred (n, p)
     z: np.ndarray  # [1, x, x_i x_j for i <= j] (n, m)
-    w: np.ndarray  # case weights (n,)
-    a: np.ndarray  # row is at risk for event groups [b, a)
+    w: np.ndarray  # case weights
+    a: np.ndarray  # a row is at risk for the event groups b <= g < a
     b: np.ndarray
-    sums: sparse.csr_matrix  # (2G+1, n): risk-set bins then event groups, see _sum_matrix
-    ev_rows: np.ndarray  # event rows, sorted by event group
-    ev_group: np.ndarray  # event group of each entry of ev_rows
-    frac: np.ndarray  # Efron fraction k/d of each entry of ev_rows
+    exits: _Bins  # rows binned by a (contiguous after the sort)
+    entries: _Bins | None  # rows binned by b; None without delayed entry or strata
+    ev_pos: np.ndarray  # positions of the events, in group order
+    ev_group: np.ndarray  # event group of each event
+    frac: np.ndarray  # Efron fraction k/d of each event within its group
     d: np.ndarray  # events per group
     mean_wt: np.ndarray  # mean case weight of the events of each group (R's meanwt)
     ev_wx: np.ndarray  # (G, p) sum of w x over the events of each group
@@ -197,46 +214,56 @@ def _build_design(
     w: np.ndarray,
     strata: Any,
 ) -> _Design:
-    """Map each row to the event groups it is at risk for, and order the events by group."""
-    s = _codes(strata) if strata is not None else np.zeros(stop.size, dtype=np.intp)
+    """Map each row to the event groups it is at risk for; sort once by that group index."""
+    a, b, group_time = _group_index(stop, event, start, strata)
+    g = group_time.size
+    order = _stable_order(2 * a + ~event, 2 * g + 2)  # by group, events first in each bin
+    x, w, ev = x[order], w[order], event[order]
+    a, b = a[order], b[order]
+    xc = x - x.mean(axis=0) if x.shape[0] else x
+    iu, ju = np.triu_indices(x.shape[1])
+    z = np.hstack([np.ones((x.shape[0], 1)), xc, xc[:, iu] * xc[:, ju]])
+    ev_pos = np.flatnonzero(ev)
+    ev_group = a[ev_pos] - 1
+    d = np.bincount(ev_group, minlength=g)
+    rank = np.arange(ev_pos.size) - (np.cumsum(d) - d)[ev_group]
+    return _Design(
+        order, xc, z, w, a, b, _bins(a, z, g + 1), _bins(b, z, g + 1) if np.any(b) else None,
+        ev_pos, ev_group, rank / d[ev_group], d, np.bincount(ev_group, w[ev_pos], g) / d,
+        _by_group(ev_group, w[ev_pos, None] * xc[ev_pos], g), group_time, stop, start, event,
+    )  # fmt: skip
+
+
+def _group_index(
+    stop: np.ndarray, event: np.ndarray, start: np.ndarray | None, strata: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Number of event groups (stratum, time) up to each row's stop (a) and start (b)."""
     ut = np.unique(stop[event])
-    base = s.astype(np.int64) * (ut.size + 1)
     ka = np.searchsorted(ut, stop, side="right")
     kb = np.zeros_like(ka) if start is None else np.searchsorted(ut, start, side="right")
+    if strata is None:  # every event time is a group
+        return ka, kb, ut
+    base = _codes(strata).astype(np.int64) * (ut.size + 1)
     # Group key s*(K+1) + k + 1 for event time ut[k]; a row's key counts groups <= its time.
     gkeys = np.unique(base[event] + ka[event])
     a = np.searchsorted(gkeys, base + ka, side="right")
     b = np.searchsorted(gkeys, base + kb, side="right")
-    ev = np.flatnonzero(event)
-    order = np.argsort(a[ev], kind="stable")
-    ev_rows, ev_group = ev[order], a[ev][order] - 1
-    d = np.bincount(ev_group, minlength=gkeys.size)
-    rank = np.arange(ev_rows.size) - (np.cumsum(d) - d)[ev_group]
-    xc = x - x.mean(axis=0) if x.shape[0] else x
-    iu, ju = np.triu_indices(x.shape[1])
-    z = np.hstack([np.ones((x.shape[0], 1)), xc, xc[:, iu] * xc[:, ju]])
-    ev_wx = _by_group(ev_group, w[ev_rows, None] * xc[ev_rows], gkeys.size)
-    return _Design(
-        xc, z, w, a, b, _sum_matrix(a, b, ev_rows, ev_group, gkeys.size), ev_rows, ev_group,
-        rank / d[ev_group], d, np.bincount(ev_group, w[ev_rows], gkeys.size) / d, ev_wx,
-        ut[(gkeys % (ut.size + 1)) - 1], stop, start, event,
-    )  # fmt: skip
+    return a, b, ut[(gkeys % (ut.size + 1)) - 1]
 
 
-def _sum_matrix(
-    a: np.ndarray, b: np.ndarray, ev_rows: np.ndarray, ev_group: np.ndarray, g: int
-) -> sparse.csr_matrix:
-    """Sparse (2G+1, n) matrix: rows 0..G bin entries (+1 at a, -1 at b), then event groups."""
-    rows = [a, b, g + 1 + ev_group] if np.any(b) else [a, g + 1 + ev_group]
-    cols = (
-        [np.arange(a.size), np.arange(a.size), ev_rows]
-        if np.any(b)
-        else [np.arange(a.size), ev_rows]
-    )
-    signs = [np.ones(a.size), -np.ones(a.size)] if np.any(b) else [np.ones(a.size)]
-    data = np.concatenate([*signs, np.ones(ev_rows.size)])
-    shape = (2 * g + 1, a.size)
-    return sparse.csr_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+def _stable_order(key: np.ndarray, bound: int) -> np.ndarray:
+    """Stable argsort of non-negative integer keys below bound (radix sort when they fit)."""
+    dtype = np.uint16 if bound <= 2**16 else np.int64
+    return np.argsort(key.astype(dtype), kind="stable")
+
+
+def _bins(key: np.ndarray, z: np.ndarray, n_bins: int) -> _Bins:
+    """Bin rows by an integer key, copying z into key order only when it is not sorted."""
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_bins))])
+    if key.size < 2 or np.all(key[1:] >= key[:-1]):
+        return _Bins(None, z, indptr)
+    perm = _stable_order(key, n_bins)
+    return _Bins(perm, z[perm], indptr)
 
 
 def _by_group(group: np.ndarray, v: np.ndarray, g: int) -> np.ndarray:
@@ -255,16 +282,19 @@ class _Terms:
     c: np.ndarray  # (G, 6) sums over pieces of log den, 1/den, f/den, 1/den^2, f/den^2, f^2/den^2
 
 
-def _terms(des: _Design, beta: np.ndarray, m: int) -> _Terms:
-    """One pass over the rows: weighted sums of the first m columns of z at beta."""
+def _terms(des: _Design, beta: np.ndarray) -> _Terms:
+    """One pass over the rows: risk-set and tied-event sums of w exp(eta) z at beta."""
     eta = des.x @ beta
     wr = des.w * np.exp(eta)
-    mat = des.sums
-    scaled = sparse.csr_matrix((mat.data * wr[mat.indices], mat.indices, mat.indptr), mat.shape)
-    tot = scaled @ des.z[:, :m]
-    g = des.n_groups
-    risk = np.cumsum(tot[g::-1], axis=0)[::-1][1:]  # rows with b <= group < a
-    tied = tot[g + 1 :]
+    acc = des.exits.sums(wr)
+    if des.entries is not None:
+        acc -= des.entries.sums(wr)
+    risk = np.cumsum(acc[::-1], axis=0)[::-1][1:]  # rows with b <= group < a
+    # The events of group g are the first d[g] rows of exit bin g + 1.
+    g, n = des.n_groups, wr.size
+    indptr = np.concatenate([[0], np.cumsum(des.d)])
+    ev_op = sparse.csr_matrix((wr[des.ev_pos], des.ev_pos, indptr), (g, n))
+    tied = ev_op @ des.z
     f = des.frac
     den = risk[des.ev_group, 0] - f * tied[des.ev_group, 0]  # Efron's k-th denominator
     inv, inv2 = 1 / den, den**-2.0
@@ -275,7 +305,7 @@ def _terms(des: _Design, beta: np.ndarray, m: int) -> _Terms:
 def _group_derivs(des: _Design, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Log partial likelihood, and per-group score (G, p) and information (G, q) terms."""
     p = beta.size
-    t = _terms(des, beta, des.z.shape[1])
+    t = _terms(des, beta)
     s1, e1, s2, e2 = (
         t.risk[:, 1 : 1 + p],
         t.tied[:, 1 : 1 + p],
@@ -389,14 +419,17 @@ def _warn_infinite(
 
 def score_residuals(fit: CoxFit) -> np.ndarray:
     """Per-row score residuals (n, p), unweighted, as R's residuals(fit, type='score')."""
-    return _score_residuals(fit._design, fit.coef)
+    des = fit._design
+    out = np.empty_like(des.x)
+    out[des.order] = _score_residuals(des, fit.coef)
+    return out
 
 
 def _score_residuals(des: _Design, beta: np.ndarray) -> np.ndarray:
-    """Score residuals: events' x - mean x, minus each row's share of every risk set it is in."""
+    """Score residuals in sorted row order: events' x - mean x, minus each row's share of every risk set it is in."""
     p = beta.size
-    t = _terms(des, beta, 1 + p)
-    s1, e1 = t.risk[:, 1:], t.tied[:, 1:]
+    t = _terms(des, beta)
+    s1, e1 = t.risk[:, 1 : 1 + p], t.tied[:, 1 : 1 + p]
     _, c0, c1, c00, c01, c11 = (t.c[:, [k]] for k in range(6))
     mw = des.mean_wt[:, None]
     # Hazard increments h = mw/den and h * xbar summed over each group's Efron pieces; tied
@@ -405,7 +438,7 @@ def _score_residuals(des: _Design, beta: np.ndarray) -> np.ndarray:
     own = np.hstack([mw * (c0 - c1), mw * (s1 * (c00 - c01) - e1 * (c01 - c11))])
     cum = np.vstack([np.zeros((1, 1 + p)), np.cumsum(tot, axis=0)])
     acc = cum[des.a] - cum[des.b]  # sums over the groups each row is at risk for
-    g, ev = des.ev_group, des.ev_rows
+    g, ev = des.ev_group, des.ev_pos
     acc[ev] += own[g] - tot[g]
     resid = -np.exp(t.eta)[:, None] * (des.x * acc[:, :1] - acc[:, 1:])
     xbar_mean = (s1 * c0 - e1 * c1) / des.d[:, None]
@@ -420,7 +453,7 @@ def _robust_var(
     dfbeta = (des.w[:, None] * _score_residuals(des, beta)) @ var_model
     if clusters is not None:
         k = int(clusters.max()) + 1
-        dfbeta = np.column_stack([np.bincount(clusters, c, k) for c in dfbeta.T])
+        dfbeta = np.column_stack([np.bincount(clusters[des.order], c, k) for c in dfbeta.T])
     return dfbeta.T @ dfbeta
 
 

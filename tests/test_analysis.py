@@ -1,0 +1,123 @@
+"""The analysis stage end to end on small synthetic registries: results.json's contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry.commands import analyse_registry, ingest_into, init_registry
+from registry.config import Settings
+from registry.results import suppress_small
+from registry.synth import generate_cohort, write_cohort
+
+AS_OF = dt.date(2026, 1, 1)
+COX_MODELS = ("unadjusted", "adjusted", "time_varying", "time_varying_adjusted", "landmark", "iptw")
+
+
+def registry_with(tmp: Path, patients: int, **options: Any) -> Path:
+    write_cohort(generate_cohort(patients=patients, **options), tmp / "in")
+    db = tmp / "r.duckdb"
+    init_registry(db)
+    ingest_into(Settings(db=db), [tmp / "in"], as_of=AS_OF)
+    return db
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("analysis")
+    db = registry_with(tmp, 2500, seed=5)
+    analyse_registry(db, None, tmp / "out", as_of=AS_OF)
+    return json.loads((tmp / "out" / "results.json").read_text())
+
+
+def test_results_have_every_documented_key(results: dict[str, Any]) -> None:
+    assert set(results["outcomes"]) == {"adjacent", "remote", "same_level", "any_new"}
+    adjacent = results["outcomes"]["adjacent"]
+    for arm in ("treated", "untreated"):
+        km = adjacent["km"][arm]
+        for key in (
+            "times_days",
+            "survival",
+            "ci_lower",
+            "ci_upper",
+            "at_risk",
+            "events",
+            "median_days",
+        ):
+            assert key in km, key
+        assert set(km["survival_at_years"]) == {"1", "2", "3", "4", "5"}
+        cif = adjacent["cif"][arm]
+        assert {"times_days", "cif", "ci_lower", "ci_upper", "at_years"} <= set(cif)
+    assert {"statistic", "p"} <= set(adjacent["logrank"])
+    for model in COX_MODELS:
+        fit = adjacent["cox"][model]
+        assert "error" not in fit, (model, fit)
+        assert {"hr", "ci_lower", "ci_upper", "p", "n", "events"} <= set(fit), model
+        assert fit["ci_lower"] < fit["hr"] < fit["ci_upper"]
+    for key in ("fine_gray", "ph_test", "rmst", "gray_test"):
+        assert "error" not in adjacent[key], (key, adjacent[key])
+    assert {"n", "n_treated", "n_untreated", "attrition"} <= set(results["cohort"])
+    for instrument in ("VAS", "ODI"):
+        for arm in ("treated", "untreated"):
+            row = results["pro"][instrument][arm]
+            for key in ("n", "baseline_mean", "baseline_sd", "followup_mean", "followup_sd",
+                        "change_mean", "change_ci_lower", "change_ci_upper", "p_ttest", "p_wilcoxon"):  # fmt: skip
+                assert key in row, key
+    prov = results["provenance"]
+    assert {"study_sha256", "data_snapshot_sha256", "versions", "as_of"} <= set(prov)
+
+
+def test_the_primary_analysis_is_the_time_varying_one(results: dict[str, Any]) -> None:
+    cox = results["outcomes"]["adjacent"]["cox"]
+    assert "primary" in cox["time_varying"]["label"]
+    assert "immortal-time" in cox["unadjusted"]["label"]
+    assert "primary" not in cox["unadjusted"]["label"]
+
+
+def test_iptw_balances_the_covariates(results: dict[str, Any]) -> None:
+    iptw = results["outcomes"]["adjacent"]["cox"]["iptw"]
+    assert iptw["robust"] and iptw["max_abs_smd_after"] < 0.1
+    before = max(abs(row["smd_before"]) for row in iptw["balance"])
+    assert before > iptw["max_abs_smd_after"]
+
+
+def test_pain_and_disability_reproduce_the_press_release(results: dict[str, Any]) -> None:
+    vas, odi = results["pro"]["VAS"]["treated"], results["pro"]["ODI"]["treated"]
+    assert vas["baseline_mean"] == pytest.approx(7.9, abs=0.2)
+    assert vas["followup_mean"] == pytest.approx(1.3, abs=0.2)
+    assert odi["baseline_mean"] == pytest.approx(69.3, abs=1.5)
+    assert odi["followup_mean"] == pytest.approx(18.8, abs=1.0)
+
+
+def test_small_counts_are_suppressed_everywhere(results: dict[str, Any]) -> None:
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif key in ("n", "events", "at_risk", "censored") and isinstance(value, int):
+            assert not 0 < value < 5, (key, value)
+
+    walk(results)
+
+
+def test_suppression_rule() -> None:
+    data = {"n": 3, "events": [0, 1, 7], "hr": 2, "cohort": {"excluded": 4, "remaining": 5}}
+    assert suppress_small(data, 5) == {
+        "n": None, "events": [0, None, 7], "hr": 2, "cohort": {"excluded": None, "remaining": 5}
+    }  # fmt: skip
+
+
+def test_an_empty_registry_still_writes_results(tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    init_registry(db)
+    results = analyse_registry(db, None, tmp_path, as_of=AS_OF)
+    assert results["cohort"]["n"] == 0
+    assert "error" in results["outcomes"]["adjacent"]["cox"]["time_varying"]
+    json.loads((tmp_path / "results.json").read_text())
