@@ -152,8 +152,9 @@ def test_fine_gray_matches_crr(name: str) -> None:
 
 def test_fine_gray_summary() -> None:
     # summary(crr(...)): exp(coef), exp(coef -/+ 1.96 se), p = 2 (1 - pnorm(|coef / se|))
-    time, status, _, x = arrays(load("mgus2"))
-    fit = fit_fine_gray(time, status, x, names=["age", "male"])
+    d = load("mgus2")
+    covariates = d.select(age="x1", male="x2")
+    fit = fit_fine_gray(d["time"].to_numpy(), d["status"].to_numpy(), covariates)
     assert fit.names == ("age", "male")
     np.testing.assert_allclose(fit.hr(), np.exp(fit.coef))
     np.testing.assert_allclose(fit.ci()[:, 0], np.exp(fit.coef - Z95 * fit.se))

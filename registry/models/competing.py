@@ -81,6 +81,8 @@ def cumulative_incidence(
     time: ArrayLike, status: ArrayLike, *, cause: int = 1, weights: ArrayLike | None = None
 ) -> CumulativeIncidence:
     """Aalen–Johansen cumulative incidence of `cause` with exact ties, as cmprsk::cuminc."""
+    # Weights are frequency weights: weight 2 is the row twice, variance included. For
+    # estimated (propensity) weights that variance is too small: bootstrap instead.
     t, s, w = _inputs(time, status, weights, cause)
     times, at_risk, own, other = _event_table(t, s, w, cause)
     before, after = _overall_km(at_risk, own + other)
@@ -131,7 +133,7 @@ def fit_fine_gray(
     """Fine–Gray model by crr's Newton–Raphson (same start, steps and stop), sandwich variance."""
     t, s, _ = _inputs(time, status, None, cause)
     x = _covariates(X, t.size)
-    labels = tuple(names) if names is not None else tuple(f"x{j + 1}" for j in range(x.shape[1]))
+    labels = _names(X, x.shape[1], names)
     if len(labels) != x.shape[1]:
         raise ModelFitError(f"{len(labels)} names given for {x.shape[1]} covariates.")
     if not np.any(s == cause):
@@ -177,6 +179,14 @@ def _require(ok: ArrayLike, what: str) -> None:
         raise ModelFitError(
             f"{what}: {bad.size:,} of {rows.size:,} rows are not (first at row {bad[0]})."
         )
+
+
+def _names(X: ArrayLike, p: int, names: Sequence[str] | None) -> tuple[str, ...]:
+    """Names given, else a data frame's column names, else x1, x2, ..."""
+    if names is not None:
+        return tuple(names)
+    columns = getattr(X, "columns", None)
+    return tuple(map(str, columns)) if columns is not None else tuple(f"x{j + 1}" for j in range(p))
 
 
 def _covariates(X: ArrayLike, n: int) -> Array:
