@@ -2,9 +2,11 @@
 
 Efron ties, counting-process (start, stop] data, case weights, strata, the robust (sandwich)
 variance with clusters and the cox.zph score test for proportional hazards. Rows are never
-looped over in Python: each row is mapped once to the range of tied-event groups during which
-it is at risk, and every risk-set sum is a bincount over those group indices followed by a
-cumulative sum (see tests/test_cox.py and tests/reference/cox_reference.R for the R calls).
+looped over in Python: the rows are sorted once by the index of the last tied-event group
+(stratum, time) they are at risk for; every risk-set sum is then one sequential sparse row-sum
+per bin followed by a reverse cumulative sum, minus the same for rows not yet entered, and
+Efron's correction is summed per group in closed form. tests/test_cox.py compares every
+quantity with R (tests/reference/cox_reference.R holds the R calls).
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ def fit_cox(
     max_iter: int = 50,
 ) -> CoxFit:
     """Fit a Cox model by Newton-Raphson with step halving, as R's coxph (Efron ties)."""
+    # Unlike coxph, non-integer weights do not switch the robust variance on: ask for it.
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, not {max_iter}.")
     x = _as_matrix(X)
     names = tuple(names) if names is not None else tuple(f"x{j + 1}" for j in range(x.shape[1]))
     stop_, event_, start_, w = _check_inputs(stop, event, start, weights, x, names)
@@ -163,7 +168,7 @@ def _check_inputs(
         raise CoxInputError("event must be 0/1 (or boolean).")
     if np.any(w < 0):
         raise CoxInputError(f"{int(np.sum(w < 0))} weight(s) are negative; weights must be >= 0.")
-    if not np.any(ev == 1):
+    if not np.any((ev == 1) & (w > 0)):
         raise CoxInputError(f"no events among {stop_.size} rows: a Cox model needs at least one.")
     return stop_, ev == 1, start_, w
 
@@ -218,11 +223,10 @@ def _build_design(
     a, b, group_time = _group_index(stop, event, start, strata)
     g = group_time.size
     order = _stable_order(2 * a + ~event, 2 * g + 2)  # by group, events first in each bin
-    x, w, ev = x[order], w[order], event[order]
-    a, b = a[order], b[order]
-    xc = x - x.mean(axis=0) if x.shape[0] else x
-    iu, ju = np.triu_indices(x.shape[1])
-    z = np.hstack([np.ones((x.shape[0], 1)), xc, xc[:, iu] * xc[:, ju]])
+    w, ev, a, b = w[order], event[order], a[order], b[order]
+    xc = np.take(x, order, axis=0)
+    xc -= xc.mean(axis=0) if xc.shape[0] else 0.0
+    z = _moments(xc)
     ev_pos = np.flatnonzero(ev)
     ev_group = a[ev_pos] - 1
     d = np.bincount(ev_group, minlength=g)
@@ -232,6 +236,17 @@ def _build_design(
         ev_pos, ev_group, rank / d[ev_group], d, np.bincount(ev_group, w[ev_pos], g) / d,
         _by_group(ev_group, w[ev_pos, None] * xc[ev_pos], g), group_time, stop, start, event,
     )  # fmt: skip
+
+
+def _moments(x: np.ndarray) -> np.ndarray:
+    """The columns [1, x, x_i x_j for i <= j] whose weighted sums give loglik derivatives."""
+    p = x.shape[1]
+    z = np.empty((x.shape[0], 1 + p + p * (p + 1) // 2))
+    z[:, 0] = 1.0
+    z[:, 1 : 1 + p] = x
+    for k, (i, j) in enumerate(zip(*np.triu_indices(p), strict=True)):
+        np.multiply(x[:, i], x[:, j], out=z[:, 1 + p + k])
+    return z
 
 
 def _group_index(
@@ -306,12 +321,8 @@ def _group_derivs(des: _Design, beta: np.ndarray) -> tuple[float, np.ndarray, np
     """Log partial likelihood, and per-group score (G, p) and information (G, q) terms."""
     p = beta.size
     t = _terms(des, beta)
-    s1, e1, s2, e2 = (
-        t.risk[:, 1 : 1 + p],
-        t.tied[:, 1 : 1 + p],
-        t.risk[:, 1 + p :],
-        t.tied[:, 1 + p :],
-    )
+    s1, e1 = t.risk[:, 1 : 1 + p], t.tied[:, 1 : 1 + p]
+    s2, e2 = t.risk[:, 1 + p :], t.tied[:, 1 + p :]
     _, c0, c1, c00, c01, c11 = (t.c[:, [k]] for k in range(6))
     mw = des.mean_wt[:, None]
     ll = float(des.ev_wx.sum(axis=0) @ beta - des.mean_wt @ t.c[:, 0])
@@ -426,7 +437,7 @@ def score_residuals(fit: CoxFit) -> np.ndarray:
 
 
 def _score_residuals(des: _Design, beta: np.ndarray) -> np.ndarray:
-    """Score residuals in sorted row order: events' x - mean x, minus each row's share of every risk set it is in."""
+    """Score residuals in sorted row order: event x - mean x, less each row's risk-set shares."""
     p = beta.size
     t = _terms(des, beta)
     s1, e1 = t.risk[:, 1 : 1 + p], t.tied[:, 1 : 1 + p]
