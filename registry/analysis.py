@@ -151,7 +151,8 @@ def fit_time_varying(counting: pl.DataFrame, study: Study, *, adjusted: bool) ->
         start=rows.get_column("start").to_numpy().astype(float),
         names=tuple(names),
     )
-    return cox_result(fit, "time-varying treatment (primary)")
+    result = cox_result(fit, "time-varying treatment (primary)")
+    return {**result, "n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
 
 
 def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
@@ -183,9 +184,10 @@ def fit_piecewise(counting: pl.DataFrame, study: Study) -> Result:
         start=rows.get_column("start").to_numpy().astype(float),
         names=("treated_0_1y", "treated_1_5y", *names[1:]),
     )
+    patients = rows.get_column("patient_id").n_unique()
     return {
-        "0-1y": cox_result(fit, "treated 0-1 year", "treated_0_1y"),
-        "1-5y": cox_result(fit, "treated 1-5 years", "treated_1_5y"),
+        "0-1y": {**cox_result(fit, "treated 0-1 year", "treated_0_1y"), "n": patients},
+        "1-5y": {**cox_result(fit, "treated 1-5 years", "treated_1_5y"), "n": patients},
     }
 
 
@@ -218,7 +220,7 @@ def cif_result(fit: competing.CumulativeIncidence) -> Result:
         "cif": fit.cif.tolist(),
         "ci_lower": fit.ci_lower.tolist(),
         "ci_upper": fit.ci_upper.tolist(),
-        "at_years": _by_year(fit.at(np.array(km.YEARS_DAYS, dtype=float))),
+        "at_years": _by_year(np.asarray(fit.at([float(d) for d in km.YEARS_DAYS]))),
     }
 
 

@@ -16,5 +16,6 @@ def write_json(results: dict[str, Any], path: Path) -> Path:
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         json.dump(results, out, indent=1, allow_nan=False, sort_keys=False)
         out.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
     os.replace(tmp, path)
     return path
