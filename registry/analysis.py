@@ -7,6 +7,7 @@ stopping the others.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from registry.errors import ModelFitError
 from registry.models import competing, cox, km
 from registry.models.iptw import design_matrix, fit_propensity
 from registry.study import Study
@@ -27,15 +29,17 @@ Result = dict[str, Any]
 
 
 def guarded(fit: Callable[[], Result]) -> Result:
-    """Run one model; a failure becomes {'error': reason} so the others still run."""
-    try:
-        return fit()
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError, NotImplementedError) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    except Exception as exc:  # a model failure must not take the report down
-        if type(exc).__name__ in {"ModelFitError", "ConvergenceError", "PerfectSeparationError"}:
+    """Run one model; its warnings are kept with it, a failure becomes {'error': reason}."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fit()
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError, NotImplementedError) as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
-        raise
+        except ModelFitError as exc:
+            return {"error": str(exc)}
+    notes = sorted({str(w.message) for w in caught if not issubclass(w.category, RuntimeWarning)})
+    return {**result, "warnings": notes} if notes else result
 
 
 def arm_masks(frame: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -86,13 +90,14 @@ def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None) -> 
 def wald(coef: float, se: float) -> Result:
     """Hazard ratio with its 95% Wald CI and two-sided p."""
     z = coef / se if se > 0 else float("nan")
-    return {
-        "hr": float(np.exp(coef)),
-        "ci_lower": float(np.exp(coef - Z95 * se)),
-        "ci_upper": float(np.exp(coef + Z95 * se)),
-        "p": float(2 * stats.norm.sf(abs(z))),
-        "se": float(se),
-    }
+    with np.errstate(over="ignore"):  # an infinite bound is written as null
+        return {
+            "hr": float(np.exp(coef)),
+            "ci_lower": float(np.exp(coef - Z95 * se)),
+            "ci_upper": float(np.exp(coef + Z95 * se)),
+            "p": float(2 * stats.norm.sf(abs(z))),
+            "se": float(se),
+        }
 
 
 def cox_result(fit: cox.CoxFit, label: str, term: str = "treated") -> Result:

@@ -110,10 +110,14 @@ def print_primary(out: Console, results: dict[str, Any]) -> None:
             if "error" in fit:
                 table.add_row(name, model, "-", escape(fit["error"]), "", "", "")
                 continue
-            ci = f"{fit['ci_lower']:.2f}-{fit['ci_upper']:.2f}"
-            table.add_row(name, model, f"{fit['hr']:.2f}", ci, f"{fit['p']:.3g}",
-                          _count(fit["n"]), _count(fit["events"]))  # fmt: skip
+            ci = f"{_num(fit['ci_lower'], '.2f')}-{_num(fit['ci_upper'], '.2f')}"
+            hr, p = _num(fit["hr"], ".2f"), _num(fit["p"], ".3g")
+            table.add_row(name, model, hr, ci, p, _count(fit["n"]), _count(fit["events"]))
     out.print(table)
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _count(value: int | None) -> str:
