@@ -19,7 +19,7 @@ from benchmarks_support import load_registry
 
 from registry.analysis import LANDMARK, NAIVE, fit_fixed, fit_iptw, fit_time_varying
 from registry.cohort import RegistryFrames, build_cohort
-from registry.study import Study
+from registry.study import Study, load_study
 from registry.synth import generate_cohort
 from registry.time_to_event import build_time_to_event
 
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--hr", type=float, default=0.6)
     args = parser.parse_args()
-    study = Study()
+    study = load_study()
     found: dict[str, list[dict[str, float]]] = {m: [] for m in MODELS}
     for seed in range(1, args.seeds + 1):
         fits = estimates(frames_from_synth(args.patients, seed, args.hr), study)

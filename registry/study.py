@@ -33,7 +33,7 @@ class Study:
     horizon_days: int = 1826
     treatment_procedures: tuple[str, ...] = ("vertebroplasty",)
     landmark_days: int = 90
-    covariates: tuple[str, ...] = COVARIATES[:5]
+    covariates: tuple[str, ...] = COVARIATES
     min_cell_count: int = 5
 
 
