@@ -163,13 +163,16 @@ def fit_time_varying(counting: pl.DataFrame, study: Study, *, adjusted: bool) ->
 def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
     """Split (start, stop] rows at `day`; `period` is 0 before it and 1 after."""
     crossing = (pl.col("start") < day) & (pl.col("stop") > day)
+    schema = counting.schema
     early = counting.filter(crossing).with_columns(
-        pl.lit(day, dtype=pl.Int64).alias("stop"), pl.lit(0, dtype=pl.Int8).alias("event")
+        pl.lit(day).cast(schema["stop"]).alias("stop"),
+        pl.lit(0).cast(schema["event"]).alias("event"),
     )
     late = counting.with_columns(
         pl.when(crossing)
-        .then(pl.lit(day, dtype=pl.Int64))
+        .then(pl.lit(day))
         .otherwise(pl.col("start"))
+        .cast(schema["start"])
         .alias("start")
     )
     both = pl.concat([early, late])
