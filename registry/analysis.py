@@ -146,7 +146,8 @@ def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) 
 
 
 def fit_time_varying(counting: pl.DataFrame, study: Study, *, adjusted: bool) -> Result:
-    """Cox model on (start, stop] rows with treatment as a time-varying exposure."""
+    """Cox model on (start, stop] rows with treatment as a time-varying exposure; the
+    adjusted one carries its Schoenfeld-residual test (R's cox.zph) under `ph_test`."""
     rows = complete(counting, adjusted=adjusted)
     x, names = covariate_matrix(rows, study, adjusted=adjusted)
     fit = cox.fit_cox(
@@ -157,7 +158,17 @@ def fit_time_varying(counting: pl.DataFrame, study: Study, *, adjusted: bool) ->
         names=tuple(names),
     )
     result = cox_result(fit, "time-varying treatment (primary)")
-    return {**result, "n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
+    result |= {"n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
+    if adjusted:
+        result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit)))
+    return result
+
+
+def ph_result(table: pl.DataFrame) -> Result:
+    """The cox.zph table; `violated` when the global test is significant at 5 %, in which
+    case the piecewise hazard ratios and the RMST difference are the ones to read."""
+    global_p = float(table.filter(pl.col("term") == "GLOBAL").get_column("p").item())
+    return {"table": table.to_dicts(), "global_p": global_p, "violated": global_p < 0.05}
 
 
 def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
@@ -271,22 +282,6 @@ def _fine_gray(landmark: pl.DataFrame) -> Result:
     return {**result, "n": fit.n, "events": fit.events, "label": "Fine-Gray, landmark cohort"}
 
 
-def ph_diagnostics(counting: pl.DataFrame, study: Study) -> Result:
-    """Schoenfeld-residual test (R's cox.zph) of the time-varying adjusted model."""
-    rows = complete(counting, adjusted=True)
-    x, names = covariate_matrix(rows, study, adjusted=True)
-    fit = cox.fit_cox(
-        rows.get_column("stop").to_numpy().astype(float),
-        rows.get_column("event").to_numpy() == 1,
-        x,
-        start=rows.get_column("start").to_numpy().astype(float),
-        names=tuple(names),
-    )
-    table = cox.ph_test(fit)
-    frame = table if isinstance(table, pl.DataFrame) else pl.DataFrame(table)
-    return {"table": frame.to_dicts()}
-
-
 def rmst(landmark: pl.DataFrame, study: Study) -> Result:
     """Difference in restricted mean time free of the outcome, landmark to the horizon."""
     tau = float(study.horizon_days - study.landmark_days)
@@ -331,6 +326,7 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
     cp = counting.filter(pl.col("outcome") == name)
     lm = landmark.filter(pl.col("outcome") == name)
     iptw = guarded(lambda: fit_iptw(lm, study)[0])
+    tv_adjusted = guarded(lambda: fit_time_varying(cp, study, adjusted=True))
     cr = competing_risks(out, lm)
     return {
         "n": out.height,
@@ -344,7 +340,7 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
             "unadjusted": guarded(lambda: fit_fixed(out, study, adjusted=False, label=NAIVE)),
             "adjusted": guarded(lambda: fit_fixed(out, study, adjusted=True, label=NAIVE)),
             "time_varying": guarded(lambda: fit_time_varying(cp, study, adjusted=False)),
-            "time_varying_adjusted": guarded(lambda: fit_time_varying(cp, study, adjusted=True)),
+            "time_varying_adjusted": tv_adjusted,
             "landmark": guarded(lambda: fit_fixed(lm, study, adjusted=False, label=LANDMARK)),
             "iptw": iptw,
             "piecewise": guarded(lambda: fit_piecewise(cp, study)),
@@ -353,7 +349,7 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
         "cif_death": cr["cif_death"],
         "gray_test": cr["gray_test"],
         "fine_gray": cr["fine_gray"],
-        "ph_test": guarded(lambda: ph_diagnostics(cp, study)),
+        "ph_test": tv_adjusted.pop("ph_test", {"error": "the adjusted model was not fitted"}),
         "rmst": guarded(lambda: rmst(lm, study)),
     }
 
