@@ -51,6 +51,10 @@ cox_rows("time_varying", coxph(Surv(start, stop, event == 1) ~ treated, data = c
 tva <- coxph(as.formula(paste("Surv(start, stop, event == 1) ~ treated +", covs)), data = cpc,
              control = ctl)
 cox_rows("time_varying_adjusted", tva)
+# cause-specific hazard of death (the competing event): coxph(Surv(start, stop, event == 2) ~ ...)
+cox_rows("death_cause_specific",
+         coxph(as.formula(paste("Surv(start, stop, event == 2) ~ treated +", covs)), data = cpc,
+               control = ctl))
 cox_rows("landmark", coxph(Surv(duration_days, event == 1) ~ treated, data = lm, control = ctl))
 # IPTW: glm propensity, stabilised weights, coxph(..., weights = w, robust = TRUE)
 ps <- fitted(glm(as.formula(paste("treated ~", covs)), family = binomial, data = lmc,

@@ -1,0 +1,52 @@
+"""Time a full analysis (every model of every outcome, results.json's content) in process.
+
+Usage: python benchmarks/analysis_timing.py [--patients N]
+The registry is an in-memory DuckDB loaded from a synthetic cohort; reading and the
+cohort/time-to-event stages are timed apart from the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from benchmarks_support import registry_connection
+
+from registry.analysis_pro import pro_results
+from registry.cohort import build_cohort, read_registry
+from registry.db import query
+from registry.results import build_results
+from registry.study import load_study
+from registry.synth import generate_cohort
+from registry.time_to_event import build_time_to_event
+
+
+def main() -> None:
+    """Print the time of each stage and of the whole analysis."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=100_000)
+    args = parser.parse_args()
+    con = registry_connection(generate_cohort(patients=args.patients, seed=1))
+    study = load_study()
+    t0 = time.perf_counter()
+    frames = read_registry(con)
+    assessments = query(con, "queries/analysis/assessments")
+    t1 = time.perf_counter()
+    cohort = build_cohort(frames, study)
+    tte = build_time_to_event(cohort, frames.fractures, study)
+    t2 = time.perf_counter()
+    pro = pro_results(cohort, assessments)
+    t3 = time.perf_counter()
+    build_results(cohort, tte, study, pro=pro, prov={})
+    t4 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{args.patients:,} patients: read {t1 - t0:.2f} s, cohort+frames {t2 - t1:.2f} s, "
+        f"PRO {t3 - t2:.2f} s, models (4 outcomes) {t4 - t3:.2f} s; total {t4 - t0:.2f} s; "
+        f"process peak RSS {peak:,.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
