@@ -13,7 +13,7 @@ import time
 
 from benchmarks_support import registry_connection
 
-from registry.analysis_pro import pro_results
+from registry.analysis_pro import baseline_scores, pro_results
 from registry.cohort import build_cohort, read_registry
 from registry.db import query
 from registry.results import build_results
@@ -38,7 +38,15 @@ def main() -> None:
     t2 = time.perf_counter()
     pro = pro_results(cohort, assessments)
     t3 = time.perf_counter()
-    build_results(cohort, tte, study, pro=pro, prov={})
+    build_results(
+        cohort,
+        tte,
+        study,
+        pro=pro,
+        baseline_scores=baseline_scores(cohort, assessments),
+        data_quality={},
+        prov={},
+    )
     t4 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

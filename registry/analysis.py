@@ -233,7 +233,22 @@ def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray |
     result["balance"] = ps.balance.to_dicts()
     result["max_abs_smd_after"] = float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0))
     result["weighted_km"] = km_by_arm(rows, weights=ps.weights)
+    cap = float(np.quantile(ps.weights, 0.99)) * 1.5
+    result["ps_histogram"] = histogram(ps.score, treated, np.linspace(0, 1, 21), study)
+    result["weights_histogram"] = histogram(
+        np.minimum(ps.weights, cap), treated, np.linspace(0, cap, 21), study
+    )
     return result, ps.weights
+
+
+def histogram(values: np.ndarray, treated: np.ndarray, edges: np.ndarray, study: Study) -> Result:
+    """Counts per bin and arm (small counts suppressed here: these lists have no count key)."""
+
+    def counts(mask: np.ndarray) -> list[int | None]:
+        found = np.histogram(values[mask], bins=edges)[0]
+        return [None if 0 < c < study.min_cell_count else int(c) for c in found]
+
+    return {"bin_edges": edges.tolist(), "treated": counts(treated), "untreated": counts(~treated)}
 
 
 def cif_result(fit: competing.CumulativeIncidence) -> Result:

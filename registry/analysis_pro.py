@@ -27,14 +27,47 @@ def anchors(cohort: Cohort) -> pl.DataFrame:
     )
 
 
-def pro_results(cohort: Cohort, assessments: pl.DataFrame) -> dict[str, Any]:
-    """results.json's `pro`: before/after per instrument and arm, and visit trajectories."""
+def visits(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
+    """The assessment picked for each patient, instrument and visit (eligible patients)."""
     eligible = assessments.join(cohort.patients.select("patient_id"), on="patient_id", how="semi")
-    summary = pro.summarise_pro(eligible, anchors(cohort))
-    table = summary.before_after.rename(RENAMED)
+    return pro.pick_visits(eligible, anchors(cohort))
+
+
+def quantiles(picked: pl.DataFrame) -> dict[str, Any]:
+    """Box-plot statistics per instrument, arm and visit (fences at the 5th/95th centiles,
+    so no single patient's extreme score is drawn)."""
+    score = pl.col("score")
+    table = picked.group_by("instrument", "arm", "visit").agg(
+        score.quantile(0.25, "linear").alias("q1"),
+        score.median().alias("median"),
+        score.quantile(0.75, "linear").alias("q3"),
+        score.quantile(0.05, "linear").alias("lowerfence"),
+        score.quantile(0.95, "linear").alias("upperfence"),
+        score.mean().alias("mean"),
+        score.std().alias("sd"),
+        pl.len().alias("n"),
+    )
+    out: dict[str, Any] = {}
+    for row in table.sort("instrument", "arm", "visit").iter_rows(named=True):
+        instrument, arm, visit = row.pop("instrument"), row.pop("arm"), row.pop("visit")
+        out.setdefault(instrument, {}).setdefault(arm, {})[visit] = row
+    return out
+
+
+def pro_results(cohort: Cohort, assessments: pl.DataFrame) -> dict[str, Any]:
+    """results.json's `pro`: before/after per instrument and arm, trajectories, box stats."""
+    picked = visits(cohort, assessments)
+    table = pro.before_after(picked).rename(RENAMED)
     out: dict[str, Any] = {}
     for row in table.iter_rows(named=True):
         instrument, arm = row.pop("instrument"), row.pop("arm")
         out.setdefault(instrument, {})[arm] = row
-    out["trajectories"] = summary.trajectories.to_dicts()
+    out["trajectories"] = pro.trajectories(picked).to_dicts()
+    out["quantiles"] = quantiles(picked)
     return out
+
+
+def baseline_scores(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
+    """patient_id, instrument, score of each patient's baseline visit (for Table 1)."""
+    picked = visits(cohort, assessments)
+    return picked.filter(pl.col("visit") == "baseline").select("patient_id", "instrument", "score")

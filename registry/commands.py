@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 from rich.console import Console
 
 from registry import render
-from registry.checks import run_checks
+from registry.checks import run_checks, summarise_checks
 from registry.cohort import Cohort, build_cohort, read_registry
 from registry.config import Settings
 from registry.db import connect, query, scalar
@@ -124,9 +125,9 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
 
 def analyse_registry(
     path: Path, study_path: Path | None, out_dir: Path, *, as_of: dt.date
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Every model of the study on the registry; writes results.json into out_dir."""
-    from registry.analysis_pro import pro_results
+    from registry.analysis_pro import baseline_scores, pro_results
     from registry.report import write_json
     from registry.results import build_results, provenance
 
@@ -137,14 +138,31 @@ def analyse_registry(
         frames = read_registry(con)
         assessments = query(con, "queries/analysis/assessments")
         snapshot = query(con, "queries/analysis/snapshot")
+        quality = data_quality(con)
     finally:
         con.close()
     cohort = build_cohort(frames, study)
     tte = build_time_to_event(cohort, frames.fractures, study)
-    prov = provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat())
-    results = build_results(cohort, tte, study, pro=pro_results(cohort, assessments), prov=prov)
+    results = build_results(
+        cohort,
+        tte,
+        study,
+        pro=pro_results(cohort, assessments),
+        baseline_scores=baseline_scores(cohort, assessments),
+        data_quality=quality,
+        prov=provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat()),
+    )
     write_json(results, out_dir / "results.json")
     return results
+
+
+def data_quality(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Ingest batches, quarantined lines by rule and cross-table check counts (no rows)."""
+    return {
+        "batches": query(con, "queries/report/ingest_batches").to_dicts(),
+        "quarantine": query(con, "queries/report/quarantine_by_rule").to_dicts(),
+        "checks": summarise_checks(run_checks(con)).to_dicts(),
+    }
 
 
 def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console: Console) -> None:

@@ -15,6 +15,7 @@ from registry.analysis import analyse_outcome
 from registry.cohort import Cohort
 from registry.models import km
 from registry.study import Study
+from registry.table_one import table_one
 from registry.time_to_event import TimeToEvent
 
 # Keys whose values are counts of patients or events: suppressed when 0 < n < threshold.
@@ -64,22 +65,41 @@ def provenance(study_text: str, snapshot: pl.DataFrame, as_of: str) -> dict[str,
 
 
 def build_results(
-    cohort: Cohort, tte: TimeToEvent, study: Study, *, pro: dict[str, Any], prov: dict[str, Any]
+    cohort: Cohort,
+    tte: TimeToEvent,
+    study: Study,
+    *,
+    pro: dict[str, Any],
+    baseline_scores: pl.DataFrame,
+    data_quality: dict[str, Any],
+    prov: dict[str, Any],
 ) -> dict[str, Any]:
     """Every number of the report, small counts suppressed."""
     outcomes = {
         name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
         for name in study.outcomes
     }
+    iptw = outcomes.get(study.primary_outcome, {}).get("cox", {}).get("iptw", {})
+    weighted = {row["covariate"]: row["smd_after"] for row in iptw.get("balance", [])}
     results = {
         "study": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(study).items()},
         "cohort": cohort_summary(cohort, tte),
+        "table1": table_one(cohort, baseline_scores, weighted),
         "outcomes": outcomes,
         "pro": pro,
+        "data_quality": data_quality | {"missing_covariates": missing_covariates(cohort, study)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
     }
     return suppress_small(clean_numbers(results), study.min_cell_count)
+
+
+def missing_covariates(cohort: Cohort, study: Study) -> dict[str, int]:
+    """Eligible patients missing each covariate of the adjusted models."""
+    if not study.covariates:
+        return {}
+    counts = cohort.patients.select(pl.col(list(study.covariates)).null_count())
+    return {k: int(v) for k, v in counts.row(0, named=True).items()}
 
 
 def clean_numbers(value: Any) -> Any:
