@@ -166,6 +166,27 @@ def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.dateti
 
 
 @main.command()
+@db_option
+@study_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for index.html and results.json.",
+)
+@as_of_option
+@funnel
+def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
+    """Run the analysis and write the HTML report (index.html) beside results.json."""
+    from registry.commands import report_registry
+
+    page = report_registry(load_settings(db=db).db, study, out_dir, as_of=as_of_date(as_of),
+                           built_at=dt.datetime.now())  # fmt: skip
+    out.print(f"Wrote {page} and {out_dir / 'results.json'}")
+
+
+@main.command()
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write."
 )
@@ -243,7 +264,8 @@ def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None) -> 
     """Synthesise the default cohort, load it into a fresh registry and run every stage."""
     from registry.commands import run_demo
 
-    run_demo(out_dir, patients=patients, seed=seed, as_of=as_of_date(as_of), console=out)
+    run_demo(out_dir, patients=patients, seed=seed, as_of=as_of_date(as_of), console=out,
+             built_at=dt.datetime.now())  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

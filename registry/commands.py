@@ -156,6 +156,16 @@ def analyse_registry(
     return results
 
 
+def report_registry(
+    path: Path, study_path: Path | None, out_dir: Path, *, as_of: dt.date, built_at: dt.datetime
+) -> Path:
+    """Analyse the registry and write results.json and index.html into out_dir."""
+    from registry.report import write_report
+
+    results = analyse_registry(path, study_path, out_dir, as_of=as_of)
+    return write_report(results, out_dir, built_at=built_at)
+
+
 def data_quality(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Ingest batches, quarantined lines by rule and cross-table check counts (no rows)."""
     return {
@@ -165,8 +175,16 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console: Console) -> None:
-    """Synthesise, initialise a fresh registry, ingest, check: every stage that exists."""
+def run_demo(
+    out_dir: Path,
+    *,
+    patients: int,
+    seed: int,
+    as_of: dt.date,
+    console: Console,
+    built_at: dt.datetime | None = None,
+) -> None:
+    """Synthesise, load a fresh registry, check, build the frames, analyse and report."""
     inbox, db = out_dir / "input", out_dir / "registry.duckdb"
     for stale in (db, db.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
@@ -182,4 +200,8 @@ def run_demo(out_dir: Path, *, patients: int, seed: int, as_of: dt.date, console
     render.print_attrition(console, cohort.attrition)
     results = analyse_registry(db, None, out_dir, as_of=as_of)
     render.print_primary(console, results)
-    console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}; results: {out_dir}")
+    from registry.report import write_report
+
+    page = write_report(results, out_dir, built_at=built_at or dt.datetime(2000, 1, 1))
+    console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}")
+    console.print(f"Report: {page} (results.json beside it)")
