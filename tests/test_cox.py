@@ -1,8 +1,8 @@
 """registry.models.cox against R's survival 3.5-3 (coxph, cox.zph) and lifelines.
 
 Golden numbers come from tests/reference/cox_reference.R, which writes the data sets
-(tests/data/cox_*.csv) and the results (tests/reference/cox/fits.csv, zph.csv) with 17
-significant digits. Each case below carries the R call that produced its row.
+(tests/data/cox_*.csv) and the results (tests/reference/cox/fits.csv, zph.csv and
+schoenfeld_<case>.csv) with 17 significant digits. Each case below carries the R call that produced its row.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from registry.models.cox import CoxInputError, fit_cox, ph_test, score_residuals
+from registry.models.cox import (
+    CoxInputError,
+    fit_cox,
+    ph_test,
+    scaled_schoenfeld,
+    scaled_schoenfeld_smooth,
+    score_residuals,
+)
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = Path(__file__).parent / "reference" / "cox"
@@ -196,6 +203,68 @@ def test_ph_test_flags_karnofsky_in_veteran() -> None:
     table = ph_test(fit_case("veteran"))
     p = dict(zip(table["term"], table["p"], strict=True))
     assert p["karno"] < 0.001 < 0.1 < p["trt"]
+
+
+@pytest.mark.parametrize("case", ZPH_CASES)
+def test_scaled_schoenfeld_matches_cox_zph(case: str) -> None:
+    """cox.zph(fit)$time, $x and $y row for row; $y to 1e-8 relative (observed ~1e-11)."""
+    # R: z <- cox.zph(fit); z$time, z$x, z$y  (fit as in ZPH_CASES; lung and veteran are
+    # coxph(Surv(time, status) ~ age + sex + ph.ecog, lung2) and ~ trt + karno + age, veteran)
+    fit = fit_case(case, no_cluster=True)
+    time, km, resid = scaled_schoenfeld(fit)
+    ref = pl.read_csv(REFERENCE / f"schoenfeld_{case}.csv")
+    assert resid.shape == (ref.height, len(fit.names)) == (fit.events, len(fit.names))
+    np.testing.assert_array_equal(time, ref["time"].to_numpy())
+    np.testing.assert_allclose(km, ref["km"].to_numpy(), rtol=0, atol=1e-12)
+    assert rel(resid, ref.select(fit.names).to_numpy()) < 1e-8
+
+
+def tiny_fit() -> Any:
+    """14 rows, 11 events (a tie at days 3 and 8), one covariate."""
+    time = [2, 3, 3, 5, 6, 7, 8, 8, 9, 11, 12, 13, 15, 16]
+    event = [1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1]
+    x = [0.5, 1.2, -0.3, 0.8, -1.0, 0.1, 2.0, -0.7, 0.4, -0.2, 1.5, 0.9, -1.3, 0.6]
+    return fit_cox(np.array(time, float), np.array(event), np.array(x), names=["x"])
+
+
+def test_schoenfeld_smooth_bins_by_time_rank() -> None:
+    """11 events in 3 bins by time rank: 4, 4 and 3 events; mean +/- 1.96 SE within each."""
+    fit = tiny_fit()
+    times, _, resid = scaled_schoenfeld(fit)
+    np.testing.assert_array_equal(times, [2, 3, 3, 6, 7, 8, 8, 11, 12, 15, 16])
+    smooth = scaled_schoenfeld_smooth(fit, "x", bins=3, min_events=3)
+    assert smooth["n"] == [4, 4, 3]
+    np.testing.assert_allclose(smooth["time_days"], [3.5, 8.5, 43 / 3])
+    for k, part in enumerate((slice(0, 4), slice(4, 8), slice(8, 11))):
+        r = resid[part, 0]
+        half = 1.959963984540054 * r.std(ddof=1) / math.sqrt(r.size)
+        assert smooth["residual_mean"][k] == pytest.approx(r.mean(), rel=1e-12)
+        assert smooth["residual_lower"][k] == pytest.approx(r.mean() - half, rel=1e-12)
+        assert smooth["residual_upper"][k] == pytest.approx(r.mean() + half, rel=1e-12)
+    assert smooth["beta"] == fit.coef[0]
+
+
+def test_schoenfeld_smooth_keeps_bins_above_min_events() -> None:
+    """Fewer bins rather than a bin under min_events; too few events at all is refused."""
+    fit = tiny_fit()
+    smooth = scaled_schoenfeld_smooth(fit, "x")  # bins=10, min_events=5 -> 2 bins
+    assert smooth["n"] == [6, 5]
+    assert set(smooth) == {
+        "time_days", "residual_mean", "residual_lower", "residual_upper", "n", "beta"
+    }  # fmt: skip
+    with pytest.raises(CoxInputError, match="fewer than min_events"):
+        scaled_schoenfeld_smooth(fit, "x", min_events=12)
+    with pytest.raises(CoxInputError, match="not in the model"):
+        scaled_schoenfeld_smooth(fit, "age")
+
+
+def test_schoenfeld_smooth_shows_karnofsky_trend_in_veteran() -> None:
+    """karno's effect wanes (cox.zph p = 0.00053): binned residuals rise from below beta."""
+    smooth = scaled_schoenfeld_smooth(fit_case("veteran"), "karno", bins=4)
+    assert sum(smooth["n"]) == 128
+    means = smooth["residual_mean"]
+    assert means[0] < smooth["beta"] < means[-1]
+    assert smooth["time_days"] == sorted(smooth["time_days"])
 
 
 def test_matches_lifelines_on_lung() -> None:

@@ -1,4 +1,4 @@
-# Golden numbers for registry/models/cox.py, from R's survival::coxph and cox.zph.
+# Golden numbers for registry/models/cox/ (the package), from R's survival::coxph and cox.zph.
 #
 # Run from the repository root:  Rscript tests/reference/cox_reference.R
 # (R 4.2, survival 3.5-3). It writes
@@ -6,6 +6,9 @@
 #   tests/reference/cox/fits.csv      one row per (case, term): coef, se_model, se_robust,
 #                                     loglik_null, loglik, n, events, iter
 #   tests/reference/cox/zph.csv       one row per (case, term): cox.zph chisq, df, p
+#   tests/reference/cox/schoenfeld_<case>.csv   one row per event, for every cox.zph case:
+#                                     time = cox.zph(fit)$time, km = $x, then $y (the scaled
+#                                     Schoenfeld residuals) one column per term, in $y's row order
 # Every fit uses R's defaults: Efron ties, coxph.control(eps = 1e-9, iter.max = 20).
 suppressPackageStartupMessages(library(survival))
 
@@ -35,11 +38,21 @@ record <- function(case, fit) {
 }
 
 record_zph <- function(case, fit) {
-  tab <- cox.zph(fit)$table  # transform = "km", terms = TRUE, global = TRUE
+  zph <- cox.zph(fit)  # transform = "km", terms = TRUE, global = TRUE
+  record_schoenfeld(case, zph)
+  tab <- zph$table
   zphs[[case]] <<- data.frame(
     case = case, term = rownames(tab), chisq = full(tab[, "chisq"]), df = tab[, "df"],
     p = full(tab[, "p"])
   )
+}
+
+# cox.zph(fit)$time, $x and $y (scaled Schoenfeld residuals), all at full precision
+record_schoenfeld <- function(case, zph) {
+  out <- data.frame(time = full(zph$time), km = full(zph$x))
+  for (term in colnames(zph$y)) out[[term]] <- full(zph$y[, term])
+  write.csv(out, file.path(out_dir, paste0("schoenfeld_", case, ".csv")), row.names = FALSE,
+            quote = FALSE)
 }
 
 ## 1. Stanford heart transplant: transplant as a time-varying covariate ---------------------

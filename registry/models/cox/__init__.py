@@ -1,0 +1,32 @@
+"""Cox proportional hazards in plain NumPy, validated against R's survival::coxph.
+
+Efron ties, counting-process (start, stop] data, case weights, strata, the robust (sandwich)
+variance with clusters and the cox.zph score test for proportional hazards. Rows are never
+looped over in Python: the rows are sorted once by the index of the last tied-event group
+(stratum, time) they are at risk for; every risk-set sum is then one sequential sparse row-sum
+per bin followed by a reverse cumulative sum, minus the same for rows not yet entered, and
+Efron's correction is summed per group in closed form. tests/test_cox.py compares every
+quantity with R (tests/reference/cox_reference.R holds the R calls).
+
+Modules: checks (inputs, CoxInputError), design (the sorted-once design), derivs (risk-set
+sums, loglik, score, information), result (CoxFit), fit (fit_cox: Newton-Raphson), robust
+(score residuals, sandwich variance), zph (ph_test), schoenfeld (scaled Schoenfeld residuals
+and their binned, patient-free summary for plots).
+"""
+
+from registry.models.cox.checks import CoxInputError
+from registry.models.cox.fit import fit_cox
+from registry.models.cox.result import CoxFit
+from registry.models.cox.robust import score_residuals
+from registry.models.cox.schoenfeld import scaled_schoenfeld, scaled_schoenfeld_smooth
+from registry.models.cox.zph import ph_test
+
+__all__ = [
+    "CoxFit",
+    "CoxInputError",
+    "fit_cox",
+    "ph_test",
+    "scaled_schoenfeld",
+    "scaled_schoenfeld_smooth",
+    "score_residuals",
+]

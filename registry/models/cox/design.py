@@ -1,0 +1,135 @@
+"""The sorted-once design: rows ordered by the last tied-event group (stratum, time) they are
+at risk for, so that every risk-set sum is a binned row-sum plus a reverse cumulative sum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from registry.models.cox.checks import codes
+
+
+@dataclass(frozen=True, eq=False)
+class _Bins:
+    """Rows grouped into contiguous bins: a sparse row-sum operator over a copy of z."""
+
+    perm: np.ndarray | None  # rows of the design in bin order (None: already in order)
+    z: np.ndarray  # design z in bin order
+    indptr: np.ndarray  # bin k holds rows indptr[k]:indptr[k+1]
+
+    def sums(self, wr: np.ndarray) -> np.ndarray:
+        """Sum of wr * z within every bin, in one sequential pass over z."""
+        data = wr if self.perm is None else wr[self.perm]
+        shape = (self.indptr.size - 1, data.size)
+        return sparse.csr_matrix((data, np.arange(data.size), self.indptr), shape) @ self.z
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Rows sorted once by (stratum, stop), events first among ties; shared by Newton steps."""
+
+    order: np.ndarray  # original row index of each sorted row
+    x: np.ndarray  # covariates, column-centred (n, p)
+    z: np.ndarray  # [1, x, x_i x_j for i <= j] (n, m)
+    w: np.ndarray  # case weights
+    a: np.ndarray  # a row is at risk for the event groups b <= g < a
+    b: np.ndarray
+    exits: _Bins  # rows binned by a (contiguous after the sort)
+    entries: _Bins | None  # rows binned by b; None without delayed entry or strata
+    ev_pos: np.ndarray  # positions of the events, in group order
+    ev_group: np.ndarray  # event group of each event
+    frac: np.ndarray  # Efron fraction k/d of each event within its group
+    d: np.ndarray  # events per group
+    mean_wt: np.ndarray  # mean case weight of the events of each group (R's meanwt)
+    ev_wx: np.ndarray  # (G, p) sum of w x over the events of each group
+    group_time: np.ndarray  # event time of each group
+    stop: np.ndarray
+    start: np.ndarray | None
+    event: np.ndarray  # bool
+    stratum: np.ndarray  # stratum code of each sorted row (0 without strata)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of distinct (stratum, event time) groups."""
+        return int(self.d.size)
+
+
+def build_design(
+    stop: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    start: np.ndarray | None,
+    w: np.ndarray,
+    strata: Any,
+) -> Design:
+    """Map each row to the event groups it is at risk for; sort once by that group index."""
+    a, b, group_time = _group_index(stop, event, start, strata)
+    stratum = np.zeros(stop.size, dtype=np.int64) if strata is None else codes(strata)
+    g = group_time.size
+    order = _stable_order(2 * a + ~event, 2 * g + 2)  # by group, events first in each bin
+    w, ev, a, b = w[order], event[order], a[order], b[order]
+    xc = np.take(x, order, axis=0)
+    xc -= xc.mean(axis=0) if xc.shape[0] else 0.0
+    z = _moments(xc)
+    ev_pos = np.flatnonzero(ev)
+    ev_group = a[ev_pos] - 1
+    d = np.bincount(ev_group, minlength=g)
+    rank = np.arange(ev_pos.size) - (np.cumsum(d) - d)[ev_group]
+    return Design(
+        order, xc, z, w, a, b, _bins(a, z, g + 1), _bins(b, z, g + 1) if np.any(b) else None,
+        ev_pos, ev_group, rank / d[ev_group], d, np.bincount(ev_group, w[ev_pos], g) / d,
+        by_group(ev_group, w[ev_pos, None] * xc[ev_pos], g), group_time, stop, start, event,
+        stratum[order],
+    )  # fmt: skip
+
+
+def _moments(x: np.ndarray) -> np.ndarray:
+    """The columns [1, x, x_i x_j for i <= j] whose weighted sums give loglik derivatives."""
+    p = x.shape[1]
+    z = np.empty((x.shape[0], 1 + p + p * (p + 1) // 2))
+    z[:, 0] = 1.0
+    z[:, 1 : 1 + p] = x
+    for k, (i, j) in enumerate(zip(*np.triu_indices(p), strict=True)):
+        np.multiply(x[:, i], x[:, j], out=z[:, 1 + p + k])
+    return z
+
+
+def _group_index(
+    stop: np.ndarray, event: np.ndarray, start: np.ndarray | None, strata: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Number of event groups (stratum, time) up to each row's stop (a) and start (b)."""
+    ut = np.unique(stop[event])
+    ka = np.searchsorted(ut, stop, side="right")
+    kb = np.zeros_like(ka) if start is None else np.searchsorted(ut, start, side="right")
+    if strata is None:  # every event time is a group
+        return ka, kb, ut
+    base = codes(strata).astype(np.int64) * (ut.size + 1)
+    # Group key s*(K+1) + k + 1 for event time ut[k]; a row's key counts groups <= its time.
+    gkeys = np.unique(base[event] + ka[event])
+    a = np.searchsorted(gkeys, base + ka, side="right")
+    b = np.searchsorted(gkeys, base + kb, side="right")
+    return a, b, ut[(gkeys % (ut.size + 1)) - 1]
+
+
+def _stable_order(key: np.ndarray, bound: int) -> np.ndarray:
+    """Stable argsort of non-negative integer keys below bound (radix sort when they fit)."""
+    dtype = np.uint16 if bound <= 2**16 else np.int64
+    return np.argsort(key.astype(dtype), kind="stable")
+
+
+def _bins(key: np.ndarray, z: np.ndarray, n_bins: int) -> _Bins:
+    """Bin rows by an integer key, copying z into key order only when it is not sorted."""
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_bins))])
+    if key.size < 2 or np.all(key[1:] >= key[:-1]):
+        return _Bins(None, z, indptr)
+    perm = _stable_order(key, n_bins)
+    return _Bins(perm, z[perm], indptr)
+
+
+def by_group(group: np.ndarray, v: np.ndarray, g: int) -> np.ndarray:
+    """Sum the rows of v within groups (G, m)."""
+    cols = [np.bincount(group, v[:, j], g) for j in range(v.shape[1])]
+    return np.column_stack(cols) if cols else np.zeros((g, 0))
