@@ -164,7 +164,7 @@ def fit_time_varying(
     result = cox_result(fit, label)
     result |= {"n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
     if adjusted and cause == 1:
-        result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit)))
+        result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit)) | schoenfeld(fit, study))
     return result
 
 
@@ -173,6 +173,14 @@ def ph_result(table: pl.DataFrame) -> Result:
     case the piecewise hazard ratios and the RMST difference are the ones to read."""
     global_p = float(table.filter(pl.col("term") == "GLOBAL").get_column("p").item())
     return {"table": table.to_dicts(), "global_p": global_p, "violated": global_p < 0.05}
+
+
+def schoenfeld(fit: cox.CoxFit, study: Study) -> Result:
+    """Binned scaled Schoenfeld residuals of the treatment term (no single patient shown)."""
+    smooth = guarded(
+        lambda: cox.scaled_schoenfeld_smooth(fit, "treated", min_events=study.min_cell_count)
+    )
+    return {"smooth": {"treated": smooth}} if "error" not in smooth else {}
 
 
 def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:

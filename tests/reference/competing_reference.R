@@ -1,4 +1,4 @@
-# Golden values for registry/models/competing.py (tests/test_competing.py).
+# Golden values for registry/models/competing/ (tests/test_competing.py).
 #
 # Run from the repository root:  Rscript tests/reference/competing_reference.R
 # Made with R 4.2, survival 3.5-3 and cmprsk 2.2-11. Writes:
