@@ -34,7 +34,7 @@ def sections(results: Result, threshold: int) -> Result:
         **diagnostics(outcomes.get(primary, {}), outcomes),
         **pro_section(results["pro"], threshold),
         "quality": results["data_quality"],
-        "quality_div": figures.to_div(figures.quality_figure(quality_rows(results)), "quality"),
+        "quality_div": quality_div(quality_rows(results)),
     }
 
 
@@ -261,6 +261,13 @@ def pro_section(pro: Result, threshold: int) -> Result:
         divs += [figures.to_div(box, f"pro-{instrument.lower()}-box"),
                  figures.to_div(line, f"pro-{instrument.lower()}-trajectory")]  # fmt: skip
     return {"pro_rows": rows, "pro_divs": divs}
+
+
+def quality_div(rows: list[Result]) -> str:
+    """The data-quality bars, or one sentence when there is nothing to show."""
+    if all(row["count"] == 0 for row in rows):
+        return '<p class="note">No quarantined rows and no cross-table check violations.</p>'
+    return figures.to_div(figures.quality_figure(rows), "quality")
 
 
 def quality_rows(results: Result) -> list[Result]:
