@@ -29,12 +29,14 @@ def sections(results: Result, threshold: int) -> Result:
         "table1": results["table1"],
         "km_figures": [km_item(n, o, threshold) for n, o in outcomes.items()],
         "cif_figures": [cif_item(n, o, threshold) for n, o in outcomes.items()],
-        "forest_div": figures.to_div(figures.forest_figure(outcomes), "forest"),
+        "forest_div": figures.to_div(
+            figures.forest_figure(outcomes, threshold=threshold), "forest"
+        ),
         "hr_rows": hr_rows(outcomes, threshold),
-        **diagnostics(outcomes.get(primary, {}), outcomes),
+        **diagnostics(outcomes.get(primary, {}), outcomes, threshold),
         **pro_section(results["pro"], threshold),
         "quality": results["data_quality"],
-        "quality_div": quality_div(quality_rows(results)),
+        "quality_div": quality_div(quality_rows(results), threshold),
     }
 
 
@@ -161,7 +163,7 @@ def hr_rows(outcomes: Result, threshold: int) -> list[Result]:
     return rows
 
 
-def diagnostics(primary: Result, outcomes: Result) -> Result:
+def diagnostics(primary: Result, outcomes: Result, threshold: int) -> Result:
     """PH test, Schoenfeld plots, piecewise HRs and RMST, propensity overlap and balance."""
     ph = primary.get("ph_test", {})
     iptw = primary.get("cox", {}).get("iptw", {})
@@ -170,16 +172,20 @@ def diagnostics(primary: Result, outcomes: Result) -> Result:
         "ph_table": ph.get("table", []),
         "ph_verdict": ph_verdict(ph),
         "schoenfeld_divs": [
-            figures.to_div(figures.schoenfeld_figure(s, term=t), f"schoenfeld-{t}")
+            figures.to_div(
+                figures.schoenfeld_figure(s, term=t, threshold=threshold), f"schoenfeld-{t}"
+            )
             for t, s in smooth.items()
         ],
         "piecewise": [piecewise_row(n, o) for n, o in outcomes.items()],
         "weights_note": weights_note(iptw),
         "ps_div": figures.to_div(
-            figures.propensity_figure(iptw.get("ps_histogram", {})), "ps-overlap"
+            figures.propensity_figure(iptw.get("ps_histogram", {}), threshold=threshold),
+            "ps-overlap",
         ),
         "weights_div": figures.to_div(
-            figures.weights_figure(iptw.get("weights_histogram", {})), "weights"
+            figures.weights_figure(iptw.get("weights_histogram", {}), threshold=threshold),
+            "weights",
         ),
         "love_div": figures.to_div(figures.love_plot(iptw.get("balance", [])), "love"),
     }
@@ -254,20 +260,21 @@ def pro_section(pro: Result, threshold: int) -> Result:
             })  # fmt: skip
     divs = []
     for instrument in ("VAS", "ODI"):
-        box = figures.pro_box_figure(
-            pro.get("quantiles", {}).get(instrument, {}), instrument=instrument
+        quartiles = pro.get("quantiles", {}).get(instrument, {})
+        box = figures.pro_box_figure(quartiles, instrument=instrument, threshold=threshold)
+        line = figures.trajectory_figure(
+            pro.get("trajectories", []), instrument=instrument, threshold=threshold
         )
-        line = figures.trajectory_figure(pro.get("trajectories", []), instrument=instrument)
         divs += [figures.to_div(box, f"pro-{instrument.lower()}-box"),
                  figures.to_div(line, f"pro-{instrument.lower()}-trajectory")]  # fmt: skip
     return {"pro_rows": rows, "pro_divs": divs}
 
 
-def quality_div(rows: list[Result]) -> str:
+def quality_div(rows: list[Result], threshold: int) -> str:
     """The data-quality bars, or one sentence when there is nothing to show."""
     if all(row["count"] == 0 for row in rows):
         return '<p class="note">No quarantined rows and no cross-table check violations.</p>'
-    return figures.to_div(figures.quality_figure(rows), "quality")
+    return figures.to_div(figures.quality_figure(rows, threshold=threshold), "quality")
 
 
 def quality_rows(results: Result) -> list[Result]:

@@ -1,0 +1,213 @@
+"""The look shared by every report figure: template, arm colours, number formats, div ids."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+Section = dict[str, Any]
+
+DEFAULT_THRESHOLD = 5
+DAYS_PER_YEAR = 365.25
+WIDTH = 860
+FONT = "Helvetica Neue, Helvetica, Arial, sans-serif"
+ARMS = ("treated", "untreated")
+ARM_COLOURS = {"treated": "#1f77b4", "untreated": "#e07b22"}
+ARM_LABELS = {"treated": "Treated", "untreated": "Untreated"}
+OTHER_COLOUR = "#7f7f7f"
+OUTCOME_LABELS = {
+    "adjacent": "Adjacent-level fracture",
+    "remote": "Remote-level fracture",
+    "same_level": "Same-level fracture",
+    "any_new": "Any new fracture",
+}
+_AXIS = {
+    "showgrid": True,
+    "gridcolor": "#e6e6e6",
+    "showline": True,
+    "linecolor": "#444444",
+    "ticks": "outside",
+    "zeroline": False,
+    "automargin": True,
+}
+# A small template of our own: plotly_white would embed ~7 kB of unused trace defaults per div.
+TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": FONT, "size": 13, "color": "#222222"},
+        "title": {"x": 0.01, "xanchor": "left", "font": {"size": 16}},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "colorway": [ARM_COLOURS["treated"], ARM_COLOURS["untreated"], OTHER_COLOUR],
+        "xaxis": _AXIS,
+        "yaxis": _AXIS,
+        "hoverlabel": {"font": {"family": FONT, "size": 12}, "align": "left"},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 1.02,
+            "yanchor": "bottom",
+            "traceorder": "normal",
+        },
+        "margin": {"l": 70, "r": 30, "t": 80, "b": 50},
+    }
+)
+_DIV_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def esc(text: object) -> str:
+    """HTML-escape a label from the data (plotly renders a subset of HTML in text)."""
+    return html.escape(str(text), quote=False)
+
+
+def arm_colour(arm: str) -> str:
+    """The colour of an arm, the same in every figure."""
+    return ARM_COLOURS.get(arm, OTHER_COLOUR)
+
+
+def arm_label(arm: str) -> str:
+    """The display name of an arm."""
+    return ARM_LABELS.get(arm, esc(arm))
+
+
+def outcome_label(outcome: str) -> str:
+    """The display name of an outcome."""
+    return OUTCOME_LABELS.get(outcome, esc(outcome))
+
+
+def band_colour(arm: str, alpha: float = 0.15) -> str:
+    """The arm colour as a translucent rgba() for confidence bands."""
+    hexa = arm_colour(arm).lstrip("#")
+    red, green, blue = (int(hexa[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def count_text(value: int | float | None, threshold: int) -> str:
+    """A count for display; None (suppressed) is shown as "<threshold", never as 0."""
+    return f"<{threshold}" if value is None else f"{round(value):,}"
+
+
+def pct(value: float | None) -> str:
+    """A proportion as a percentage with one decimal ("88.2 %"), "-" when missing."""
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def pct_ci(lower: float | None, upper: float | None) -> str:
+    """A confidence interval of proportions, in percent ("85.7-90.3")."""
+    if lower is None or upper is None:
+        return "CI -"
+    return f"{100 * lower:.1f}-{100 * upper:.1f}"
+
+
+def num(value: float | None, spec: str = ".2f") -> str:
+    """A number for display, "-" when missing."""
+    return "-" if value is None else format(value, spec)
+
+
+def years(days: Sequence[float | None]) -> list[float | None]:
+    """Days to years, rounded to keep the embedded JSON short."""
+    return [None if d is None else round(d / DAYS_PER_YEAR, 4) for d in days]
+
+
+def rounded(values: Sequence[float | None], digits: int = 4) -> list[float | None]:
+    """Round values for embedding (plot precision, not analysis precision)."""
+    return [None if v is None else round(v, digits) for v in values]
+
+
+def year_ticks(last_day: float) -> list[int]:
+    """Whole years from 0 to the end of follow-up, at least 0..5."""
+    return list(range(max(5, math.ceil(last_day / DAYS_PER_YEAR - 0.01)) + 1))
+
+
+def year_axis(ticks: list[int]) -> dict[str, Any]:
+    """An x axis in years with a tick per whole year."""
+    return {"tickvals": ticks, "range": [-0.2, ticks[-1] + 0.2], "title": {"text": "Years"}}
+
+
+def base_layout(fig: go.Figure, *, title: str, height: int) -> go.Figure:
+    """Apply the template, title and size shared by every figure."""
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": esc(title)},
+        width=WIDTH,
+        height=height,
+    )
+    return fig
+
+
+def note(fig: go.Figure, lines: Sequence[str], *, below: int = 75) -> go.Figure:
+    """Small grey lines `below` px under the plot, right-aligned (skipped models, empty input)."""
+    shown = [line if len(line) <= 110 else line[:109] + "…" for line in lines[:8]]
+    if len(lines) > len(shown):
+        shown.append(f"… and {len(lines) - len(shown)} more")
+    fig.add_annotation(
+        text="<br>".join(shown),
+        xref="paper",
+        yref="paper",
+        x=1,
+        y=0,
+        yshift=-below,
+        yanchor="top",
+        xanchor="right",
+        showarrow=False,
+        align="right",
+        font={"size": 11, "color": "#666666"},
+    )
+    fig.update_layout(margin={"b": below + 30 + 15 * len(shown)})
+    return fig
+
+
+def error_of(section: object) -> str | None:
+    """The error message of a failed model, or None if it was fitted."""
+    if isinstance(section, dict) and "error" in section:
+        return str(section["error"])
+    return None if isinstance(section, dict) else "missing"
+
+
+def div_id(*parts: str) -> str:
+    """A stable div id from its parts ("km", "adjacent" -> "km-adjacent")."""
+    slug = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts)
+    if not _DIV_ID.match(slug):
+        raise ValueError(f"cannot make a div id from {parts!r}")
+    return slug
+
+
+def _figure_ids() -> dict[str, str]:
+    ids = {
+        "forest": "Hazard ratios of every model, by outcome",
+        "love": "Covariate balance before and after weighting (primary outcome)",
+        "ps-overlap": "Propensity score by arm (primary outcome)",
+        "weights": "Stabilised weights by arm (primary outcome)",
+        "quality": "Quarantined rows and check violations",
+    }
+    for key, label in OUTCOME_LABELS.items():
+        ids[div_id("km", key)] = f"Kaplan-Meier: {label}"
+        ids[div_id("km-landmark", key)] = f"Kaplan-Meier from the landmark: {label}"
+        ids[div_id("km-weighted", key)] = f"IPTW-weighted Kaplan-Meier: {label}"
+        ids[div_id("cif", key)] = f"Cumulative incidence with death competing: {label}"
+        ids[div_id("schoenfeld", key, "treated")] = f"Schoenfeld residuals, treatment: {label}"
+    for instrument in ("VAS", "ODI"):
+        ids[div_id("pro", instrument, "box")] = f"{instrument} by visit and arm"
+        ids[div_id("pro", instrument, "trajectory")] = f"{instrument} mean and 95 % CI by visit"
+    return ids
+
+
+# Stable div ids of the report (id -> caption); other ids come from div_id(...).
+FIGURE_IDS: dict[str, str] = _figure_ids()
+
+
+def to_div(fig: go.Figure, div_id: str) -> str:
+    """The figure as an HTML fragment with a fixed div id (plotly.js is included once per page)."""
+    if not _DIV_ID.match(div_id):
+        raise ValueError(f"not a safe div id: {div_id!r}")
+    html_text: str = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True},
+    )
+    return html_text

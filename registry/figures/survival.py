@@ -1,0 +1,278 @@
+"""Kaplan-Meier and cumulative incidence figures, with a numbers-at-risk table under the axis."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from registry.figures.style import (
+    DAYS_PER_YEAR,
+    Section,
+    arm_colour,
+    arm_label,
+    band_colour,
+    base_layout,
+    count_text,
+    error_of,
+    esc,
+    note,
+    pct,
+    pct_ci,
+    rounded,
+    year_axis,
+    year_ticks,
+    years,
+)
+
+
+def year_day(year: int) -> int:
+    """The day of a whole year, as the analysis rounds it (1 -> 365, 3 -> 1096, 5 -> 1826)."""
+    return round(year * DAYS_PER_YEAR)
+
+
+def at_risk_at(curve: Section, day: float) -> int | None:
+    """Subjects with duration >= day: at_risk at the first curve time >= day, 0 past the end.
+
+    The curve has a row per distinct duration (events and censorings), so nobody leaves the
+    risk set between two rows; after the last row nobody is left. None means suppressed.
+    """
+    times = curve["times_days"]
+    i = bisect_left(times, day)
+    if i == len(times):
+        return 0
+    value: int | None = curve["at_risk"][i]
+    return value
+
+
+def fitted(curves: dict[str, Any] | None) -> list[tuple[str, Section]]:
+    """The (arm, curve) pairs that were estimated, skipping errors and empty curves."""
+    return [
+        (arm, curve)
+        for arm, curve in (curves or {}).items()
+        if error_of(curve) is None and curve.get("times_days")
+    ]
+
+
+def skipped_note(
+    fig: go.Figure, what: str, curves: dict[str, Any] | None, *, below: int = 10
+) -> None:
+    """Say which arms could not be estimated (their error message), if any."""
+    failed = [
+        f"{arm_label(arm)}: {esc(error_of(c))}" for arm, c in (curves or {}).items() if error_of(c)
+    ]
+    if failed:
+        note(fig, [f"{what} not shown:", *failed], below=below)
+
+
+def frame(rows: int) -> go.Figure:
+    """One plot, or a plot above a numbers-at-risk strip sharing its x axis."""
+    if rows == 1:
+        return make_subplots(rows=1, cols=1)
+    return make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.13
+    )
+
+
+def add_step(fig: go.Figure, arm: str, x: list[Any], y: list[Any], **kwargs: Any) -> None:
+    """A step curve of one arm (right-continuous: horizontal, then vertical)."""
+    line = {"color": arm_colour(arm), "width": 2, "shape": "hv", "dash": kwargs.pop("dash", None)}
+    kwargs.setdefault("legendgroup", arm)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=line, **kwargs), row=1, col=1)
+
+
+def add_band(fig: go.Figure, arm: str, x: list[Any], curve: Section) -> None:
+    """The 95 % confidence band of one arm, step-shaped, toggled with its curve."""
+    common = {"x": x, "mode": "lines", "legendgroup": arm, "showlegend": False}
+    common["hoverinfo"] = "skip"
+    edge = {"width": 0, "shape": "hv"}
+    fig.add_trace(go.Scatter(y=rounded(curve["ci_lower"]), line=edge, **common), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            y=rounded(curve["ci_upper"]),
+            line=edge,
+            fill="tonexty",
+            fillcolor=band_colour(arm),
+            **common,
+        ),
+        row=1,
+        col=1,
+    )
+
+
+# Per point only the variable parts go into customdata; the template is written once per trace.
+CENSOR_HOVER = "Year %{x:.1f} (day %{customdata[0]}) · censored %{customdata[1]:,}"
+KM_HOVER = (
+    "Year %{x:.1f} (day %{customdata[0]}) · survival %{customdata[1]}"
+    " · at risk %{customdata[2]} · events %{customdata[3]}"
+)
+
+
+def km_hover(curve: Section, threshold: int) -> list[list[Any]]:
+    """Hover values of every point of a Kaplan-Meier curve: day, survival (CI), at risk, events."""
+    rows = zip(
+        curve["times_days"],
+        curve["survival"],
+        curve["ci_lower"],
+        curve["ci_upper"],
+        curve["at_risk"],
+        curve["events"],
+        strict=True,
+    )
+    return [
+        [
+            round(t),
+            f"{pct(s)} ({pct_ci(lo, hi)})",
+            count_text(n, threshold),
+            count_text(d, threshold),
+        ]
+        for t, s, lo, hi, n, d in rows
+    ]
+
+
+def add_censor_marks(fig: go.Figure, arm: str, curve: Section) -> None:
+    """Small "+" marks where subjects were censored (not where the count is suppressed)."""
+    marks = [
+        (t, s, c)
+        for t, s, c in zip(curve["times_days"], curve["survival"], curve["censored"], strict=True)
+        if c is not None and c > 0
+    ]
+    if not marks:
+        return
+    times, surv, counts = zip(*marks, strict=True)
+    marker = {"symbol": "cross-thin", "size": 7, "line": {"width": 1.3, "color": arm_colour(arm)}}
+    fig.add_trace(
+        go.Scatter(
+            x=years(times),
+            y=rounded(surv),
+            mode="markers",
+            marker=marker,
+            legendgroup=arm,
+            showlegend=False,
+            customdata=[[round(t), c] for t, c in zip(times, counts, strict=True)],
+            hovertemplate=CENSOR_HOVER + f"<extra>{arm_label(arm)}</extra>",
+        ),
+        row=1,
+        col=1,
+    )
+
+
+def add_km_arm(fig: go.Figure, arm: str, curve: Section, threshold: int) -> None:
+    """Band, curve and censoring marks of one arm."""
+    x = years(curve["times_days"])
+    add_band(fig, arm, x, curve)
+    add_step(
+        fig,
+        arm,
+        x,
+        rounded(curve["survival"]),
+        name=arm_label(arm),
+        customdata=km_hover(curve, threshold),
+        hovertemplate=f"{KM_HOVER}<extra>{arm_label(arm)}</extra>",
+    )
+    add_censor_marks(fig, arm, curve)
+
+
+def add_risk_table(
+    fig: go.Figure, km_by_arm: dict[str, Any], ticks: list[int], threshold: int
+) -> None:
+    """Numbers at risk at each whole year, one text row per arm, in the second subplot row."""
+    arms = fitted(km_by_arm)
+    add_risk_rows(fig, arms, ticks, threshold)
+    style_risk_strip(fig, [arm_label(arm) for arm, _ in arms])
+
+
+def add_risk_rows(
+    fig: go.Figure, arms: list[tuple[str, Section]], ticks: list[int], threshold: int
+) -> None:
+    """One text trace per arm: the number at risk under each year tick, in the arm's colour."""
+    for arm, curve in arms:
+        counts = [at_risk_at(curve, year_day(y)) for y in ticks]
+        fig.add_trace(
+            go.Scatter(
+                x=ticks,
+                y=[arm_label(arm)] * len(ticks),
+                mode="text",
+                text=[count_text(n, threshold) for n in counts],
+                textfont={"color": arm_colour(arm), "size": 12},
+                legendgroup=arm,
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=2,
+            col=1,
+        )
+
+
+def style_risk_strip(fig: go.Figure, labels: list[str]) -> None:
+    """The at-risk strip: arm names as rows (first arm on top), no grid, a small heading."""
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=labels[::-1],
+        range=[-0.6, len(labels) - 0.4],
+        showgrid=False,
+        showline=False,
+        ticks="",
+        row=2,
+        col=1,
+    )
+    fig.update_xaxes(showgrid=False, showline=False, ticks="", showticklabels=False, row=2, col=1)
+    fig.add_annotation(
+        text="Number at risk",
+        xref="paper",
+        yref="y2 domain",
+        x=0,
+        y=1.0,
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 12},
+    )
+
+
+def last_day(*groups: Sequence[tuple[str, Section]]) -> float:
+    """The last time of any curve (0 if there are none)."""
+    return max((c["times_days"][-1] for group in groups for _, c in group), default=0.0)
+
+
+def lowest(arms: Sequence[tuple[str, Section]], key: str) -> float:
+    """The smallest non-missing value of a key over the curves (1 if there is none)."""
+    values = [v for _, c in arms for v in c[key] if v is not None]
+    return min(values, default=1.0)
+
+
+def survival_floor(arms: Sequence[tuple[str, Section]]) -> float:
+    """The bottom of the survival axis: 5 points under the lowest band, on a 5 % grid."""
+    low = min(lowest(arms, "ci_lower"), lowest(arms, "survival"))
+    return max(0.0, math.floor((low - 0.05) * 20) / 20)
+
+
+def style_time_axes(fig: go.Figure, ticks: list[int], rows: int) -> None:
+    """Years on the x axis of the curves, with labels under the curves even above a table."""
+    fig.update_xaxes(**year_axis(ticks), showticklabels=True, row=1, col=1)
+    if rows == 2:
+        fig.update_xaxes(range=year_axis(ticks)["range"], row=2, col=1)
+
+
+def km_figure(km_by_arm: dict[str, Any], *, title: str, threshold: int) -> go.Figure:
+    """Kaplan-Meier curves per arm with 95 % bands, censoring marks and numbers at risk."""
+    arms = fitted(km_by_arm)
+    fig = frame(2)
+    for arm, curve in arms:
+        add_km_arm(fig, arm, curve, threshold)
+    ticks = year_ticks(last_day(arms))
+    add_risk_table(fig, km_by_arm, ticks, threshold)
+    style_time_axes(fig, ticks, 2)
+    fig.update_yaxes(
+        range=[survival_floor(arms), 1.01],
+        tickformat=".0%",
+        title_text="Event-free survival",
+        row=1,
+        col=1,
+    )
+    skipped_note(fig, "Curves", km_by_arm)
+    return base_layout(fig, title=title, height=560)
