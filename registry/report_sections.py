@@ -28,6 +28,7 @@ def sections(results: Result, threshold: int) -> Result:
         **landmark_counts(outcomes.get(primary, {})),
         "table1": results["table1"],
         "km_figures": [km_item(n, o, threshold) for n, o in outcomes.items()],
+        "km_extra": km_extra(primary, outcomes.get(primary, {}), threshold),
         "cif_figures": [cif_item(n, o, threshold) for n, o in outcomes.items()],
         "forest_div": figures.to_div(
             figures.forest_figure(outcomes, threshold=threshold), "forest"
@@ -119,6 +120,28 @@ def km_item(name: str, outcome: Result, threshold: int) -> Result:
         "logrank": outcome.get("logrank", {}).get("p"),
         "logrank_site": outcome.get("logrank_stratified_site", {}).get("p"),
     }
+
+
+def km_extra(name: str, outcome: Result, threshold: int) -> list[Result]:
+    """The primary outcome's landmark curves and IPT-weighted landmark curves."""
+    label = NAMES.get(name, name)
+    weighted = outcome.get("cox", {}).get("iptw", {}).get("weighted_km")
+    slug = name.replace("_", "-")
+    items = [
+        ("Landmark cohort (time from the landmark)", outcome.get("km_landmark"), "km-landmark")
+    ]
+    items.append(("IPT-weighted landmark cohort", weighted, "km-weighted"))
+    return [
+        {
+            "caption": f"{label}: {caption}",
+            "div": figures.to_div(
+                figures.km_figure(curves, title=f"{label}: {caption}", threshold=threshold),
+                f"{prefix}-{slug}",
+            ),
+        }
+        for caption, curves, prefix in items
+        if curves
+    ]
 
 
 def cif_item(name: str, outcome: Result, threshold: int) -> Result:

@@ -24,10 +24,10 @@ SECTIONS = (
     "table1",
     "km",
     "cif",
-    "forest",
+    "hazard-ratios",
     "diagnostics",
     "pro",
-    "quality",
+    "data-quality",
     "methods",
 )
 
