@@ -144,17 +144,22 @@ def tte(db: Path | None, study: Path | None, out_dir: Path, csv: bool) -> None:
     out.print(f"Wrote {len(written)} files to {out_dir} (see data_dictionary.csv).")
 
 
+def analysis_options(command: F) -> F:
+    """--db, --study, --out and --as-of, shared by `analyze` and `report`."""
+    out_option = click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path),
+        required=True,
+        help="Folder for results.json (and index.html with `report`).",
+    )
+    for option in (as_of_option, out_option, study_option, db_option):
+        command = option(command)
+    return command
+
+
 @main.command()
-@db_option
-@study_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder for results.json (the report is written beside it).",
-)
-@as_of_option
+@analysis_options
 @funnel
 def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
     """Fit every model of the study (KM, Cox, competing risks, IPTW, PROs) into results.json."""
@@ -166,16 +171,7 @@ def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.dateti
 
 
 @main.command()
-@db_option
-@study_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder for index.html and results.json.",
-)
-@as_of_option
+@analysis_options
 @funnel
 def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
     """Run the analysis and write the HTML report (index.html) beside results.json."""
