@@ -182,7 +182,7 @@ def run_demo(
     seed: int,
     as_of: dt.date,
     console: Console,
-    built_at: dt.datetime | None = None,
+    built_at: dt.datetime,
 ) -> None:
     """Synthesise, load a fresh registry, check, build the frames, analyse and report."""
     inbox, db = out_dir / "input", out_dir / "registry.duckdb"
@@ -202,6 +202,6 @@ def run_demo(
     render.print_primary(console, results)
     from registry.report import write_report
 
-    page = write_report(results, out_dir, built_at=built_at or dt.datetime(2000, 1, 1))
+    page = write_report(results, out_dir, built_at=built_at)
     console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}")
     console.print(f"Report: {page} (results.json beside it)")

@@ -8,6 +8,7 @@ from registry import figures
 from registry.report_format import MODELS, NAMES, YEARS, count, fixed, hr_text, percent, pvalue
 
 Result = dict[str, Any]
+ARM_LABELS = {"treated": "Treated", "untreated": "Untreated"}
 
 
 def sections(results: Result, threshold: int) -> Result:
@@ -105,14 +106,7 @@ def km_item(name: str, outcome: Result, threshold: int) -> Result:
         if "error" in km:
             continue
         at = {y: percent(km["survival_at_years"].get(y)) for y in YEARS}
-        median = km.get("median_days")
-        ci = km.get("median_ci") or [None, None]
-        text = (
-            "not reached"
-            if median is None
-            else f"{median:,.0f} ({fixed(ci[0], 0)}–{fixed(ci[1], 0)})"
-        )
-        rows[arm] = {"at_years": at, "median": text}
+        rows[ARM_LABELS[arm]] = {"at_years": at, "median": median_years(km)}
     return {
         "caption": NAMES.get(name, name),
         "div": figures.to_div(fig, f"km-{name.replace('_', '-')}"),
@@ -120,6 +114,15 @@ def km_item(name: str, outcome: Result, threshold: int) -> Result:
         "logrank": outcome.get("logrank", {}).get("p"),
         "logrank_site": outcome.get("logrank_stratified_site", {}).get("p"),
     }
+
+
+def median_years(km: Result) -> str:
+    """Median survival time with its CI, in years."""
+    median = km.get("median_days")
+    if median is None:
+        return "not reached"
+    low, high = (None if d is None else d / 365.25 for d in (km.get("median_ci") or [None, None]))
+    return f"{median / 365.25:.1f} ({fixed(low, 1)}–{fixed(high, 1)})"
 
 
 def km_extra(name: str, outcome: Result, threshold: int) -> list[Result]:
@@ -151,7 +154,7 @@ def cif_item(name: str, outcome: Result, threshold: int) -> Result:
         threshold=threshold, km_by_arm_for_risk_table=outcome["km"],
     )  # fmt: skip
     rows = {
-        arm: {y: percent(cif.get("at_years", {}).get(y)) for y in YEARS}
+        ARM_LABELS[arm]: {y: percent(cif.get("at_years", {}).get(y)) for y in YEARS}
         for arm, cif in outcome["cif"].items()
         if "error" not in cif
     }
@@ -275,7 +278,7 @@ def pro_section(pro: Result, threshold: int) -> Result:
             if not r:
                 continue
             rows.append({
-                "instrument": instrument, "arm": arm, "n": count(r.get("n"), threshold),
+                "instrument": instrument, "arm": ARM_LABELS[arm], "n": count(r.get("n"), threshold),
                 "baseline": mean_sd(r, "baseline"),
                 "followup": mean_sd(r, "followup"),
                 "change": estimate(r, "change_mean", "change_ci_lower", "change_ci_upper", 1),
