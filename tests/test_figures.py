@@ -45,14 +45,33 @@ def named(fig: go.Figure, name: str) -> go.Scatter:
 
 
 def expected_risk(curve: dict[str, Any], threshold: int) -> list[str]:
-    """Numbers at risk at years 0-5 computed independently: at_risk at the first time >= day."""
+    """Numbers at risk at years 0-5 up to the curve's end, computed independently: at_risk at
+    the first time >= day (no column past the last time, where it would read 0)."""
     times = np.asarray(curve["times_days"], dtype=float)
     out = []
     for year in range(6):
         i = int(np.searchsorted(times, year_day(year), side="left"))
-        n = 0 if i == times.size else curve["at_risk"][i]
+        if i == times.size:
+            break
+        n = curve["at_risk"][i]
         out.append(f"<{threshold}" if n is None else f"{n:,}")
     return out
+
+
+def risk_labels(fig: go.Figure, arm: str) -> list[Any]:
+    """The absolute-risk labels of an arm (annotations in its colour on the curve panel)."""
+    return [
+        a
+        for a in fig.layout.annotations
+        if a.yref == "y" and a.font.color == F.ARM_COLOURS[arm] and "%" in a.text
+    ]
+
+
+def side(label: Any) -> str:
+    """Where a risk label sits: "above"/"below" its point, or on the "top"/"bottom" edge."""
+    if label.yshift:
+        return "above" if label.yshift > 0 else "below"
+    return "top" if label.yanchor == "top" else "bottom"
 
 
 def all_divs(results: dict[str, Any]) -> dict[str, str]:
@@ -119,10 +138,42 @@ def test_demo_cif_has_bands_death_lines_and_risks_at_1_2_5_years(demo: Any) -> N
     assert len(deaths) == 2 and all(t.line.dash == "dash" for t in deaths)
     assert sum(1 for t in fig.data if t.fill == "tonexty") == 2
     for arm in ARMS:
-        [marks] = [t for t in fig.data if t.mode == "markers+text" and t.legendgroup == arm]
+        [marks] = [t for t in fig.data if t.mode == "markers" and t.legendgroup == arm]
         at = o["cif"][arm]["at_years"]
-        assert list(marks.text) == [f"{100 * at[y]:.1f} %" for y in ("1", "2", "5")]
+        assert list(marks.y) == [round(at[y], 5) for y in ("1", "2", "5")]
+        labels = risk_labels(fig, arm)
+        assert [a.text for a in labels] == [f"{100 * at[y]:.1f} %" for y in ("1", "2", "5")]
+        assert all(a.bgcolor.startswith("rgba(255,255,255,") for a in labels)
     assert risk_table(fig)["Treated"] == expected_risk(o["km"]["treated"], 5)
+
+
+@pytest.mark.slow
+def test_demo_cif_labels_point_away_from_the_other_arm_and_stay_inside(demo: Any) -> None:
+    results, _ = demo
+    for name, o in results["outcomes"].items():
+        fig = F.cif_figure(
+            o["cif"], o["cif_death"], title=name, threshold=5, km_by_arm_for_risk_table=o["km"]
+        )
+        top = fig.layout.yaxis.range[1]
+        sides = {arm: [side(a) for a in risk_labels(fig, arm)] for arm in ARMS}
+        for i, year in enumerate(("1", "2", "5")):
+            treated, untreated = (o["cif"][arm]["at_years"][year] for arm in ARMS)
+            high, low = ("treated", "untreated") if treated >= untreated else ARMS[::-1]
+            assert sides[high][i] in ("above", "top") and sides[low][i] in ("below", "bottom")
+        for arm in ARMS:
+            assert all(0 <= a.y <= top for a in risk_labels(fig, arm))
+
+
+@pytest.mark.slow
+def test_demo_landmark_risk_table_stops_at_the_end_of_the_curves(demo: Any) -> None:
+    results, _ = demo
+    km = results["outcomes"]["adjacent"]["km_landmark"]
+    fig = F.km_figure(km, title="landmark", threshold=5)
+    for arm in ARMS:
+        [row] = [t for t in fig.data if t.mode == "text" and t.y[0] == LABELS[arm]]
+        end = km[arm]["times_days"][-1]
+        assert max(year_day(x) for x in row.x) <= end and "0" not in list(row.text)
+        assert list(row.text) == expected_risk(km[arm], 5)
 
 
 @pytest.mark.slow
@@ -196,14 +247,16 @@ def test_at_risk_at_counts_subjects_still_followed_at_t() -> None:
         3,
         0,
     ]
-    table = risk_table(F.km_figure({"treated": curve}, title="t", threshold=5))
-    assert table == {"Treated": ["10", "6", "3", "0", "0", "0"]}
+    fig = F.km_figure({"treated": curve}, title="t", threshold=5)
+    assert risk_table(fig) == {"Treated": ["10", "6", "3"]}  # the curve ends at day 800
+    [row] = [t for t in fig.data if t.mode == "text"]
+    assert list(row.x) == [0, 1, 2]
 
 
 def test_suppressed_counts_show_as_below_threshold_never_zero() -> None:
     hostile = km_curve(at_risk=[None] * 4, events=[None] * 4, censored=[None] * 4)
     fig = F.km_figure({"treated": hostile, "untreated": hostile}, title="t", threshold=10)
-    assert risk_table(fig)["Treated"] == ["<10", "<10", "<10", "0", "0", "0"]
+    assert risk_table(fig)["Treated"] == ["<10", "<10", "<10"]
     hover = named(fig, "Treated").customdata
     assert all(row[2] == "<10" and row[3] == "<10" for row in hover)
     assert not [t for t in fig.data if t.mode == "markers"]  # no censoring mark is guessed
@@ -232,6 +285,81 @@ def test_failed_arm_is_skipped_with_a_note() -> None:
     assert "Untreated: no events" in fig.layout.annotations[-1].text
 
 
+def cif_curve(values: list[float], **overrides: Any) -> dict[str, Any]:
+    """A cumulative incidence with a step at 1, 2 and 5 years (the values there)."""
+    times = [0.0, *(float(year_day(y)) for y in (1, 2, 5))]
+    cif = [0.0, *values]
+    at_years = dict(zip(("1", "2", "5"), values, strict=True))
+    return {
+        "times_days": times,
+        "cif": cif,
+        "ci_lower": [max(0.0, v - 0.01) for v in cif],
+        "ci_upper": [v + 0.01 for v in cif],
+        "at_years": at_years,
+    } | overrides
+
+
+def cif_of(treated: dict[str, Any], untreated: dict[str, Any]) -> go.Figure:
+    km = {"treated": km_curve(times_days=[0.0, 2000.0]), "untreated": km_curve()}
+    return F.cif_figure(
+        {"treated": treated, "untreated": untreated},
+        None,
+        title="t",
+        threshold=5,
+        km_by_arm_for_risk_table=km,
+    )
+
+
+def test_cif_label_of_the_higher_arm_goes_above_the_lower_below() -> None:
+    fig = cif_of(cif_curve([0.10, 0.20, 0.30]), cif_curve([0.15, 0.20, 0.25]))
+    assert [side(a) for a in risk_labels(fig, "treated")] == ["below", "above", "above"]
+    assert [side(a) for a in risk_labels(fig, "untreated")] == ["above", "below", "below"]
+    labels = risk_labels(fig, "treated") + risk_labels(fig, "untreated")
+    assert all(a.bgcolor == "rgba(255,255,255,0.8)" and a.showarrow is False for a in labels)
+    assert [a.x for a in risk_labels(fig, "treated")] == [
+        round(year_day(y) / 365.25, 4) for y in (1, 2, 5)
+    ]
+
+
+def test_cif_labels_near_zero_or_the_top_stay_inside_the_plot() -> None:
+    fig = cif_of(cif_curve([0.002, 0.003, 0.004]), cif_curve([0.001, 0.001, 0.001]))
+    top = fig.layout.yaxis.range[1]
+    lower = risk_labels(fig, "untreated")
+    assert [side(a) for a in lower] == ["bottom"] * 3  # would be cut off under the x axis
+    assert all(a.y == 0 and a.yanchor == "bottom" for a in lower)
+    assert [a.xanchor for a in lower] == ["left", "left", "right"]  # beside the point
+    higher = cif_of(cif_curve([0.5, 0.7, 0.97]), cif_curve([0.1, 0.2, 0.3]))
+    labels = risk_labels(higher, "treated")
+    assert side(labels[-1]) == "top" and labels[-1].y == higher.layout.yaxis.range[1] == 1.0
+    for a in lower + labels:
+        assert 0 <= a.y <= max(top, 1.0)
+
+
+def test_cif_bands_are_light_under_strong_curves() -> None:
+    fig = cif_of(cif_curve([0.1, 0.2, 0.3]), cif_curve([0.1, 0.2, 0.3]))
+    bands = [t for t in fig.data if t.fill == "tonexty"]
+    assert [b.fillcolor for b in bands] == ["rgba(31,119,180,0.1)", "rgba(224,123,34,0.1)"]
+    edges = [t for t in fig.data if t.hoverinfo == "skip" and t.legendgroup == "untreated"]
+    assert {t.line.dash for t in edges if t.mode == "lines"} == {"dot"}
+    last_band = max(i for i, t in enumerate(fig.data) if t.fill == "tonexty")
+    curves = [i for i, t in enumerate(fig.data) if t.name in ("Treated", "Untreated")]
+    assert min(curves) > last_band  # no band is drawn over a curve
+    assert named(fig, "Treated").line.width == 2
+
+
+def test_at_risk_table_sits_under_the_axis_title_without_space_below() -> None:
+    fig = F.km_figure({"treated": km_curve(), "untreated": km_curve()}, title="t", threshold=5)
+    assert fig.layout.xaxis.title.text == "Years" and fig.layout.xaxis.title.standoff <= 6
+    assert fig.layout.xaxis.showticklabels is True and fig.layout.xaxis2.title.text is None
+    assert fig.layout.margin.b <= 15 and list(fig.layout.yaxis2.range) == [-0.5, 1.5]
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    table_px = plot_px * (fig.layout.yaxis2.domain[1] - fig.layout.yaxis2.domain[0])
+    gap_px = plot_px * (fig.layout.yaxis.domain[0] - fig.layout.yaxis2.domain[1])
+    assert table_px == pytest.approx(44) and 50 <= gap_px <= 90  # 22 px per arm
+    [heading] = [a for a in fig.layout.annotations if a.text == "Number at risk"]
+    assert heading.yref == "y2 domain" and heading.yanchor == "bottom"
+
+
 def test_cif_without_a_risk_table_has_one_row_and_skips_errors() -> None:
     cif = {
         "times_days": [0.0, 50.0],
@@ -248,8 +376,9 @@ def test_cif_without_a_risk_table_has_one_row_and_skips_errors() -> None:
         km_by_arm_for_risk_table=None,
     )
     assert not risk_table(fig) and "yaxis2" not in fig.layout
-    [marks] = [t for t in fig.data if t.mode == "markers+text"]
-    assert list(marks.text) == ["10.0 %"]
+    [marks] = [t for t in fig.data if t.mode == "markers"]
+    assert list(marks.y) == [0.1]
+    assert [a.text for a in risk_labels(fig, "treated")] == ["10.0 %"]
     assert "Untreated: singular" in fig.layout.annotations[-1].text
 
 
@@ -307,6 +436,17 @@ def test_forest_skips_failed_models_and_shows_suppressed_counts() -> None:
     assert "<script>alert" not in F.to_div(fig, "forest")
 
 
+def test_forest_writes_intervals_with_an_en_dash_and_pads_the_axis() -> None:
+    outcome = {"cox": {"time_varying_adjusted": fit(0.91) | {"ci_lower": 0.66, "ci_upper": 4.03}}}
+    fig = F.forest_figure({"adjacent": outcome})
+    [column] = [a for a in fig.layout.annotations if a.xref == "paper" and a.y == 1]
+    assert column.text == "<b>0.91 (0.66–4.03)</b>"
+    [points] = [t for t in fig.data if t.mode == "markers"]
+    assert "HR 0.91 (0.66–4.03) · p" in points.text[0]
+    low, high = fig.layout.xaxis.range
+    assert high - math.log10(4.03) >= 0.1 and math.log10(0.5) - low >= 0.1
+
+
 def test_love_plot_escapes_covariate_names() -> None:
     fig = F.love_plot(
         [
@@ -318,6 +458,41 @@ def test_love_plot_escapes_covariate_names() -> None:
     assert fig.layout.shapes[0].x0 == 0.1 and fig.layout.shapes[0].line.dash == "dash"
     html = F.to_div(fig, "love")
     assert "<script>alert" not in html and "alert(1)" in html
+    assert list(fig.data[0].y) == ["&lt;script&gt;alert(1)&lt;/script&gt;", "Age"]
+
+
+def test_love_plot_and_schoenfeld_use_readable_variable_names() -> None:
+    names = ["bmd_t_score", "n_index_levels", "glucocorticoids", "prior_vertebral_fractures"]
+    names += ["male", "age", "treated", "some_new_var", "a<b_c"]
+    fig = F.love_plot(
+        [
+            {"covariate": n, "smd_before": 0.5 - i / 100, "smd_after": 0.0}
+            for i, n in enumerate(names)
+        ]
+    )
+    assert list(fig.data[0].y) == [
+        "BMD T-score",
+        "Index levels",
+        "Glucocorticoids",
+        "Prior vertebral fractures",
+        "Male sex",
+        "Age",
+        "Treated",
+        "some new var",
+        "a&lt;b c",
+    ]
+    smooth = {"time_days": [100], "residual_mean": [0.1], "residual_lower": [0.0]}
+    smooth |= {"residual_upper": [0.2], "n": [40], "beta": 0.1}
+    schoenfeld = F.schoenfeld_figure(smooth, term="bmd_t_score")
+    assert schoenfeld.layout.title.text == "Scaled Schoenfeld residuals: BMD T-score"
+    assert schoenfeld.layout.yaxis.title.text == "β(t) for BMD T-score"
+
+
+@pytest.mark.slow
+def test_demo_love_plot_has_no_raw_variable_names(demo: Any) -> None:
+    results, _ = demo
+    love = F.love_plot(results["outcomes"]["adjacent"]["cox"]["iptw"]["balance"])
+    assert love.data[0].y and not [n for n in love.data[0].y if "_" in n or n.islower()]
 
 
 def test_binned_histograms_draw_suppressed_bins_at_zero_with_a_below_threshold_hover() -> None:

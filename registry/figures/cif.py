@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
 from registry.figures.style import (
+    ARMS,
     DAYS_PER_YEAR,
     Section,
     arm_colour,
@@ -21,9 +23,11 @@ from registry.figures.style import (
     years,
 )
 from registry.figures.survival import (
+    CURVE_PX,
     add_band,
     add_risk_table,
     add_step,
+    figure_height,
     fitted,
     frame,
     last_day,
@@ -33,6 +37,9 @@ from registry.figures.survival import (
 )
 
 RISK_YEARS = (1, 2, 5)  # absolute risks written on the curves
+LABEL_GAP_PX = 6  # between a risk label and its point
+LABEL_PX = 18  # height of a risk label with its background
+LABEL_BACKGROUND = "rgba(255,255,255,0.8)"
 CIF_HOVER = "Year %{x:.1f} (day %{customdata[0]}) · WHAT %{customdata[1]}"
 
 
@@ -43,13 +50,11 @@ def cif_hover(curve: Section) -> list[list[Any]]:
 
 
 def add_cif_arm(fig: go.Figure, arm: str, curve: Section) -> None:
-    """Band and curve of the outcome's cumulative incidence in one arm."""
-    x = years(curve["times_days"])
-    add_band(fig, arm, x, curve)
+    """The outcome's cumulative incidence in one arm (its band is drawn before every curve)."""
     add_step(
         fig,
         arm,
-        x,
+        years(curve["times_days"]),
         rounded(curve["cif"]),
         name=arm_label(arm),
         customdata=cif_hover(curve),
@@ -74,30 +79,80 @@ def add_death_arm(fig: go.Figure, arm: str, curve: Section) -> None:
     )
 
 
-def label_position(arm: str, year: int) -> str:
-    """Treated labels above-left of the curve, others below-right (below-left at the end)."""
-    if arm == "treated":
-        return "top left"
-    return "bottom left" if year == RISK_YEARS[-1] else "bottom right"
-
-
-def add_risk_marks(fig: go.Figure, arm: str, curve: Section) -> None:
-    """Absolute risks at 1, 2 and 5 years written next to the curve of one arm."""
+def risk_points(curve: Section) -> list[tuple[int, float]]:
+    """(year, absolute risk) at 1, 2 and 5 years, where the analysis estimated it."""
     at = curve.get("at_years") or {}
-    points: list[tuple[int, float]] = [
-        (y, at[str(y)]) for y in RISK_YEARS if at.get(str(y)) is not None
-    ]
+    return [(y, at[str(y)]) for y in RISK_YEARS if at.get(str(y)) is not None]
+
+
+def value_at(curve: Section, day: float) -> float | None:
+    """The cumulative incidence of a (step) curve at a day, None before its first time."""
+    i = bisect_right(curve["times_days"], day)
+    value: float | None = curve["cif"][i - 1] if i else None
+    return value
+
+
+def goes_above(arm: str, year: int, value: float, arms: Sequence[tuple[str, Section]]) -> bool:
+    """Whether a risk label goes above its point: yes unless another arm's curve is higher
+    there (on a tie the first arm, treated, goes above), so it points away from the other arm."""
+    other = [v for a, c in arms if a != arm and (v := value_at(c, year_day(year))) is not None]
+    if not other:
+        return True
+    return value > max(other) or (value == max(other) and arm == ARMS[0])
+
+
+def label_spot(point: tuple[int, float], above: bool, top: float) -> dict[str, Any]:
+    """Where a risk label goes: LABEL_GAP_PX above or below its point, kept inside 0..top.
+
+    A label that would leave the plot sits on that edge instead, beside its point (left of
+    the last one, which is near the right end of the axis).
+    """
+    year, value = point
+    room = (LABEL_GAP_PX + LABEL_PX) * top / CURVE_PX
+    fits = (value + room <= top) if above else (value - room >= 0)
+    if fits:
+        shift = LABEL_GAP_PX if above else -LABEL_GAP_PX
+        return {"y": value, "yanchor": "bottom" if above else "top", "yshift": shift}
+    edge = {"y": top, "yanchor": "top"} if above else {"y": 0.0, "yanchor": "bottom"}
+    left = year == RISK_YEARS[-1]
+    side = {
+        "xanchor": "right" if left else "left",
+        "xshift": -LABEL_GAP_PX if left else LABEL_GAP_PX,
+    }
+    return {**edge, **side}
+
+
+def add_risk_label(
+    fig: go.Figure, arm: str, point: tuple[int, float], spot: dict[str, Any]
+) -> None:
+    """One absolute risk written next to its point on a translucent white background."""
+    fig.add_annotation(
+        text=pct(point[1]),
+        x=round(year_day(point[0]) / DAYS_PER_YEAR, 4),
+        xref="x",
+        yref="y",
+        **({"xanchor": "center"} | spot),
+        showarrow=False,
+        font={"color": arm_colour(arm), "size": 12},
+        bgcolor=LABEL_BACKGROUND,
+        borderpad=1,
+    )
+
+
+def add_risk_marks(
+    fig: go.Figure, arm: str, curve: Section, arms: Sequence[tuple[str, Section]], top: float
+) -> None:
+    """Absolute risks at 1, 2 and 5 years: a point on the curve of one arm and its label,
+    on the side away from the other arm's curve."""
+    points = risk_points(curve)
     if not points:
         return
     fig.add_trace(
         go.Scatter(
-            x=[year_day(y) / DAYS_PER_YEAR for y, _ in points],
+            x=[round(year_day(y) / DAYS_PER_YEAR, 4) for y, _ in points],
             y=[round(v, 5) for _, v in points],
-            mode="markers+text",
+            mode="markers",
             marker={"color": arm_colour(arm), "size": 6},
-            text=[pct(v) for _, v in points],
-            textposition=[label_position(arm, y) for y, _ in points],
-            textfont={"color": arm_colour(arm), "size": 12},
             legendgroup=arm,
             showlegend=False,
             hovertemplate=[
@@ -107,6 +162,9 @@ def add_risk_marks(fig: go.Figure, arm: str, curve: Section) -> None:
         row=1,
         col=1,
     )
+    for point in points:
+        spot = label_spot(point, goes_above(arm, *point, arms), top)
+        add_risk_label(fig, arm, point, spot)
 
 
 def highest(arms: Sequence[tuple[str, Section]], keys: Sequence[str]) -> float:
@@ -128,9 +186,13 @@ def follow_up_ends(km_by_arm: dict[str, Any] | None) -> dict[str, float]:
     return {arm: curve["times_days"][-1] for arm, curve in fitted(km_by_arm)}
 
 
-def cif_axis(fig: go.Figure, curves: Sequence[tuple[str, Section]]) -> None:
-    """Cumulative incidence in percent, from 0 to just above the highest band."""
-    top = min(1.0, math.ceil((highest(curves, ("ci_upper", "cif")) + 0.03) * 20) / 20)
+def cif_top(curves: Sequence[tuple[str, Section]]) -> float:
+    """The top of the cumulative incidence axis: just above the highest band, on a 5 % grid."""
+    return min(1.0, math.ceil((highest(curves, ("ci_upper", "cif")) + 0.03) * 20) / 20)
+
+
+def cif_axis(fig: go.Figure, top: float) -> None:
+    """Cumulative incidence in percent, from 0 to `top`."""
     fig.update_yaxes(
         range=[0, top], tickformat=".0%", title_text="Cumulative incidence", row=1, col=1
     )
@@ -154,18 +216,21 @@ def cif_figure(
     ends = follow_up_ends(km_by_arm_for_risk_table)
     arms = [(arm, extend_to(c, ends.get(arm))) for arm, c in fitted(cif_by_arm)]
     deaths = [(arm, extend_to(c, ends.get(arm))) for arm, c in fitted(cif_death_by_arm)]
-    rows = 2 if ends else 1
-    fig = frame(rows)
+    fig = frame(len(ends))
+    top = cif_top([*arms, *deaths])
+    for arm, curve in arms:
+        add_band(fig, arm, years(curve["times_days"]), curve)
     for arm, curve in arms:
         add_cif_arm(fig, arm, curve)
-        add_risk_marks(fig, arm, curve)
     for arm, curve in deaths:
         add_death_arm(fig, arm, curve)
+    for arm, curve in arms:
+        add_risk_marks(fig, arm, curve, arms, top)
     ticks = year_ticks(last_day(arms, deaths))
-    if rows == 2:
+    if ends:
         add_risk_table(fig, km_by_arm_for_risk_table or {}, ticks, threshold)
-    style_time_axes(fig, ticks, rows)
-    cif_axis(fig, [*arms, *deaths])
-    below = 10 if rows == 2 else 75
+    style_time_axes(fig, ticks, 2 if ends else 1)
+    cif_axis(fig, top)
+    below = 10 if ends else 75
     skipped_note(fig, "Curves", failed_cif(cif_by_arm, cif_death_by_arm), below=below)
-    return base_layout(fig, title=title, height=560 if rows == 2 else 460)
+    return base_layout(fig, title=title, height=figure_height(fig, len(ends)))

@@ -24,6 +24,7 @@ from registry.figures.style import (
     num,
     outcome_label,
     rounded,
+    variable_label,
     year_axis,
     year_ticks,
     years,
@@ -45,6 +46,7 @@ MODEL_LABELS = dict(FOREST_MODELS)
 PRIMARY_COLOUR = "#000000"
 SECONDARY_COLOUR = "#6b6b6b"
 SMD_LIMIT = 0.1
+HR_PAD = 0.12  # log10 units of HR axis beyond the widest CI (about x/÷ 1.3)
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,9 @@ def forest_rows(outcomes: dict[str, Any], threshold: int) -> tuple[list[ForestRo
 def forest_hover(row: ForestRow) -> str:
     """Hover text of one estimate."""
     fit = row.fit or {}
-    ci = f"{num(fit['ci_lower'])}-{num(fit['ci_upper'])}"
     return (
         f"{outcome_label(row.outcome)} · {MODEL_LABELS[row.model]}<br>"
-        f"HR {num(fit['hr'])} ({ci}) · p {num(fit.get('p'), '.3g')}"
+        f"HR {hr_text(fit)} · p {num(fit.get('p'), '.3g')}"
     )
 
 
@@ -137,10 +138,15 @@ def add_estimates(fig: go.Figure, rows: list[ForestRow], *, primary: bool) -> No
 
 
 def hr_range(rows: list[ForestRow]) -> list[float]:
-    """The log10 range of the HR axis: every CI, and at least 0.5-2."""
+    """The log10 range of the HR axis: every CI with HR_PAD to spare, and at least 0.5-2."""
     lows = [r.fit["ci_lower"] for r in rows if r.fit] + [0.5]
     highs = [r.fit["ci_upper"] for r in rows if r.fit] + [2.0]
-    return [math.log10(min(lows)) - 0.05, math.log10(max(highs)) + 0.05]
+    return [math.log10(min(lows)) - HR_PAD, math.log10(max(highs)) + HR_PAD]
+
+
+def hr_text(fit: Section) -> str:
+    """An HR and its CI as the tables write it: "0.91 (0.66–1.25)"."""
+    return f"{num(fit['hr'])} ({num(fit['ci_lower'])}–{num(fit['ci_upper'])})"
 
 
 def add_hr_column(fig: go.Figure, rows: list[ForestRow]) -> None:
@@ -148,7 +154,7 @@ def add_hr_column(fig: go.Figure, rows: list[ForestRow]) -> None:
     for y, row in enumerate(rows):
         if row.fit is None:
             continue
-        text = f"{num(row.fit['hr'])} ({num(row.fit['ci_lower'])}-{num(row.fit['ci_upper'])})"
+        text = hr_text(row.fit)
         fig.add_annotation(
             text=f"<b>{text}</b>" if row.model == PRIMARY else text,
             xref="paper",
@@ -201,7 +207,7 @@ def forest_figure(outcomes: dict[str, Any], *, threshold: int = DEFAULT_THRESHOL
 def love_plot(balance: list[dict[str, Any]]) -> go.Figure:
     """Absolute standardised mean differences before and after weighting, per covariate."""
     rows = sorted(balance, key=lambda r: -abs(r.get("smd_before") or 0.0))
-    names = [esc(r.get("covariate")) for r in rows]
+    names = [esc(variable_label(r.get("covariate"))) for r in rows]
     fig = go.Figure()
     for key, label, symbol in (
         ("smd_before", "Before weighting", "circle-open"),
@@ -347,5 +353,6 @@ def schoenfeld_figure(
         )
     last = max((t for t in smooth["time_days"] if t is not None), default=0.0)
     fig.update_xaxes(**year_axis(year_ticks(last)))
-    fig.update_yaxes(title_text=f"β(t) for {esc(term)}")
-    return base_layout(fig, title=f"Scaled Schoenfeld residuals: {term}", height=420)
+    label = variable_label(term)
+    fig.update_yaxes(title_text=f"β(t) for {esc(label)}")
+    return base_layout(fig, title=f"Scaled Schoenfeld residuals: {label}", height=420)

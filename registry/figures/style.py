@@ -26,6 +26,19 @@ OUTCOME_LABELS = {
     "same_level": "Same-level fracture",
     "any_new": "Any new fracture",
 }
+# Readable names of model covariates and terms; others are shown with spaces for underscores.
+VARIABLE_LABELS = {
+    "age": "Age",
+    "male": "Male sex",
+    "bmd_t_score": "BMD T-score",
+    "n_index_levels": "Index levels",
+    "glucocorticoids": "Glucocorticoids",
+    "prior_vertebral_fractures": "Prior vertebral fractures",
+    "treated": "Treated",
+}
+# Confidence bands: light fills; one arm's band also gets dotted edges so overlaps stay readable.
+BAND_ALPHA = 0.1
+DOTTED_BAND_ARMS = ("untreated",)
 _AXIS = {
     "showgrid": True,
     "gridcolor": "#e6e6e6",
@@ -79,7 +92,13 @@ def outcome_label(outcome: str) -> str:
     return OUTCOME_LABELS.get(outcome, esc(outcome))
 
 
-def band_colour(arm: str, alpha: float = 0.15) -> str:
+def variable_label(name: object) -> str:
+    """The readable name of a covariate or model term (not escaped: escape where it is shown)."""
+    text = str(name)
+    return VARIABLE_LABELS.get(text, text.replace("_", " "))
+
+
+def band_colour(arm: str, alpha: float = BAND_ALPHA) -> str:
     """The arm colour as a translucent rgba() for confidence bands."""
     hexa = arm_colour(arm).lstrip("#")
     red, green, blue = (int(hexa[i : i + 2], 16) for i in (0, 2, 4))
@@ -97,10 +116,10 @@ def pct(value: float | None) -> str:
 
 
 def pct_ci(lower: float | None, upper: float | None) -> str:
-    """A confidence interval of proportions, in percent ("85.7-90.3")."""
+    """A confidence interval of proportions, in percent ("85.7–90.3")."""
     if lower is None or upper is None:
         return "CI -"
-    return f"{100 * lower:.1f}-{100 * upper:.1f}"
+    return f"{100 * lower:.1f}–{100 * upper:.1f}"
 
 
 def num(value: float | None, spec: str = ".2f") -> str:
@@ -124,8 +143,9 @@ def year_ticks(last_day: float) -> list[int]:
 
 
 def year_axis(ticks: list[int]) -> dict[str, Any]:
-    """An x axis in years with a tick per whole year."""
-    return {"tickvals": ticks, "range": [-0.2, ticks[-1] + 0.2], "title": {"text": "Years"}}
+    """An x axis in years with a tick per whole year, its title just under the tick labels."""
+    title = {"text": "Years", "standoff": 4}
+    return {"tickvals": ticks, "range": [-0.2, ticks[-1] + 0.2], "title": title}
 
 
 def base_layout(fig: go.Figure, *, title: str, height: int) -> go.Figure:

@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from registry.figures.style import (
     DAYS_PER_YEAR,
+    DOTTED_BAND_ARMS,
     Section,
     arm_colour,
     arm_label,
@@ -69,13 +70,42 @@ def skipped_note(
         note(fig, [f"{what} not shown:", *failed], below=below)
 
 
-def frame(rows: int) -> go.Figure:
-    """One plot, or a plot above a numbers-at-risk strip sharing its x axis."""
-    if rows == 1:
-        return make_subplots(rows=1, cols=1)
-    return make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.13
+# Pixel layout of a curve panel above a numbers-at-risk table: the panel, the gap holding its
+# tick labels, the "Years" title and the table heading, one row per arm, and the margins.
+TOP_PX = 80
+CURVE_PX = 300
+GAP_PX = 72
+ROW_PX = 22
+BOTTOM_PX = 12
+PLAIN_BOTTOM_PX = 60
+
+
+def frame(table_rows: int) -> go.Figure:
+    """One plot, or a plot above a numbers-at-risk table of `table_rows` rows sharing its x axis.
+
+    Heights are fixed in pixels (see figure_height) so that the table sits right under the
+    axis title and ends just above the bottom edge.
+    """
+    if table_rows == 0:
+        fig = make_subplots(rows=1, cols=1)
+        fig.update_layout(margin={"t": TOP_PX, "b": PLAIN_BOTTOM_PX})
+        return fig
+    table = ROW_PX * table_rows
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[CURVE_PX, table],
+        vertical_spacing=GAP_PX / (CURVE_PX + GAP_PX + table),
     )
+    fig.update_layout(margin={"t": TOP_PX, "b": BOTTOM_PX})
+    return fig
+
+
+def figure_height(fig: go.Figure, table_rows: int) -> int:
+    """The height that gives the curve panel CURVE_PX and each table row ROW_PX pixels."""
+    table = GAP_PX + ROW_PX * table_rows if table_rows else 0
+    return TOP_PX + CURVE_PX + table + int(fig.layout.margin.b)
 
 
 def add_step(fig: go.Figure, arm: str, x: list[Any], y: list[Any], **kwargs: Any) -> None:
@@ -86,10 +116,16 @@ def add_step(fig: go.Figure, arm: str, x: list[Any], y: list[Any], **kwargs: Any
 
 
 def add_band(fig: go.Figure, arm: str, x: list[Any], curve: Section) -> None:
-    """The 95 % confidence band of one arm, step-shaped, toggled with its curve."""
+    """The 95 % confidence band of one arm, step-shaped, toggled with its curve.
+
+    A light fill; for DOTTED_BAND_ARMS also dotted edges, so two overlapping bands stay apart.
+    """
     common = {"x": x, "mode": "lines", "legendgroup": arm, "showlegend": False}
     common["hoverinfo"] = "skip"
-    edge = {"width": 0, "shape": "hv"}
+    dotted = arm in DOTTED_BAND_ARMS
+    edge = {"width": 1 if dotted else 0, "shape": "hv", "color": band_colour(arm, 0.7)}
+    if dotted:
+        edge["dash"] = "dot"
     fig.add_trace(go.Scatter(y=rounded(curve["ci_lower"]), line=edge, **common), row=1, col=1)
     fig.add_trace(
         go.Scatter(
@@ -162,9 +198,8 @@ def add_censor_marks(fig: go.Figure, arm: str, curve: Section) -> None:
 
 
 def add_km_arm(fig: go.Figure, arm: str, curve: Section, threshold: int) -> None:
-    """Band, curve and censoring marks of one arm."""
+    """Curve and censoring marks of one arm (its band is drawn before every curve)."""
     x = years(curve["times_days"])
-    add_band(fig, arm, x, curve)
     add_step(
         fig,
         arm,
@@ -186,16 +221,23 @@ def add_risk_table(
     style_risk_strip(fig, [arm_label(arm) for arm, _ in arms])
 
 
+def followed_ticks(curve: Section, ticks: list[int]) -> list[int]:
+    """The year ticks up to the end of a curve: past it the count would be a misleading 0."""
+    end = curve["times_days"][-1]
+    return [y for y in ticks if year_day(y) <= end]
+
+
 def add_risk_rows(
     fig: go.Figure, arms: list[tuple[str, Section]], ticks: list[int], threshold: int
 ) -> None:
-    """One text trace per arm: the number at risk under each year tick, in the arm's colour."""
+    """One text trace per arm: the number at risk under each year tick up to the curve's end."""
     for arm, curve in arms:
-        counts = [at_risk_at(curve, year_day(y)) for y in ticks]
+        shown = followed_ticks(curve, ticks)
+        counts = [at_risk_at(curve, year_day(y)) for y in shown]
         fig.add_trace(
             go.Scatter(
-                x=ticks,
-                y=[arm_label(arm)] * len(ticks),
+                x=shown,
+                y=[arm_label(arm)] * len(shown),
                 mode="text",
                 text=[count_text(n, threshold) for n in counts],
                 textfont={"color": arm_colour(arm), "size": 12},
@@ -213,7 +255,7 @@ def style_risk_strip(fig: go.Figure, labels: list[str]) -> None:
     fig.update_yaxes(
         categoryorder="array",
         categoryarray=labels[::-1],
-        range=[-0.6, len(labels) - 0.4],
+        range=[-0.5, len(labels) - 0.5],
         showgrid=False,
         showline=False,
         ticks="",
@@ -229,6 +271,7 @@ def style_risk_strip(fig: go.Figure, labels: list[str]) -> None:
         y=1.0,
         xanchor="left",
         yanchor="bottom",
+        yshift=2,
         showarrow=False,
         font={"size": 12},
     )
@@ -261,12 +304,15 @@ def style_time_axes(fig: go.Figure, ticks: list[int], rows: int) -> None:
 def km_figure(km_by_arm: dict[str, Any], *, title: str, threshold: int) -> go.Figure:
     """Kaplan-Meier curves per arm with 95 % bands, censoring marks and numbers at risk."""
     arms = fitted(km_by_arm)
-    fig = frame(2)
+    fig = frame(len(arms))
+    for arm, curve in arms:
+        add_band(fig, arm, years(curve["times_days"]), curve)
     for arm, curve in arms:
         add_km_arm(fig, arm, curve, threshold)
     ticks = year_ticks(last_day(arms))
-    add_risk_table(fig, km_by_arm, ticks, threshold)
-    style_time_axes(fig, ticks, 2)
+    if arms:
+        add_risk_table(fig, km_by_arm, ticks, threshold)
+    style_time_axes(fig, ticks, 2 if arms else 1)
     fig.update_yaxes(
         range=[survival_floor(arms), 1.01],
         tickformat=".0%",
@@ -274,5 +320,5 @@ def km_figure(km_by_arm: dict[str, Any], *, title: str, threshold: int) -> go.Fi
         row=1,
         col=1,
     )
-    skipped_note(fig, "Curves", km_by_arm)
-    return base_layout(fig, title=title, height=560)
+    skipped_note(fig, "Curves", km_by_arm, below=10 if arms else 75)
+    return base_layout(fig, title=title, height=figure_height(fig, len(arms)))
