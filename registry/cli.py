@@ -264,5 +264,60 @@ def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None) -> 
              built_at=dt.datetime.now())  # fmt: skip
 
 
+publish_option = click.option(
+    "--publish",
+    "publish_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("reports_out"),
+    show_default=True,
+    help="Folder of the builds, the `latest` link, the history page and refresh.log.",
+)
+
+
+@main.command()
+@db_option
+@click.option(
+    "--inbox",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("inbox"),
+    show_default=True,
+    help="Folder the nightly exports arrive in (files, or one sub-folder per export).",
+)
+@publish_option
+@click.option(
+    "--study",
+    "studies",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Study specification; repeat for several (default reports/adjacent_refracture.toml).",
+)
+@as_of_option
+@click.option("--force", is_flag=True, help="Rebuild the reports even when nothing changed.")
+@funnel
+def refresh(db: Path | None, inbox: Path, publish_dir: Path, studies: tuple[Path, ...],
+            as_of: dt.datetime | None, force: bool) -> None:  # fmt: skip
+    """Nightly run: migrate, ingest the inbox, check, build, fit, report and publish atomically."""
+    from registry.refresh import refresh_from_settings
+
+    clock = functools.partial(dt.datetime.now, dt.UTC)  # the CLI is the only clock reader
+    outcome = refresh_from_settings(load_settings(db=db), inbox=inbox, publish_dir=publish_dir,
+                                    studies=studies, force=force, as_of=as_of_date(as_of),
+                                    clock=clock, tty=err.is_terminal)  # fmt: skip
+    out.print(outcome.message, markup=False)
+
+
+@main.command()
+@db_option
+@publish_option
+@click.option("--limit", type=int, default=10, show_default=True, help="Number of runs to show.")
+@funnel
+def status(db: Path | None, publish_dir: Path, limit: int) -> None:
+    """Show the last refresh runs (status, duration, failed step) and the current report."""
+    from registry.refresh.status import status_lines
+
+    for line in status_lines(load_settings(db=db).db, publish_dir, limit=limit):
+        out.print(line, markup=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry import figures
+from registry.figures.style import variable_label
 from registry.report_format import MODELS, NAMES, YEARS, count, fixed, hr_text, percent, pvalue
 
 Result = dict[str, Any]
@@ -195,7 +196,10 @@ def diagnostics(primary: Result, outcomes: Result, threshold: int) -> Result:
     iptw = primary.get("cox", {}).get("iptw", {})
     smooth = ph.get("smooth", {})
     return {
-        "ph_table": ph.get("table", []),
+        "ph_table": [
+            {**row, "term": variable_label(row["term"]) if row["term"] != "GLOBAL" else "Global"}
+            for row in ph.get("table", [])
+        ],
         "ph_verdict": ph_verdict(ph),
         "schoenfeld_divs": [
             figures.to_div(

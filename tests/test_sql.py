@@ -11,6 +11,8 @@ EMPTY_CSV = Path(__file__).parent / "data" / "empty_patients.csv"
 PARAMS = {
     "queries/ingest/quarantine_batch": {"batch": 1},
     "queries/ingest/read_csv": {"path": str(EMPTY_CSV), "columns": {"patient_id": "VARCHAR"}},
+    "queries/refresh/file_seen": {"sha": "0" * 64},
+    "queries/refresh/last_runs": {"limit": 10},
 }
 
 
