@@ -124,9 +124,10 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
 
 
 def analyse_registry(
-    path: Path, study_path: Path | None, out_dir: Path, *, as_of: dt.date
+    path: Path, study_path: Path | None, out_dir: Path | None, *, as_of: dt.date
 ) -> dict[str, Any]:
-    """Every model of the study on the registry; writes results.json into out_dir."""
+    """Every model of the study on the registry; writes results.json into out_dir if given
+    (the report writes it itself, beside index.html)."""
     from registry.analysis_pro import baseline_scores, pro_results
     from registry.report import write_json
     from registry.results import build_results, provenance
@@ -152,7 +153,8 @@ def analyse_registry(
         data_quality=quality,
         prov=provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat()),
     )
-    write_json(results, out_dir / "results.json")
+    if out_dir is not None:
+        write_json(results, out_dir / "results.json")
     return results
 
 
@@ -162,7 +164,7 @@ def report_registry(
     """Analyse the registry and write results.json and index.html into out_dir."""
     from registry.report import write_report
 
-    results = analyse_registry(path, study_path, out_dir, as_of=as_of)
+    results = analyse_registry(path, study_path, None, as_of=as_of)
     return write_report(results, out_dir, built_at=built_at)
 
 
@@ -198,7 +200,7 @@ def run_demo(
     cohort, tte = build_analysis(db, None)
     write_frames(analysis_frames(cohort, tte), out_dir / "tte")
     render.print_attrition(console, cohort.attrition)
-    results = analyse_registry(db, None, out_dir, as_of=as_of)
+    results = analyse_registry(db, None, None, as_of=as_of)
     render.print_primary(console, results)
     from registry.report import write_report
 
