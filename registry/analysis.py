@@ -21,7 +21,6 @@ from registry.models import competing, cox, km
 from registry.models.iptw import design_matrix, fit_propensity
 from registry.study import Study
 
-ARMS = ("treated", "untreated")
 YEARS = {str(i + 1): d for i, d in enumerate(km.YEARS_DAYS)}
 Z95 = float(stats.norm.ppf(0.975))
 PIECE_DAY = 365  # piecewise hazard ratios: 0-1 year and 1-5 years
