@@ -72,8 +72,15 @@ def test_logrank(result: dict[str, Any], r: dict[tuple[str, str], float]) -> Non
 
 @pytest.mark.parametrize(
     "model",
-    ["unadjusted", "adjusted", "time_varying", "time_varying_adjusted", "landmark", "iptw",
-     "death_cause_specific"],  # fmt: skip
+    [
+        "unadjusted",
+        "adjusted",
+        "time_varying",
+        "time_varying_adjusted",
+        "landmark",
+        "iptw",
+        "death_cause_specific",
+    ],
 )
 def test_cox_models(result: dict[str, Any], r: dict[tuple[str, str], float], model: str) -> None:
     # R: coxph(...) as in analysis_reference.R; iptw with weights = w, robust = TRUE

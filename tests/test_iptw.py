@@ -54,7 +54,9 @@ def test_balance_before_and_after_weighting_matches_r(data: pl.DataFrame) -> Non
     ref = reference("balance")
     table = propensity(data).balance
     assert table["covariate"].to_list() == COVARIATES
-    np.testing.assert_allclose(table["smd_before"].to_numpy(), numbers(ref, "smd_before"), atol=1e-10)
+    np.testing.assert_allclose(
+        table["smd_before"].to_numpy(), numbers(ref, "smd_before"), atol=1e-10
+    )
     np.testing.assert_allclose(table["smd_after"].to_numpy(), numbers(ref, "smd_after"), atol=1e-10)
     assert table["smd_after"].abs().max() < 0.1  # weighting balances the demo cohort
 

@@ -1,0 +1,156 @@
+"""The history page DIR/index.html: every build, its headline numbers and what changed.
+
+Rows come from sql/queries/refresh/history.sql; the page is a Jinja2 template beside this
+module with two Plotly figures (the primary hazard ratio over builds, and the cumulative
+incidence of the primary outcome at 1 and 5 years per arm), plotly.js embedded once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from registry.figures.style import ARM_COLOURS, base_layout, to_div
+from registry.report import write_atomically
+
+Row = dict[str, Any]
+TEMPLATE = "history.html.j2"
+CIF_LINES = (("1y", "solid"), ("5y", "dot"))
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a build contributes to the history (primary outcome, primary model)."""
+    primary = results["study"]["primary_outcome"]
+    outcome = results["outcomes"].get(primary, {})
+    fit = outcome.get("cox", {}).get("time_varying_adjusted", {})
+    facts: dict[str, Any] = {
+        "n_cohort": results["cohort"].get("n"),
+        "events": outcome.get("events"),
+        "hr": fit.get("hr"),
+        "ci_lower": fit.get("ci_lower"),
+        "ci_upper": fit.get("ci_upper"),
+    }
+    for arm in ("treated", "untreated"):
+        years = outcome.get("cif", {}).get(arm, {}).get("at_years", {})
+        facts[f"cif_1y_{arm}"] = years.get("1")
+        facts[f"cif_5y_{arm}"] = years.get("5")
+    return facts
+
+
+def changes(row: Row) -> Row:
+    """What changed since the previous published build, for one history row."""
+    if row["status"] != "published":
+        return {}
+    first = not row["has_previous"]
+    return {
+        "new_patients": row["n_patients"] - (0 if first else row["prev_patients"] or 0),
+        "new_events": _delta(row["events"], 0 if first else row["prev_events"]),
+        "corrected_rows": row["corrected_rows"],
+        "quarantined_rows": row["quarantined_rows"],
+        "hr_moved": None if first else _delta(row["hr"], row["prev_hr"]),
+        "first": first,
+    }
+
+
+def _delta(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None else now - before
+
+
+def trend_figure(rows: list[Row]) -> go.Figure:
+    """The primary hazard ratio with its 95 % CI over the published builds."""
+    built = [r for r in rows if r["status"] == "published"]
+    x = [r["stamp"] for r in built]
+    hr = [r["hr"] for r in built]
+    upper = [_delta(r["ci_upper"], r["hr"]) for r in built]
+    lower = [_delta(r["hr"], r["ci_lower"]) for r in built]
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=hr,
+            mode="lines+markers",
+            name="HR (time-varying, adjusted)",
+            error_y={"type": "data", "symmetric": False, "array": upper, "arrayminus": lower},
+        )
+    )
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#888888")
+    fig.update_layout(xaxis={"type": "category", "title": "Build"}, yaxis={"type": "log"})
+    return base_layout(fig, title="Primary hazard ratio over builds (95 % CI)", height=380)
+
+
+def incidence_figure(rows: list[Row]) -> go.Figure:
+    """Cumulative incidence of the primary outcome at 1 and 5 years per arm over builds."""
+    built = [r for r in rows if r["status"] == "published"]
+    fig = go.Figure()
+    for arm in ("treated", "untreated"):
+        for year, dash in CIF_LINES:
+            fig.add_trace(
+                go.Scatter(
+                    x=[r["stamp"] for r in built],
+                    y=[r[f"cif_{year}_{arm}"] for r in built],
+                    mode="lines+markers",
+                    name=f"{arm}, {year[0]} year{'s' if year != '1y' else ''}",
+                    line={"color": ARM_COLOURS[arm], "dash": dash},
+                )
+            )
+    fig.update_layout(
+        xaxis={"type": "category", "title": "Build"},
+        yaxis={"tickformat": ".0%", "title": "Cumulative incidence"},
+    )
+    return base_layout(fig, title="Cumulative incidence over builds", height=380)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The history page's Jinja2 environment (autoescaping on)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_history(rows: list[Row], *, current: str | None) -> str:
+    """The whole history page as one self-contained HTML string, newest build first."""
+    shown = [row | {"changes": changes(row)} for row in rows]
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(
+            rows=list(reversed(shown)),
+            n_published=sum(r["status"] == "published" for r in rows),
+            current=current,
+            trend=to_div(trend_figure(rows), "history-hr"),
+            incidence=to_div(incidence_figure(rows), "history-cif"),
+            plotly_js=get_plotlyjs(),
+            fmt=_fmt,
+            signed=_signed,
+        )
+    )
+
+
+def write_history_page(publish: Path, rows: list[Row]) -> Path:
+    """Write DIR/index.html atomically."""
+    from registry.refresh.publish import current_stamp
+
+    page = render_history(rows, current=current_stamp(publish))
+    return write_atomically(publish / "index.html", page)
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return format(value, spec) if isinstance(value, float) else str(value)
+
+
+def _signed(value: float | int | None, spec: str = "+d") -> str:
+    return "–" if value is None else format(value, spec)

@@ -1,0 +1,151 @@
+"""The steps of a nightly refresh, each a function of the run's context -> (rows, message).
+
+Order: migrate -> ingest -> checks -> tte -> models -> reports -> publish. Steps before
+`tte` always run; the rest run only when the fingerprint (data snapshot, study files, package
+version) differs from the last published build's, or with --force.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry import __version__
+from registry.checks import run_checks
+from registry.commands import analyse_registry, export_tte
+from registry.db import query
+from registry.refresh import history, publish
+from registry.refresh.hooks import pause_point
+from registry.refresh.inbox import ingest_inbox
+from registry.refresh.runlog import end_build, registry
+from registry.report import write_report
+from registry.study import DEFAULT_STUDY
+
+Clock = Callable[[], dt.datetime]
+StepResult = tuple[int | None, str]
+
+
+@dataclass(frozen=True)
+class RefreshOptions:
+    """What to refresh: the registry, the inbox, the publish folder and the study files."""
+
+    db: Path
+    inbox: Path
+    publish: Path
+    studies: tuple[Path, ...] = ()
+    force: bool = False
+    pseudonym_key: str | None = None
+
+
+@dataclass
+class Context:
+    """One run: its options, id, build stamp, date and what the steps produced."""
+
+    opts: RefreshOptions
+    run_id: int
+    stamp: str
+    as_of: dt.date
+    clock: Clock
+    results: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: str = ""
+
+    def outputs(self) -> list[tuple[Path | None, Path]]:
+        """(study file, output folder) pairs: the first study at the build's top level."""
+        work = publish.work_dir(self.opts.publish, self.stamp)
+        studies: list[Path | None] = list(self.opts.studies) or [None]
+        return [(s, work if i == 0 or s is None else work / s.stem) for i, s in enumerate(studies)]
+
+
+def ingest(ctx: Context) -> StepResult:
+    """Ingest the new files of the inbox, moving each to processed/ or rejected/."""
+    with registry(ctx.opts.db) as con:
+        summary = ingest_inbox(
+            con,
+            ctx.opts.inbox,
+            stamp=ctx.stamp,
+            as_of=ctx.as_of,
+            pseudonym_key=ctx.opts.pseudonym_key,
+        )
+    return summary.rows_read, summary.message
+
+
+def checks(ctx: Context) -> StepResult:
+    """Run the cross-table data-quality rules (violations are reported, not fatal)."""
+    with registry(ctx.opts.db, read_only=True) as con:
+        violations = run_checks(con)
+    rules = violations.get_column("rule").n_unique() if violations.height else 0
+    return violations.height, f"{violations.height} violations of {rules} rules"
+
+
+def fingerprint(ctx: Context) -> str:
+    """Hash of the data snapshot, the study files and the package version."""
+    with registry(ctx.opts.db, read_only=True) as con:
+        snapshot = query(con, "queries/analysis/snapshot").rows()
+    studies = [s or DEFAULT_STUDY for s, _ in ctx.outputs()]
+    parts = {
+        "snapshot": snapshot,
+        "studies": [hashlib.sha256(s.read_bytes()).hexdigest() for s in studies],
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def tte(ctx: Context) -> StepResult:
+    """Write each study's cohort and time-to-event frames into the build (tte/)."""
+    written = sum(
+        len(export_tte(ctx.opts.db, s, out / "tte", csv=False)) for s, out in ctx.outputs()
+    )
+    return written, f"{written} files for {len(ctx.outputs())} studies"
+
+
+def models(ctx: Context) -> StepResult:
+    """Fit every model of each study into results.json."""
+    ctx.results = [
+        analyse_registry(ctx.opts.db, study, out, as_of=ctx.as_of) for study, out in ctx.outputs()
+    ]
+    n = int(ctx.results[0]["cohort"]["n"] or 0)
+    return n, f"{len(ctx.results)} studies analysed; {n} patients in the first cohort"
+
+
+def reports(ctx: Context) -> StepResult:
+    """Write each study's HTML report beside its results.json."""
+    for results, (_, out) in zip(ctx.results, ctx.outputs(), strict=True):
+        write_report(results, out, built_at=ctx.clock())
+    return len(ctx.results), f"{len(ctx.results)} reports"
+
+
+def record_published(ctx: Context) -> None:
+    """Store the build as published with its fingerprint and headline numbers."""
+    with registry(ctx.opts.db, read_only=True) as con:
+        facts = query(con, "queries/refresh/build_facts").to_dicts()[0]
+    end_build(
+        ctx.opts.db,
+        ctx.run_id,
+        at=ctx.clock(),
+        status="published",
+        fingerprint=ctx.fingerprint,
+        **facts,
+        **history.headline(ctx.results[0]),
+    )
+
+
+def write_history(opts: RefreshOptions) -> Path:
+    """Rewrite DIR/index.html from the run log."""
+    with registry(opts.db, read_only=True) as con:
+        rows = query(con, "queries/refresh/history").to_dicts()
+    return history.write_history_page(opts.publish, rows)
+
+
+def publish_build(ctx: Context) -> StepResult:
+    """Finish the build folder, record it, switch `latest` to it and rewrite the history."""
+    publish.finish_build(ctx.opts.publish, ctx.stamp)
+    record_published(ctx)
+    pause_point("publish:swap")
+    publish.point_latest(ctx.opts.publish, ctx.stamp)
+    write_history(ctx.opts)
+    return 1, f"published {publish.BUILDS}/{ctx.stamp}"
