@@ -151,3 +151,15 @@ def test_a_lock_left_by_a_dead_run_is_taken_over(
             assert stale == "pid 999999 since yesterday"
         assert "took over the lock" in caplog.text
     assert path.read_text() == ""
+
+
+def test_history_suppresses_small_changes_in_patients_and_events() -> None:
+    from registry.refresh.history import changes
+
+    row = {"status": "published", "has_previous": True, "n_patients": 503, "prev_patients": 500,
+           "events": 110, "prev_events": 103, "corrected_rows": 2, "quarantined_rows": 1,
+           "hr": 1.1, "prev_hr": 1.0}  # fmt: skip
+    found = changes(row, 5)
+    assert found["new_patients"] == "<5"  # 3 new patients is a small cell
+    assert found["new_events"] == 7
+    assert (found["corrected_rows"], found["quarantined_rows"]) == (2, 1)  # rows, not patients

@@ -43,19 +43,27 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def changes(row: Row) -> Row:
-    """What changed since the previous published build, for one history row."""
+def changes(row: Row, threshold: int) -> Row:
+    """What changed since the previous published build, for one history row; a change of
+    fewer than `threshold` patients or events is shown as '<threshold' (small cells)."""
     if row["status"] != "published":
         return {}
     first = not row["has_previous"]
+    new_patients = row["n_patients"] - (0 if first else row["prev_patients"] or 0)
+    new_events = _delta(row["events"], 0 if first else row["prev_events"])
     return {
-        "new_patients": row["n_patients"] - (0 if first else row["prev_patients"] or 0),
-        "new_events": _delta(row["events"], 0 if first else row["prev_events"]),
+        "new_patients": _small(new_patients, threshold),
+        "new_events": _small(new_events, threshold),
         "corrected_rows": row["corrected_rows"],
         "quarantined_rows": row["quarantined_rows"],
         "hr_moved": None if first else _delta(row["hr"], row["prev_hr"]),
         "first": first,
     }
+
+
+def _small(value: float | None, threshold: int) -> float | str | None:
+    """A count change, or '<threshold' when it is a small cell."""
+    return f"<{threshold}" if value is not None and 0 < abs(value) < threshold else value
 
 
 def _delta(now: float | None, before: float | None) -> float | None:
@@ -117,9 +125,9 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render_history(rows: list[Row], *, current: str | None) -> str:
+def render_history(rows: list[Row], *, current: str | None, threshold: int = 5) -> str:
     """The whole history page as one self-contained HTML string, newest build first."""
-    shown = [row | {"changes": changes(row)} for row in rows]
+    shown = [row | {"changes": changes(row, threshold)} for row in rows]
     return (
         environment()
         .get_template(TEMPLATE)
@@ -136,11 +144,11 @@ def render_history(rows: list[Row], *, current: str | None) -> str:
     )
 
 
-def write_history_page(publish: Path, rows: list[Row]) -> Path:
+def write_history_page(publish: Path, rows: list[Row], *, threshold: int = 5) -> Path:
     """Write DIR/index.html atomically."""
     from registry.refresh.publish import current_stamp
 
-    page = render_history(rows, current=current_stamp(publish))
+    page = render_history(rows, current=current_stamp(publish), threshold=threshold)
     return write_atomically(publish / "index.html", page)
 
 
@@ -152,5 +160,7 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return format(value, spec) if isinstance(value, float) else str(value)
 
 
-def _signed(value: float | int | None, spec: str = "+d") -> str:
+def _signed(value: float | int | str | None, spec: str = "+d") -> str:
+    if isinstance(value, str):  # a suppressed small count
+        return value
     return "–" if value is None else format(value, spec)

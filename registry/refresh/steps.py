@@ -24,7 +24,7 @@ from registry.refresh.hooks import pause_point
 from registry.refresh.inbox import ingest_inbox
 from registry.refresh.runlog import end_build, registry
 from registry.report import write_report
-from registry.study import DEFAULT_STUDY
+from registry.study import DEFAULT_STUDY, load_study
 
 Clock = Callable[[], dt.datetime]
 StepResult = tuple[int | None, str]
@@ -138,7 +138,8 @@ def write_history(opts: RefreshOptions) -> Path:
     """Rewrite DIR/index.html from the run log."""
     with registry(opts.db, read_only=True) as con:
         rows = query(con, "queries/refresh/history").to_dicts()
-    return history.write_history_page(opts.publish, rows)
+    threshold = load_study(opts.studies[0] if opts.studies else None).min_cell_count
+    return history.write_history_page(opts.publish, rows, threshold=threshold)
 
 
 def publish_build(ctx: Context) -> StepResult:
