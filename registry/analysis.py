@@ -55,9 +55,10 @@ def km_result(fit: km.KaplanMeier) -> Result:
         "survival": fit.survival.tolist(),
         "ci_lower": fit.ci_lower.tolist(),
         "ci_upper": fit.ci_upper.tolist(),
-        "at_risk": fit.at_risk.astype(int).tolist(),
-        "events": fit.events.astype(int).tolist(),
-        "censored": fit.censored.astype(int).tolist(),
+        # weighted curves hold sums of weights: rounded, so that they are suppressed like counts
+        "at_risk": np.rint(fit.at_risk).astype(int).tolist(),
+        "events": np.rint(fit.events).astype(int).tolist(),
+        "censored": np.rint(fit.censored).astype(int).tolist(),
         "n": fit.n,
         "total_events": fit.total_events,
         "survival_at_years": _by_year(surv),
@@ -72,14 +73,25 @@ def _by_year(values: np.ndarray) -> dict[str, float | None]:
     return {y: (None if np.isnan(v) else float(v)) for y, v in zip(YEARS, values, strict=True)}
 
 
-def km_by_arm(frame: pl.DataFrame, *, weights: np.ndarray | None = None) -> Result:
+def per_arm(frame: pl.DataFrame, threshold: int, fit: Callable[[np.ndarray], Result]) -> Result:
+    """One fit per arm; an arm smaller than the small-cell threshold is not estimated, since
+    its curve would show individual patients' event days."""
+    small = {"error": f"fewer than {threshold} patients in this arm: not shown"}
+    return {
+        arm: small if 0 < mask.sum() < threshold else guarded(partial(fit, mask))
+        for arm, mask in arm_masks(frame).items()
+    }
+
+
+def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None = None) -> Result:
     """Kaplan-Meier per arm for the outcome (death and other censoring as censored)."""
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     event = frame.get_column("event").to_numpy() == 1
-    return {
-        arm: guarded(partial(_km, duration[m], event[m], None if weights is None else weights[m]))
-        for arm, m in arm_masks(frame).items()
-    }
+
+    def fit(m: np.ndarray) -> Result:
+        return _km(duration[m], event[m], None if weights is None else weights[m])
+
+    return per_arm(frame, threshold, fit)
 
 
 def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None) -> Result:
@@ -239,7 +251,7 @@ def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray |
     result["weights"] = ps.weight_summary
     result["balance"] = ps.balance.to_dicts()
     result["max_abs_smd_after"] = float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0))
-    result["weighted_km"] = km_by_arm(rows, weights=ps.weights)
+    result["weighted_km"] = km_by_arm(rows, study.min_cell_count, weights=ps.weights)
     cap = float(np.quantile(ps.weights, 0.99)) * 1.5
     result["ps_histogram"] = histogram(ps.score, treated, np.linspace(0, 1, 21), study)
     result["weights_histogram"] = histogram(
@@ -273,16 +285,13 @@ def _cif(duration: np.ndarray, status: np.ndarray, cause: int) -> Result:
     return cif_result(competing.cumulative_incidence(duration, status, cause=cause))
 
 
-def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame) -> Result:
+def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int) -> Result:
     """Aalen-Johansen CIF per arm for the outcome and death, Gray's test, Fine-Gray."""
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     status = frame.get_column("event").to_numpy().astype(int)
-    masks = arm_masks(frame)
     out: Result = {
-        "cif": {arm: guarded(partial(_cif, duration[m], status[m], 1)) for arm, m in masks.items()},
-        "cif_death": {
-            arm: guarded(partial(_cif, duration[m], status[m], 2)) for arm, m in masks.items()
-        },
+        "cif": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 1)),
+        "cif_death": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 2)),
     }
     group = np.where(arm_masks(frame)["treated"], "treated", "untreated")
     out["gray_test"] = guarded(lambda: _gray(duration, status, group))
@@ -320,14 +329,19 @@ def rmst(landmark: pl.DataFrame, study: Study) -> Result:
         group,
         tau=tau,
     )
+    means = {k: float(v) for k, v in fit.rmst_by_group.items()}
+    ses = {k: float(v) for k, v in fit.se_by_group.items()}
+    # by name, not by the module's sorted group order (which gives untreated minus treated)
+    difference = means["treated"] - means["untreated"]
+    se = float(np.hypot(ses["treated"], ses["untreated"]))
     return {
         "tau_days": tau,
-        "rmst": {k: float(v) for k, v in fit.rmst_by_group.items()},
-        "se": {k: float(v) for k, v in fit.se_by_group.items()},
-        "difference_days": float(fit.difference),
-        "ci_lower": float(fit.ci_lower),
-        "ci_upper": float(fit.ci_upper),
-        "p": float(fit.p),
+        "rmst": means,
+        "se": ses,
+        "difference_days": difference,
+        "ci_lower": difference - Z95 * se,
+        "ci_upper": difference + Z95 * se,
+        "p": float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else None,
         "label": "treated minus untreated, landmark cohort",
     }
 
@@ -353,13 +367,13 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
     lm = landmark.filter(pl.col("outcome") == name)
     iptw = guarded(lambda: fit_iptw(lm, study)[0])
     tv_adjusted = guarded(lambda: fit_time_varying(cp, study, adjusted=True))
-    cr = competing_risks(out, lm)
+    cr = competing_risks(out, lm, study.min_cell_count)
     return {
         "n": out.height,
         "events": int((out.get_column("event") == 1).sum()),
         "deaths_first": int((out.get_column("event") == 2).sum()),
-        "km": km_by_arm(out),
-        "km_landmark": km_by_arm(lm),
+        "km": km_by_arm(out, study.min_cell_count),
+        "km_landmark": km_by_arm(lm, study.min_cell_count),
         "logrank": guarded(lambda: logrank_result(out, stratified=False)),
         "logrank_stratified_site": guarded(lambda: logrank_result(out, stratified=True)),
         "cox": {

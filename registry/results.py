@@ -22,19 +22,22 @@ from registry.time_to_event import TimeToEvent
 COUNT_KEYS = frozenset(
     {"n", "events", "at_risk", "censored", "total_events", "deaths_first", "n_treated",
      "n_untreated", "excluded", "remaining", "remaining_treated", "remaining_conservative",
-     "rows", "patients", "n_baseline", "n_followup"}
+     "rows", "patients", "n_baseline", "n_followup", "count", "missing"}
 )  # fmt: skip
 PACKAGES = ("vertebral-registry", "duckdb", "polars", "numpy", "scipy", "lifelines", "statsmodels")
 
 
-def cohort_summary(cohort: Cohort, tte: TimeToEvent) -> dict[str, Any]:
+def cohort_summary(cohort: Cohort, study: Study) -> dict[str, Any]:
     """Cohort size by arm, attrition, data policy and median follow-up (reverse KM)."""
     patients = cohort.patients
     treated = int(patients.get_column("treated").sum()) if patients.height else 0
+    untreated = patients.height - treated
+    # a small arm hides the other one too: n minus one arm would give it back
+    hide = any(0 < arm < study.min_cell_count for arm in (treated, untreated))
     summary: dict[str, Any] = {
         "n": patients.height,
-        "n_treated": treated,
-        "n_untreated": patients.height - treated,
+        "n_treated": None if hide else treated,
+        "n_untreated": None if hide else untreated,
         "attrition": cohort.attrition.to_dicts(),
         "data_policy": cohort.policy.to_dicts(),
     }
@@ -83,8 +86,8 @@ def build_results(
     weighted = {row["covariate"]: row["smd_after"] for row in iptw.get("balance", [])}
     results = {
         "study": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(study).items()},
-        "cohort": cohort_summary(cohort, tte),
-        "table1": table_one(cohort, baseline_scores, weighted),
+        "cohort": cohort_summary(cohort, study),
+        "table1": table_one(cohort, baseline_scores, weighted, study.min_cell_count),
         "outcomes": outcomes,
         "pro": pro,
         "data_quality": data_quality | {"missing_covariates": missing_covariates(cohort, study)},
@@ -94,12 +97,13 @@ def build_results(
     return suppress_small(clean_numbers(results), study.min_cell_count)
 
 
-def missing_covariates(cohort: Cohort, study: Study) -> dict[str, int]:
-    """Eligible patients missing each covariate of the adjusted models."""
+def missing_covariates(cohort: Cohort, study: Study) -> list[dict[str, Any]]:
+    """Eligible patients missing each covariate of the adjusted models (a count key, so
+    small numbers are suppressed)."""
     if not study.covariates:
-        return {}
+        return []
     counts = cohort.patients.select(pl.col(list(study.covariates)).null_count())
-    return {k: int(v) for k, v in counts.row(0, named=True).items()}
+    return [{"covariate": k, "missing": int(v)} for k, v in counts.row(0, named=True).items()]
 
 
 def clean_numbers(value: Any) -> Any:

@@ -54,16 +54,21 @@ def baseline_frame(cohort: Cohort, baseline_scores: pl.DataFrame) -> pl.DataFram
     return frame
 
 
-def describe(frame: pl.DataFrame, column: str, *, binary: bool) -> dict[str, Any]:
-    """n, mean ± SD (or count and %) and missing for one arm and variable."""
+def describe(frame: pl.DataFrame, column: str, *, binary: bool, threshold: int) -> dict[str, Any]:
+    """n, mean ± SD (or count and %) and missing for one arm and variable. The percentage of
+    a small count is withheld too (with n shown it would give the count back), and so are
+    the mean and SD of fewer than `threshold` values."""
     values = frame.get_column(column)
     present = values.drop_nulls().cast(pl.Float64)
     out: dict[str, Any] = {"n": present.len(), "missing": values.null_count()}
+    small = 0 < present.len() < threshold
     if binary:
         count = int(present.sum())
-        out |= {"count": count, "percent": 100 * count / present.len() if present.len() else None}
+        hidden = small or 0 < count < threshold or 0 < present.len() - count < threshold
+        percent = 100 * count / present.len() if present.len() and not hidden else None
+        out |= {"count": count, "percent": percent}
     else:
-        out |= {"mean": present.mean(), "sd": present.std()}
+        out |= {"mean": None if small else present.mean(), "sd": None if small else present.std()}
     return out
 
 
@@ -78,7 +83,7 @@ def smd(frame: pl.DataFrame, column: str) -> float | None:
 
 
 def table_one(
-    cohort: Cohort, baseline_scores: pl.DataFrame, weighted: dict[str, float]
+    cohort: Cohort, baseline_scores: pl.DataFrame, weighted: dict[str, float], threshold: int
 ) -> list[dict[str, Any]]:
     """Rows of Table 1; `weighted` maps covariate -> SMD after IPT weighting (when known)."""
     frame = baseline_frame(cohort, baseline_scores)
@@ -96,7 +101,8 @@ def table_one(
         after = weighted.get(key) if key else None
         rows.append({
             "variable": column, "label": label, "binary": binary,
-            **{arm: describe(part, column, binary=binary) for arm, part in arms.items()},
+            **{arm: describe(part, column, binary=binary, threshold=threshold)
+               for arm, part in arms.items()},
             "smd_before": smd(frame, column),
             "smd_after": (-after if column == "female" and after is not None else after),
         })  # fmt: skip

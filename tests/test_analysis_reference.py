@@ -126,3 +126,11 @@ def test_piecewise_hazard_ratios(result: dict[str, Any], r: dict[tuple[str, str]
         fit = result["cox"]["piecewise"][period]
         close(math.log(fit["hr"]), r[("piecewise", f"coef_{key}")], 1e-6)
         close(fit["se"], r[("piecewise", f"se_{key}")], 1e-4)
+
+
+def test_rmst_difference_is_treated_minus_untreated(result: dict[str, Any]) -> None:
+    rmst = result["rmst"]
+    assert rmst["difference_days"] == pytest.approx(
+        rmst["rmst"]["treated"] - rmst["rmst"]["untreated"]
+    )
+    assert rmst["ci_lower"] < rmst["difference_days"] < rmst["ci_upper"]
