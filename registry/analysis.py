@@ -398,5 +398,8 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
 
 
 DEATH_LABEL = "death as the event (cause-specific hazard of the competing event), time-varying"
-NAIVE = "ever-treated from t0 (prone to immortal-time bias)"
+NAIVE = (
+    "ever-treated from t0 (prone to immortal-time bias, and counts a procedure after the "
+    "outcome as treatment)"
+)
 LANDMARK = "landmark: treated by the landmark day, time from the landmark"

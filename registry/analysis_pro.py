@@ -33,9 +33,10 @@ def visits(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
     return pro.pick_visits(eligible, anchors(cohort))
 
 
-def quantiles(picked: pl.DataFrame) -> dict[str, Any]:
+def quantiles(picked: pl.DataFrame, threshold: int) -> dict[str, Any]:
     """Box-plot statistics per instrument, arm and visit (fences at the 5th/95th centiles,
-    so no single patient's extreme score is drawn)."""
+    so no single patient's extreme score is drawn); visits with fewer than `threshold`
+    patients are left out."""
     score = pl.col("score")
     table = picked.group_by("instrument", "arm", "visit").agg(
         score.quantile(0.25, "linear").alias("q1"),
@@ -48,22 +49,26 @@ def quantiles(picked: pl.DataFrame) -> dict[str, Any]:
         pl.len().alias("n"),
     )
     out: dict[str, Any] = {}
+    table = table.filter(pl.col("n") >= threshold)
     for row in table.sort("instrument", "arm", "visit").iter_rows(named=True):
         instrument, arm, visit = row.pop("instrument"), row.pop("arm"), row.pop("visit")
         out.setdefault(instrument, {}).setdefault(arm, {})[visit] = row
     return out
 
 
-def pro_results(cohort: Cohort, assessments: pl.DataFrame) -> dict[str, Any]:
+def pro_results(cohort: Cohort, assessments: pl.DataFrame, threshold: int = 5) -> dict[str, Any]:
     """results.json's `pro`: before/after per instrument and arm, trajectories, box stats."""
     picked = visits(cohort, assessments)
     table = pro.before_after(picked).rename(RENAMED)
     out: dict[str, Any] = {}
     for row in table.iter_rows(named=True):
         instrument, arm = row.pop("instrument"), row.pop("arm")
+        if 0 < (row.get("n") or 0) < threshold:  # too few pairs: their summaries are withheld
+            row = {key: (value if key == "n" else None) for key, value in row.items()}
         out.setdefault(instrument, {})[arm] = row
-    out["trajectories"] = pro.trajectories(picked).to_dicts()
-    out["quantiles"] = quantiles(picked)
+    trajectories = pro.trajectories(picked)
+    out["trajectories"] = trajectories.filter(pl.col("n") >= threshold).to_dicts()
+    out["quantiles"] = quantiles(picked, threshold)
     return out
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import duckdb
 from rich.console import Console
 
 from registry import render
@@ -28,11 +29,14 @@ def funnel(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except RegistryError as exc:
+        except (RegistryError, duckdb.Error, OSError) as exc:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
-            err.print(f"[bold red]Error:[/] {render.escape(str(exc))}")
-            sys.exit(exc.exit_code)
+            # a database or file-system failure (locked, not a registry, no space, no
+            # permission) is one line too; --debug shows where it came from
+            message = str(exc) if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
+            err.print(f"[bold red]Error:[/] {render.escape(message)}")
+            sys.exit(exc.exit_code if isinstance(exc, RegistryError) else 1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -165,7 +169,10 @@ def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.dateti
     """Fit every model of the study (KM, Cox, competing risks, IPTW, PROs) into results.json."""
     from registry.commands import analyse_registry
 
-    results = analyse_registry(load_settings(db=db).db, study, out_dir, as_of=as_of_date(as_of))
+    s = load_settings(db=db)
+    results = analyse_registry(
+        s.db, study, out_dir, as_of=as_of_date(as_of), min_cell_count=s.min_cell_count
+    )
     render.print_primary(out, results)
     out.print(f"Wrote {out_dir / 'results.json'}")
 
@@ -177,8 +184,9 @@ def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetim
     """Run the analysis and write the HTML report (index.html) beside results.json."""
     from registry.commands import report_registry
 
-    page = report_registry(load_settings(db=db).db, study, out_dir, as_of=as_of_date(as_of),
-                           built_at=dt.datetime.now())  # fmt: skip
+    s = load_settings(db=db)
+    page = report_registry(s.db, study, out_dir, as_of=as_of_date(as_of),
+                           built_at=dt.datetime.now(), min_cell_count=s.min_cell_count)  # fmt: skip
     out.print(f"Wrote {page} and {out_dir / 'results.json'}")
 
 

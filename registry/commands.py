@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,12 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
 
 
 def analyse_registry(
-    path: Path, study_path: Path | None, out_dir: Path | None, *, as_of: dt.date
+    path: Path,
+    study_path: Path | None,
+    out_dir: Path | None,
+    *,
+    as_of: dt.date,
+    min_cell_count: int | None = None,
 ) -> dict[str, Any]:
     """Every model of the study on the registry; writes results.json into out_dir if given
     (the report writes it itself, beside index.html)."""
@@ -134,6 +140,8 @@ def analyse_registry(
 
     study_file = study_path or DEFAULT_STUDY
     study = load_study(study_file)
+    if min_cell_count is not None:  # the stricter of the study file and the settings wins
+        study = replace(study, min_cell_count=max(study.min_cell_count, min_cell_count))
     con = open_registry(path, read_only=True)
     try:
         frames = read_registry(con)
@@ -148,7 +156,7 @@ def analyse_registry(
         cohort,
         tte,
         study,
-        pro=pro_results(cohort, assessments),
+        pro=pro_results(cohort, assessments, study.min_cell_count),
         baseline_scores=baseline_scores(cohort, assessments),
         data_quality=quality,
         prov=provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat()),
@@ -159,12 +167,18 @@ def analyse_registry(
 
 
 def report_registry(
-    path: Path, study_path: Path | None, out_dir: Path, *, as_of: dt.date, built_at: dt.datetime
+    path: Path,
+    study_path: Path | None,
+    out_dir: Path,
+    *,
+    as_of: dt.date,
+    built_at: dt.datetime,
+    min_cell_count: int | None = None,
 ) -> Path:
     """Analyse the registry and write results.json and index.html into out_dir."""
     from registry.report import write_report
 
-    results = analyse_registry(path, study_path, None, as_of=as_of)
+    results = analyse_registry(path, study_path, None, as_of=as_of, min_cell_count=min_cell_count)
     return write_report(results, out_dir, built_at=built_at)
 
 

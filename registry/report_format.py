@@ -54,7 +54,7 @@ def describe(cell: dict[str, Any], binary: bool, threshold: int) -> str:
 
 def hr_text(fit: dict[str, Any]) -> str:
     """'0.95 (0.69–1.30)' or the reason the model is missing."""
-    if "error" in fit:
+    if "error" in fit or any(fit.get(k) is None for k in ("hr", "ci_lower", "ci_upper")):
         return "not estimable"
     return f"{fixed(fit['hr'])} ({fixed(fit['ci_lower'])}–{fixed(fit['ci_upper'])})"
 

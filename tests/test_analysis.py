@@ -121,3 +121,29 @@ def test_an_empty_registry_still_writes_results(tmp_path: Path) -> None:
     assert results["cohort"]["n"] == 0
     assert "error" in results["outcomes"]["adjacent"]["cox"]["time_varying"]
     json.loads((tmp_path / "results.json").read_text())
+
+
+def test_a_tiny_registry_shows_no_small_cells(tmp_path: Path) -> None:
+    db = registry_with(tmp_path, 12, seed=3)
+    results = analyse_registry(db, None, None, as_of=AS_OF)
+    cohort = results["cohort"]
+    assert cohort["n_treated"] is None and cohort["n_untreated"] is None  # each arm < 5
+    km = results["outcomes"]["adjacent"]["km"]
+    assert any("fewer than 5" in km[arm].get("error", "") for arm in ("treated", "untreated"))
+    for arm in ("treated", "untreated"):  # a curve is shown only for an arm of 5 or more
+        assert "error" in km[arm] or km[arm]["n"] >= 5
+        cif = results["outcomes"]["adjacent"]["cif"][arm]
+        assert ("error" in cif) == ("error" in km[arm])
+    for row in results["table1"]:
+        for arm in ("treated", "untreated"):
+            cell = row[arm]
+            assert cell["n"] is None or cell["n"] >= 5
+            if cell["n"] is None:
+                assert cell.get("percent") is None and cell.get("mean") is None
+
+
+def test_the_stricter_threshold_of_study_and_settings_wins(tmp_path: Path) -> None:
+    db = registry_with(tmp_path, 300, seed=4)
+    results = analyse_registry(db, None, None, as_of=AS_OF, min_cell_count=1000)
+    assert results["small_cell_threshold"] == 1000
+    assert results["cohort"]["n"] is None
