@@ -1,0 +1,150 @@
+"""Curves and tests by arm: Kaplan-Meier, log-rank, cumulative incidence, Gray, Fine-Gray, RMST."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from registry.analysis.common import YEARS, Z95, Result, arm_masks, guarded, per_arm, wald
+from registry.models import competing, km
+from registry.study import Study
+
+
+def km_result(fit: km.KaplanMeier) -> Result:
+    """A Kaplan-Meier curve as plain lists, with survival at 1-5 years."""
+    surv, lower, upper = fit.at(np.array(km.YEARS_DAYS, dtype=float))
+    return {
+        "times_days": fit.times.tolist(),
+        "survival": fit.survival.tolist(),
+        "ci_lower": fit.ci_lower.tolist(),
+        "ci_upper": fit.ci_upper.tolist(),
+        # weighted curves hold sums of weights: rounded, so that they are suppressed like counts
+        "at_risk": np.rint(fit.at_risk).astype(int).tolist(),
+        "events": np.rint(fit.events).astype(int).tolist(),
+        "censored": np.rint(fit.censored).astype(int).tolist(),
+        "n": fit.n,
+        "total_events": fit.total_events,
+        "survival_at_years": _by_year(surv),
+        "ci_lower_at_years": _by_year(lower),
+        "ci_upper_at_years": _by_year(upper),
+        "median_days": fit.median,
+        "median_ci": list(fit.median_ci),
+    }
+
+
+def _by_year(values: np.ndarray) -> dict[str, float | None]:
+    return {y: (None if np.isnan(v) else float(v)) for y, v in zip(YEARS, values, strict=True)}
+
+
+def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None = None) -> Result:
+    """Kaplan-Meier per arm for the outcome (death and other censoring as censored)."""
+    duration = frame.get_column("duration_days").to_numpy().astype(float)
+    event = frame.get_column("event").to_numpy() == 1
+
+    def fit(m: np.ndarray) -> Result:
+        return _km(duration[m], event[m], None if weights is None else weights[m])
+
+    return per_arm(frame, threshold, fit)
+
+
+def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None) -> Result:
+    return km_result(km.fit_km(duration, event, weights=weights))
+
+
+def cif_result(fit: competing.CumulativeIncidence) -> Result:
+    """A cumulative incidence curve as plain lists, with values at 1-5 years."""
+    return {
+        "times_days": fit.times.tolist(),
+        "cif": fit.cif.tolist(),
+        "ci_lower": fit.ci_lower.tolist(),
+        "ci_upper": fit.ci_upper.tolist(),
+        "at_years": _by_year(np.asarray(fit.at([float(d) for d in km.YEARS_DAYS]))),
+    }
+
+
+def _cif(duration: np.ndarray, status: np.ndarray, cause: int) -> Result:
+    return cif_result(competing.cumulative_incidence(duration, status, cause=cause))
+
+
+def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int) -> Result:
+    """Aalen-Johansen CIF per arm for the outcome and death, Gray's test, Fine-Gray."""
+    duration = frame.get_column("duration_days").to_numpy().astype(float)
+    status = frame.get_column("event").to_numpy().astype(int)
+    out: Result = {
+        "cif": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 1)),
+        "cif_death": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 2)),
+    }
+    group = np.where(arm_masks(frame)["treated"], "treated", "untreated")
+    out["gray_test"] = guarded(lambda: _gray(duration, status, group))
+    out["fine_gray"] = guarded(lambda: _fine_gray(landmark))
+    return out
+
+
+def _gray(duration: np.ndarray, status: np.ndarray, group: np.ndarray) -> Result:
+    statistic, df, p = competing.gray_test(duration, status, group, cause=1)
+    return {"statistic": float(statistic), "df": int(df), "p": float(p)}
+
+
+def _fine_gray(landmark: pl.DataFrame) -> Result:
+    """Fine-Gray subdistribution HR of treatment by the landmark (death competing)."""
+    fit = competing.fit_fine_gray(
+        landmark.get_column("duration_days").to_numpy().astype(float),
+        landmark.get_column("event").to_numpy().astype(int),
+        landmark.get_column("treated").cast(pl.Float64).to_numpy()[:, None],
+        cause=1,
+        names=("treated",),
+    )
+    result = wald(float(fit.coef[0]), float(fit.se[0]))
+    return {**result, "n": fit.n, "events": fit.events, "label": "Fine-Gray, landmark cohort"}
+
+
+def rmst(landmark: pl.DataFrame, study: Study) -> Result:
+    """Difference in restricted mean time free of the outcome, landmark to the horizon."""
+    tau = float(study.horizon_days - study.landmark_days)
+    group = np.where(
+        landmark.get_column("treated").cast(pl.Boolean).to_numpy(), "treated", "untreated"
+    )
+    fit = km.rmst_difference(
+        landmark.get_column("duration_days").to_numpy().astype(float),
+        landmark.get_column("event").to_numpy() == 1,
+        group,
+        tau=tau,
+    )
+    means = {k: float(v) for k, v in fit.rmst_by_group.items()}
+    ses = {k: float(v) for k, v in fit.se_by_group.items()}
+    # by name, not by the module's sorted group order (which gives untreated minus treated)
+    difference = means["treated"] - means["untreated"]
+    se = float(np.hypot(ses["treated"], ses["untreated"]))
+    return {
+        "tau_days": tau,
+        "rmst": means,
+        "se": ses,
+        "difference_days": difference,
+        "ci_lower": difference - Z95 * se,
+        "ci_upper": difference + Z95 * se,
+        "p": float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else None,
+        "label": "treated minus untreated, landmark cohort",
+        **short_follow_up(landmark, tau),
+    }
+
+
+def short_follow_up(landmark: pl.DataFrame, tau: float) -> Result:
+    """A warning when an arm's follow-up ends before tau (its curve is carried flat to tau)."""
+    last = landmark.group_by("treated").agg(pl.col("duration_days").max()).rows()
+    short = [("treated" if arm else "untreated", d) for arm, d in last if d < tau]
+    notes = [f"{arm} follow-up ends at day {d} before tau = {tau:.0f}" for arm, d in short]
+    return {"warnings": notes} if notes else {}
+
+
+def logrank_result(frame: pl.DataFrame, *, stratified: bool) -> Result:
+    """Log-rank test of the arms, optionally stratified by site."""
+    group = np.where(arm_masks(frame)["treated"], "treated", "untreated")
+    strata = frame.get_column("site_id").fill_null("unknown").to_numpy() if stratified else None
+    test = km.logrank(
+        frame.get_column("duration_days").to_numpy().astype(float),
+        frame.get_column("event").to_numpy() == 1,
+        group,
+        strata=strata,
+    )
+    return {"statistic": float(test.statistic), "df": int(test.df), "p": float(test.p)}

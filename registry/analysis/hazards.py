@@ -1,0 +1,147 @@
+"""Cox models of the treatment: fixed, time-varying, piecewise, IPTW; the PH diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from registry.analysis.common import (
+    DEATH_LABEL,
+    PIECE_DAY,
+    Result,
+    complete,
+    covariate_matrix,
+    cox_result,
+    guarded,
+)
+from registry.analysis.curves import km_by_arm
+from registry.models import cox
+from registry.models.iptw import design_matrix, fit_propensity
+from registry.study import Study
+
+
+def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) -> Result:
+    """Cox model on one row per patient (ever-treated or landmark frame), Efron ties."""
+    rows = complete(frame, adjusted=adjusted)
+    x, names = covariate_matrix(rows, study, adjusted=adjusted)
+    fit = cox.fit_cox(
+        rows.get_column("duration_days").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        x,
+        names=tuple(names),
+    )
+    return cox_result(fit, label)
+
+
+def fit_time_varying(
+    counting: pl.DataFrame, study: Study, *, adjusted: bool, cause: int = 1
+) -> Result:
+    """Cox model on (start, stop] rows with treatment as a time-varying exposure; cause 2
+    makes death the event (the competing event's cause-specific hazard). The adjusted
+    outcome model carries its Schoenfeld-residual test (R's cox.zph) under `ph_test`."""
+    rows = complete(counting, adjusted=adjusted)
+    x, names = covariate_matrix(rows, study, adjusted=adjusted)
+    fit = cox.fit_cox(
+        rows.get_column("stop").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == cause,
+        x,
+        start=rows.get_column("start").to_numpy().astype(float),
+        names=tuple(names),
+    )
+    label = "time-varying treatment (primary)" if cause == 1 else DEATH_LABEL
+    result = cox_result(fit, label)
+    result |= {"n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
+    if adjusted and cause == 1:
+        result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit)) | schoenfeld(fit, study))
+    return result
+
+
+def ph_result(table: pl.DataFrame) -> Result:
+    """The cox.zph table; `violated` when the global test is significant at 5 %, in which
+    case the piecewise hazard ratios and the RMST difference are the ones to read."""
+    global_p = float(table.filter(pl.col("term") == "GLOBAL").get_column("p").item())
+    return {"table": table.to_dicts(), "global_p": global_p, "violated": global_p < 0.05}
+
+
+def schoenfeld(fit: cox.CoxFit, study: Study) -> Result:
+    """Binned scaled Schoenfeld residuals of the treatment term (no single patient shown)."""
+    smooth = guarded(
+        lambda: cox.scaled_schoenfeld_smooth(fit, "treated", min_events=study.min_cell_count)
+    )
+    return {"smooth": {"treated": smooth}} if "error" not in smooth else {}
+
+
+def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
+    """Split (start, stop] rows at `day`; `period` is 0 before it and 1 after."""
+    crossing = (pl.col("start") < day) & (pl.col("stop") > day)
+    schema = counting.schema
+    early = counting.filter(crossing).with_columns(
+        pl.lit(day).cast(schema["stop"]).alias("stop"),
+        pl.lit(0).cast(schema["event"]).alias("event"),
+    )
+    late = counting.with_columns(
+        pl.when(crossing)
+        .then(pl.lit(day))
+        .otherwise(pl.col("start"))
+        .cast(schema["start"])
+        .alias("start")
+    )
+    both = pl.concat([early, late])
+    return both.with_columns((pl.col("start") >= day).cast(pl.Int8).alias("period"))
+
+
+def fit_piecewise(counting: pl.DataFrame, study: Study) -> Result:
+    """Time-varying adjusted Cox with separate treatment HRs for 0-1 and 1-5 years."""
+    rows = complete(split_at(counting, PIECE_DAY), adjusted=True)
+    x, names = covariate_matrix(rows, study, adjusted=True)
+    period = rows.get_column("period").to_numpy().astype(float)
+    early, late = x[:, 0] * (1 - period), x[:, 0] * period
+    fit = cox.fit_cox(
+        rows.get_column("stop").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        np.column_stack([early, late, x[:, 1:]]),
+        start=rows.get_column("start").to_numpy().astype(float),
+        names=("treated_0_1y", "treated_1_5y", *names[1:]),
+    )
+    patients = rows.get_column("patient_id").n_unique()
+    return {
+        "0-1y": {**cox_result(fit, "treated 0-1 year", "treated_0_1y"), "n": patients},
+        "1-5y": {**cox_result(fit, "treated 1-5 years", "treated_1_5y"), "n": patients},
+    }
+
+
+def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray | None]:
+    """Stabilised-IPTW Cox on the landmark frame (no immortal time) with robust variance."""
+    rows = complete(landmark, adjusted=True)
+    x, names = design_matrix(rows, study.covariates)
+    treated = rows.get_column("treated").cast(pl.Boolean).to_numpy()
+    ps = fit_propensity(treated, x, names)
+    fit = cox.fit_cox(
+        rows.get_column("duration_days").to_numpy().astype(float),
+        rows.get_column("event").to_numpy() == 1,
+        treated.astype(float)[:, None],
+        weights=ps.weights,
+        robust=True,
+        names=("treated",),
+    )
+    result = cox_result(fit, "IPTW (stabilised weights, landmark cohort, robust SE)")
+    result["weights"] = ps.weight_summary
+    result["balance"] = ps.balance.to_dicts()
+    result["max_abs_smd_after"] = float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0))
+    result["weighted_km"] = km_by_arm(rows, study.min_cell_count, weights=ps.weights)
+    cap = float(np.quantile(ps.weights, 0.99)) * 1.5
+    result["ps_histogram"] = histogram(ps.score, treated, np.linspace(0, 1, 21), study)
+    result["weights_histogram"] = histogram(
+        np.minimum(ps.weights, cap), treated, np.linspace(0, cap, 21), study
+    )
+    return result, ps.weights
+
+
+def histogram(values: np.ndarray, treated: np.ndarray, edges: np.ndarray, study: Study) -> Result:
+    """Counts per bin and arm (small counts suppressed here: these lists have no count key)."""
+
+    def counts(mask: np.ndarray) -> list[int | None]:
+        found = np.histogram(values[mask], bins=edges)[0]
+        return [None if 0 < c < study.min_cell_count else int(c) for c in found]
+
+    return {"bin_edges": edges.tolist(), "treated": counts(treated), "untreated": counts(~treated)}

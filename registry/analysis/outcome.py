@@ -1,0 +1,48 @@
+"""Every estimator of the study for one outcome."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from registry.analysis.common import LANDMARK, NAIVE, Result, guarded
+from registry.analysis.curves import competing_risks, km_by_arm, logrank_result, rmst
+from registry.analysis.hazards import fit_fixed, fit_iptw, fit_piecewise, fit_time_varying
+from registry.study import Study
+
+
+def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
+                    landmark: pl.DataFrame, study: Study) -> Result:  # fmt: skip
+    """Every estimator of the study for one outcome."""
+    out = outcomes.filter(pl.col("outcome") == name)
+    cp = counting.filter(pl.col("outcome") == name)
+    lm = landmark.filter(pl.col("outcome") == name)
+    iptw = guarded(lambda: fit_iptw(lm, study)[0])
+    tv_adjusted = guarded(lambda: fit_time_varying(cp, study, adjusted=True))
+    cr = competing_risks(out, lm, study.min_cell_count)
+    return {
+        "n": out.height,
+        "events": int((out.get_column("event") == 1).sum()),
+        "deaths_first": int((out.get_column("event") == 2).sum()),
+        "km": km_by_arm(out, study.min_cell_count),
+        "km_landmark": km_by_arm(lm, study.min_cell_count),
+        "logrank": guarded(lambda: logrank_result(out, stratified=False)),
+        "logrank_stratified_site": guarded(lambda: logrank_result(out, stratified=True)),
+        "cox": {
+            "unadjusted": guarded(lambda: fit_fixed(out, study, adjusted=False, label=NAIVE)),
+            "adjusted": guarded(lambda: fit_fixed(out, study, adjusted=True, label=NAIVE)),
+            "time_varying": guarded(lambda: fit_time_varying(cp, study, adjusted=False)),
+            "time_varying_adjusted": tv_adjusted,
+            "landmark": guarded(lambda: fit_fixed(lm, study, adjusted=False, label=LANDMARK)),
+            "iptw": iptw,
+            "piecewise": guarded(lambda: fit_piecewise(cp, study)),
+            "death_cause_specific": guarded(
+                lambda: fit_time_varying(cp, study, adjusted=True, cause=2)
+            ),
+        },
+        "cif": cr["cif"],
+        "cif_death": cr["cif_death"],
+        "gray_test": cr["gray_test"],
+        "fine_gray": cr["fine_gray"],
+        "ph_test": tv_adjusted.pop("ph_test", {"error": "the adjusted model was not fitted"}),
+        "rmst": guarded(lambda: rmst(lm, study)),
+    }
