@@ -279,3 +279,50 @@ def test_screenshots_are_kept(report: dict[str, Any]) -> None:
     for key in ("screenshot", "km_screenshot"):
         path = report.get(key)
         assert path is not None and path.stat().st_size > 10_000, f"{key} not written: {path}"
+
+
+@pytest.fixture(scope="module")
+def history_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A publish folder with two builds: the refresh history page of a growing registry."""
+    _check_prerequisites()
+    from tests.test_refresh_support import drop_export, refresh
+
+    tmp = tmp_path_factory.mktemp("history")
+    drop_export(tmp, "night1", patients=150, seed=5)
+    refresh(tmp)
+    drop_export(tmp, "night2", patients=200, seed=5)
+    refresh(tmp)
+    pages = sorted(tmp.rglob("index.html"), key=lambda p: len(p.parts))
+    return pages[0]  # the history page sits at the top of the publish folder
+
+
+def test_history_page_draws_its_trends_without_errors_or_network(history_page: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    remote: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(LOCAL_SCHEMES) else remote.append(r.url),
+            )
+            page.goto(history_page.resolve().as_uri(), wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].length >= 2 && "
+                "[...document.querySelectorAll('.js-plotly-plot')].every(d => d.querySelector('.main-svg'))",
+                timeout=DRAW_TIMEOUT_MS,
+            )
+            rows = page.locator("tbody tr").count()
+            _save_atomically(page.screenshot(full_page=True), ARTIFACTS / "history.png")
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert not remote, remote
+    assert rows >= 2  # one row per build

@@ -87,7 +87,12 @@ def trend_figure(rows: list[Row]) -> go.Figure:
         )
     )
     fig.add_hline(y=1.0, line_dash="dash", line_color="#888888")
-    fig.update_layout(xaxis={"type": "category", "title": "Build"}, yaxis={"type": "log"})
+    ticks = [0.125, 0.25, 0.5, 1, 2, 4, 8]  # plain labels: the default log axis writes 0.5 as "5"
+    fig.update_layout(
+        xaxis={"type": "category", "title": "Build"},
+        yaxis={"type": "log", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks],
+               "title": "Hazard ratio"},
+    )  # fmt: skip
     return base_layout(fig, title="Primary hazard ratio over builds (95 % CI)", height=380)
 
 
