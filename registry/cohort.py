@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from registry.checks import run_check
 from registry.db import query
 from registry.levels import POSITION
 from registry.study import Study
@@ -60,8 +61,17 @@ def read_registry(con: duckdb.DuckDBPyConnection) -> RegistryFrames:
         index_levels=query(con, "queries/cohort/index_levels"),
         procedures=query(con, "queries/cohort/procedures"),
         fractures=query(con, "queries/cohort/fractures"),
-        after_death=query(con, "queries/cohort/policy_counts"),
+        after_death=after_death_counts(con),
     )
+
+
+def after_death_counts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Rows and patients of the checks the cohort resolves by ignoring them (after death)."""
+    found = {
+        name: run_check(con, name) for name in ("contact_after_death", "assessment_after_death")
+    }
+    rows = [(name, f.height, f["patient_id"].n_unique()) for name, f in found.items()]
+    return pl.DataFrame(rows, schema=["rule", "rows", "patients"], orient="row")
 
 
 def level_position(column: str) -> pl.Expr:

@@ -251,3 +251,16 @@ def test_zero_patients_give_empty_frames_with_columns(con: duckdb.DuckDBPyConnec
 
 def attrition(cohort) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return dict(cohort.attrition.select("rule", "excluded").iter_rows())
+
+
+def test_contacts_and_assessments_after_death_are_ignored_and_counted(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    contact(con, "P1", 200, "dead")
+    contact(con, "P1", 300)
+    con.execute("INSERT INTO assessments VALUES ('P1', ?, 'VAS', 3)", [day(250)])
+    cohort, tte = build(con)
+    assert row(tte, "P1", "adjacent")["duration_days"] == 200
+    policy = {r["rule"]: (r["rows"], r["patients"]) for r in cohort.policy.to_dicts()}
+    assert policy["contact_after_death"] == (1, 1) and policy["assessment_after_death"] == (1, 1)

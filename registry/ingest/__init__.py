@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from registry.contract import LOAD_ORDER, SPECS, FileSpec, normalise_column
+from registry.contract import LOAD_ORDER, FileSpec, normalise_column, spec_for_file
 from registry.db import query
 from registry.errors import IngestError
 from registry.ingest.reading import check_header, file_sha256, read_header, read_rows
@@ -26,7 +26,7 @@ def discover_files(paths: Iterable[Path]) -> list[tuple[Path, FileSpec]]:
     for path in paths:
         if path.is_dir():
             candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
-            found.extend((p, spec) for p in candidates if (spec := _spec_or_none(p)))
+            found.extend((p, spec) for p in candidates if (spec := spec_for_file(p.stem)))
         elif not path.exists():
             raise IngestError(f"{path}: no such file or folder")
         else:
@@ -34,14 +34,10 @@ def discover_files(paths: Iterable[Path]) -> list[tuple[Path, FileSpec]]:
     return sorted(found, key=lambda item: (LOAD_ORDER.index(item[1].name), str(item[0])))
 
 
-def _spec_or_none(path: Path) -> FileSpec | None:
-    return SPECS.get(normalise_column(path.stem))
-
-
 def _spec_for(path: Path) -> FileSpec:
     if path.suffix.lower() not in SUFFIXES:
         raise IngestError(f"{path}: only .csv and .parquet files can be ingested")
-    spec = _spec_or_none(path)
+    spec = spec_for_file(path.stem)
     if spec is None:
         names = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
         raise IngestError(f"{path}: the file name names no contract table; expected one of {names}")
