@@ -183,7 +183,7 @@ def first_violation_per_line(found: pl.DataFrame, raw: pl.DataFrame) -> pl.DataF
         pl.col("value").first(),
         pl.col("detail").str.join("; "),
     )
-    raw_json = raw.select(
+    raw_json = raw.join(grouped.select("line"), on="line", how="semi").select(
         "line", pl.struct(pl.exclude("line")).struct.json_encode().alias("raw_row")
     )
     return grouped.join(raw_json, on="line", how="left").select(list(QUARANTINE_SCHEMA))
@@ -210,16 +210,13 @@ def conflicting_keys(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, 
     return clean, found
 
 
-def validate_rows(
-    raw: pl.DataFrame,
-    spec: FileSpec,
-    *,
-    as_of: dt.date,
-    patients: pl.DataFrame,
-    rejects: pl.DataFrame | None = None,
-) -> Validated:
-    """Apply every row rule of the contract; `patients` holds known (patient_id, birth_year);
-    `rejects` are lines already quarantined by the reader (malformed CSV)."""
+def check_rows(
+    raw: pl.DataFrame, spec: FileSpec, *, as_of: dt.date, patients: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every rule that looks at one row at a time (all but duplicate keys): the typed rows
+    that passed, and one quarantine row per line that broke a rule. `patients` holds the
+    known (patient_id, birth_year). Rows are independent, so a file can be checked in
+    chunks of lines with the same result."""
     strings = clean_strings(raw, spec)
     known = patients.select(
         pl.col("patient_id").cast(pl.String),
@@ -237,11 +234,27 @@ def validate_rows(
     typed = parsed.join(found.select("line").unique(), on="line", how="anti").select(
         "line", *(pl.col(f"{c}__t").alias(c) for c in spec.column_names)
     )
+    return typed, first_violation_per_line(found, strings)
+
+
+def validate_rows(
+    raw: pl.DataFrame,
+    spec: FileSpec,
+    *,
+    as_of: dt.date,
+    patients: pl.DataFrame,
+    rejects: pl.DataFrame | None = None,
+) -> Validated:
+    """Apply every row rule of the contract to a whole file held in memory; `patients`
+    holds known (patient_id, birth_year); `rejects` are lines already quarantined by the
+    reader (malformed CSV). Ingest applies the same rules chunk by chunk (check_rows) and
+    the duplicate-key rule over the whole file (conflicting_keys)."""
+    typed, quarantine = check_rows(raw, spec, as_of=as_of, patients=patients)
     clean, clashes = conflicting_keys(typed, spec)
-    found = pl.concat([found, clashes], how="vertical_relaxed")
-    quarantine = first_violation_per_line(found, strings)
+    parts = [quarantine, first_violation_per_line(clashes, clean_strings(raw, spec))]
     if rejects is not None and rejects.height:
-        quarantine = pl.concat([rejects, quarantine], how="vertical_relaxed").sort("line")
+        parts.insert(0, rejects)
+    quarantine = pl.concat(parts, how="vertical_relaxed").sort("line")
     return Validated(
         rows=clean, quarantine=quarantine, repeats=typed.height - clean.height - clashes.height
     )

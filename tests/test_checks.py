@@ -27,6 +27,7 @@ CASES = {
     "procedure_at_non_index_level": "INSERT INTO procedures VALUES ('P1', 'L3', DATE '2020-02-01', 'vertebroplasty', 3, 'none')",
     "conflicting_death_dates": "INSERT INTO follow_up VALUES ('P1', DATE '2022-09-01', 'dead')",
     "patient_without_index_fracture": "INSERT INTO patients VALUES ('P3', 'S1', 'F', 1940, NULL, NULL, NULL)",
+    "duplicate_natural_key": "INSERT INTO assessments VALUES ('P1', DATE '2020-01-20', 'VAS', 7)",
     "contact_after_loss": "INSERT INTO follow_up VALUES ('P2', DATE '2020-09-01', 'lost'), ('P2', DATE '2021-01-01', 'alive')",
 }
 # A second death date after the first is also a contact after (the first) death.

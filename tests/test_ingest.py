@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
 from registry.contract import SPECS
 from registry.errors import IngestError
-from registry.ingest import IngestResult, discover_files, ingest_paths
+from registry.ingest import IngestResult, discover_files, ingest_file, ingest_paths
+from registry.ingest.staging import LineMap
 from tests.conftest import AS_OF, PATIENTS, write_csv
 
 
@@ -254,3 +256,23 @@ def test_malformed_lines_are_quarantined_with_their_line_numbers(con, tmp_path: 
     assert rows == [(3, "bad_row_shape"), (4, "bad_row_shape"), (6, "bad_enum")]
     stored = con.execute("SELECT patient_id FROM patients ORDER BY 1").fetchall()
     assert stored == [("P1",), ("P4",)]
+
+
+def test_line_numbers_skip_malformed_lines_both_ways() -> None:
+    line_map = LineMap(2, np.array([9, 3, 4]))
+    lines = line_map.lines(np.arange(8))
+    assert lines.tolist() == [2, 5, 6, 7, 8, 10, 11, 12]
+    assert line_map.ordinals(lines).tolist() == list(range(8))
+
+
+def test_chunks_of_one_line_keep_line_numbers_and_duplicate_rule(con, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    body = "patient_id,sex,birth_year\nP1,F,1950\nP2,F,1950,extra\nP1,M,1950\nP4,M,1944\nP4,M,1944"
+    path = write_csv(tmp_path, "patients", body)
+    result = ingest_file(con, path, SPECS["patients"], as_of=AS_OF, chunk_rows=1)
+    assert (result.rows_read, result.inserted, result.quarantined, result.repeats) == (5, 1, 3, 1)
+    rows = quarantine(con).select("line", "rule").rows()
+    assert rows == [
+        (2, "duplicate_key_conflict"),
+        (3, "bad_row_shape"),
+        (4, "duplicate_key_conflict"),
+    ]

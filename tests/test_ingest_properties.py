@@ -7,14 +7,16 @@ import io
 import tempfile
 from pathlib import Path
 
+import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry.contract import SPECS
 from registry.db import connect
 from registry.errors import IngestError
-from registry.ingest import IngestResult, ingest_paths
+from registry.ingest import IngestResult, discover_files, ingest_file, ingest_paths
 from registry.migrate import apply_migrations
+from registry.validate import validate_rows
 from tests.conftest import AS_OF
 
 VALID = {
@@ -117,3 +119,55 @@ def test_any_header_or_bytes_are_stored_quarantined_or_refused_never_a_crash(
     for outcome in [*outcomes, *more]:
         if isinstance(outcome, IngestError):
             assert ".csv" in str(outcome)
+
+
+def ingest_in_chunks(folder: Path, chunk_rows: int) -> tuple[list[tuple], list[tuple]]:
+    """Stored assessments and the quarantine after ingesting folder chunk_rows lines at a time."""
+    con = connect()
+    apply_migrations(con)
+    for path, spec in discover_files([folder]):
+        ingest_file(con, path, spec, as_of=AS_OF, chunk_rows=chunk_rows)
+    stored = con.execute("SELECT * FROM assessments ORDER BY ALL").fetchall()
+    quarantined = con.execute(
+        "SELECT file_name, line, column_name, rule, value, detail, raw_row::VARCHAR "
+        "FROM quarantine ORDER BY ALL"
+    ).fetchall()
+    return stored, quarantined
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    assessments=st.lists(
+        st.tuples(
+            st.sampled_from(["P1", "P2", "P9", ""]),
+            st.sampled_from(["2020-01-02", "2020-02-01", "2020-13-01"]),
+            st.sampled_from(["VAS", "ODI", "vas", "XYZ"]),
+            st.sampled_from(["7.5", "60", "0", "11", "x"]),
+        ).map(list),
+        max_size=30,
+    ),
+    chunk_rows=st.integers(min_value=1, max_value=7),
+)
+def test_chunked_ingest_equals_whole_file_validation(
+    assessments: list[list[str]], chunk_rows: int
+) -> None:
+    """Streaming ingest (chunks of lines, duplicate keys settled over the whole file) stores
+    and quarantines exactly what the pure whole-file validate_rows decides."""
+    header = list(SPECS["assessments"].column_names)
+    patients = "patient_id,sex,birth_year\nP1,F,1950\nP2,M,1941\n"
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        (folder / "patients.csv").write_text(patients, encoding="utf-8")
+        (folder / "assessments.csv").write_text(to_csv(header, assessments), encoding="utf-8")
+        chunked = ingest_in_chunks(folder, chunk_rows)
+        whole = ingest_in_chunks(folder, 10**6)
+    assert chunked == whole
+    raw = pl.DataFrame(assessments, schema=header, orient="row").with_columns(
+        pl.int_range(2, len(assessments) + 2, dtype=pl.Int64).alias("line")
+    )
+    known = pl.DataFrame({"patient_id": ["P1", "P2"], "birth_year": [1950, 1941]})
+    expected = validate_rows(raw, SPECS["assessments"], as_of=AS_OF, patients=known)
+    stored = sorted(expected.rows.drop("line").rows())
+    assert chunked[0] == stored
+    lines = [(q[1], q[3]) for q in chunked[1] if q[0] == "assessments.csv"]
+    assert sorted(lines) == sorted(expected.quarantine.select("line", "rule").rows())

@@ -1,3 +1,4 @@
+import duckdb
 import pytest
 
 from registry.db import connect
@@ -45,3 +46,23 @@ def test_check_constraints_are_the_last_line_of_defence(con) -> None:  # type: i
     con.execute("INSERT INTO patients VALUES ('P1', NULL, 'F', 1950, NULL, NULL, NULL)")
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO assessments VALUES ('P1', DATE '2020-01-01', 'VAS', 11)")
+
+
+def test_migration_0004_keeps_rows_and_checks_but_drops_key_indexes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from registry import migrate
+    from registry.checks import run_check
+
+    con = connect(tmp_path / "old.duckdb")
+    older = [m for m in available_migrations() if m < "0004"]
+    migrate.applied_migrations(con)  # creates schema_migrations
+    for name in older:
+        migrate._apply_one(con, name)
+    con.execute("INSERT INTO patients VALUES ('P1', 'S1', 'F', 1950, -2.5, false, 0)")
+    with pytest.raises(duckdb.ConstraintException, match=r"(?i)constraint"):
+        con.execute("INSERT INTO patients VALUES ('P1', 'S1', 'F', 1950, -2.5, false, 0)")
+    assert apply_migrations(con)[0] == "0004_drop_primary_key_indexes"
+    assert con.execute("SELECT patient_id, birth_year FROM patients").fetchall() == [("P1", 1950)]
+    with pytest.raises(duckdb.ConstraintException, match=r"(?i)constraint"):
+        con.execute("INSERT INTO patients VALUES ('P2', 'S1', 'X', 1950, NULL, NULL, NULL)")
+    con.execute("INSERT INTO patients VALUES ('P1', 'S1', 'F', 1950, -2.5, false, 0)")
+    assert run_check(con, "duplicate_natural_key").height == 1

@@ -7,14 +7,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
-from registry.contract import LOAD_ORDER, FileSpec, normalise_column, spec_for_file
+from registry.contract import LOAD_ORDER, FileSpec, spec_for_file
 from registry.db import query
 from registry.errors import IngestError
-from registry.ingest.reading import check_header, file_sha256, read_header, read_rows
+from registry.ingest.checking import CHUNK_ROWS, drop_checked, validate_staged
+from registry.ingest.reading import check_header, file_sha256, read_header
+from registry.ingest.staging import drop_staged, stage_rows
 from registry.ingest.storing import IngestResult, record_refusal, store
-from registry.validate import pseudonymise, validate_rows
 
 __all__ = ["IngestResult", "discover_files", "ingest_file", "ingest_paths"]
 SUFFIXES = (".csv", ".parquet")
@@ -44,20 +44,6 @@ def _spec_for(path: Path) -> FileSpec:
     return spec
 
 
-def prepare_file(
-    con: duckdb.DuckDBPyConnection, path: Path, spec: FileSpec, *, pseudonym_key: str | None
-) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]:
-    """Check the header, read and pseudonymise one file: (rows, malformed lines, extras)."""
-    headers = read_header(path)
-    extras = check_header(headers, spec, path)
-    raw, rejects = read_rows(con, path, headers)
-    raw = raw.rename({c: normalise_column(c) for c in headers}).drop(extras)
-    if pseudonym_key:
-        ids = raw.get_column("patient_id").str.strip_chars()
-        raw = raw.with_columns(pseudonymise(ids, pseudonym_key).alias("patient_id"))
-    return raw, rejects, extras
-
-
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -65,19 +51,37 @@ def ingest_file(
     *,
     as_of: dt.date,
     pseudonym_key: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> IngestResult:
-    """Load one file in one transaction; a refused file is recorded and re-raised."""
+    """Load one file in one transaction; a refused file is recorded and re-raised.
+
+    DuckDB stages the file (cells as text), the row rules run chunk_rows lines at a time
+    and the rows that pass wait in DuckDB until stored: the file never sits whole in
+    Python."""
     started = dt.datetime.now()
     sha = file_sha256(path) if path.is_file() else None
     try:
-        raw, rejects, extras = prepare_file(con, path, spec, pseudonym_key=pseudonym_key)
-    except IngestError as exc:
-        record_refusal(con, path, spec, sha, started, str(exc))
-        raise
-    patients = query(con, "queries/ingest/known_patients")
-    checked = validate_rows(raw, spec, as_of=as_of, patients=patients, rejects=rejects)
-    rows_read = raw.height + rejects.height
-    return store(con, path, spec, checked, rows_read, sha=sha, started=started, extras=extras)
+        try:
+            headers = read_header(path)
+            extras = check_header(headers, spec, path)
+            staged = stage_rows(con, path, headers)
+        except IngestError as exc:
+            record_refusal(con, path, spec, sha, started, str(exc))
+            raise
+        patients = query(con, "queries/ingest/known_patients")
+        checked = validate_staged(
+            con,
+            staged,
+            spec,
+            as_of=as_of,
+            patients=patients,
+            pseudonym_key=pseudonym_key,
+            chunk_rows=chunk_rows,
+        )
+        return store(con, path, spec, checked, sha=sha, started=started, extras=extras)
+    finally:
+        drop_staged(con)
+        drop_checked(con)
 
 
 def ingest_paths(

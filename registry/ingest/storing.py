@@ -11,7 +11,7 @@ import polars as pl
 
 from registry.contract import FileSpec
 from registry.db import fetch_row, scalar
-from registry.validate import Validated
+from registry.ingest.checking import QUARANTINED, TYPED, Checked, quarantine_reasons
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,7 @@ def store(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     spec: FileSpec,
-    checked: Validated,
-    rows_read: int,
+    checked: Checked,
     *,
     sha: str | None,
     started: dt.datetime,
@@ -72,19 +71,19 @@ def store(
     con.execute("BEGIN TRANSACTION")
     try:
         batch_id = _open_batch(con, path, spec, sha, started)
-        _write_quarantine(con, batch_id, path, checked.quarantine)
+        _write_quarantine(con, batch_id, path)
         inserted, updated, unchanged = upsert(con, spec, checked.rows, batch_id=batch_id)
         result = IngestResult(
             path=path,
             table=spec.name,
             batch_id=batch_id,
-            rows_read=rows_read,
+            rows_read=checked.rows_read,
             inserted=inserted,
             updated=updated,
             unchanged=unchanged + checked.repeats,
-            quarantined=checked.quarantine.height,
+            quarantined=checked.quarantined,
             repeats=checked.repeats,
-            top_reasons=top_reasons(checked.quarantine),
+            top_reasons=top_reasons(quarantine_reasons(con)) if checked.quarantined else (),
             ignored_columns=extras,
             same_as_batch=previous[0] if previous else None,
         )
@@ -131,34 +130,19 @@ def _close_batch(con: duckdb.DuckDBPyConnection, r: IngestResult) -> None:
     )
 
 
-def _write_quarantine(
-    con: duckdb.DuckDBPyConnection, batch_id: int, path: Path, rows: pl.DataFrame
-) -> None:
-    if rows.is_empty():
-        return
-    staged = rows.with_columns(
-        pl.lit(batch_id, dtype=pl.Int64).alias("batch_id"), pl.lit(path.name).alias("file_name")
+def _write_quarantine(con: duckdb.DuckDBPyConnection, batch_id: int, path: Path) -> None:
+    con.execute(
+        "INSERT INTO quarantine (batch_id, file_name, line, column_name, rule, value, detail, "
+        f"raw_row) SELECT ?, ?, line, column_name, rule, value, detail, raw_row FROM {QUARANTINED} "
+        "ORDER BY line",
+        [batch_id, path.name],
     )
-    con.register("staged_quarantine", staged)
-    try:
-        con.execute(
-            "INSERT INTO quarantine (batch_id, file_name, line, column_name, rule, value, detail, "
-            "raw_row) SELECT batch_id, file_name, line, column_name, rule, value, detail, raw_row "
-            "FROM staged_quarantine"
-        )
-    finally:
-        con.unregister("staged_quarantine")
 
 
-def top_reasons(quarantine: pl.DataFrame, limit: int = 5) -> tuple[tuple[str, int], ...]:
-    """The most frequent (column rule, count) pairs among quarantined lines."""
-    if quarantine.is_empty():
-        return ()
-    counts = (
-        quarantine.group_by("column_name", "rule")
-        .len()
-        .sort(["len", "column_name", "rule"], descending=[True, False, False])
-        .head(limit)
+def top_reasons(counts: pl.DataFrame, limit: int = 5) -> tuple[tuple[str, int], ...]:
+    """The most frequent (column rule, count) pairs, from counts per column_name and rule."""
+    counts = counts.sort(["len", "column_name", "rule"], descending=[True, False, False]).head(
+        limit
     )
     return tuple(
         (f"{r['rule']} in {r['column_name']}", int(r["len"])) for r in counts.iter_rows(named=True)
@@ -166,31 +150,28 @@ def top_reasons(quarantine: pl.DataFrame, limit: int = 5) -> tuple[tuple[str, in
 
 
 def upsert(
-    con: duckdb.DuckDBPyConnection, spec: FileSpec, rows: pl.DataFrame, *, batch_id: int
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, rows: int, *, batch_id: int
 ) -> tuple[int, int, int]:
-    """Insert new keys, update changed values (old ones to audit); return the three counts.
+    """Insert the new keys of ingest_typed, update changed values (old ones to audit) and
+    return (inserted, updated, unchanged). Only the changed rows come back to Python.
 
     The SQL is built here because it names the table and columns of the contract;
     every identifier comes from registry.contract, never from the input file.
     """
-    if rows.is_empty():
+    if not rows:
         return 0, 0, 0
-    incoming = rows.drop("line")
-    con.register("incoming", incoming)
-    try:
-        if not scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} LIMIT 1)"):
-            con.execute(f"INSERT INTO {spec.name} SELECT * FROM incoming")  # first load
-            return incoming.height, 0, 0
-        compared = con.sql(_compare_sql(spec)).pl()
-        new = compared.filter(pl.col("__is_new"))
-        changed = compared.filter(~pl.col("__is_new") & pl.col("__changed"))
-        if new.height:
-            con.execute(f"INSERT INTO {spec.name} SELECT i.* FROM incoming i " + _anti_join(spec))
-        if changed.height:
-            _apply_updates(con, spec, changed, batch_id)
-    finally:
-        con.unregister("incoming")
-    return new.height, changed.height, compared.height - new.height - changed.height
+    columns = ", ".join(spec.column_names)
+    if not scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} LIMIT 1)"):
+        con.execute(f"INSERT INTO {spec.name} SELECT {columns} FROM {TYPED}")  # first load
+        return rows, 0, 0
+    new = int(scalar(con, f"SELECT count(*) FROM {TYPED} i {_anti_join(spec)}"))
+    changed = con.sql(_changed_sql(spec)).pl()
+    if new:
+        selected = ", ".join(f"i.{c}" for c in spec.column_names)
+        con.execute(f"INSERT INTO {spec.name} SELECT {selected} FROM {TYPED} i {_anti_join(spec)}")
+    if changed.height:
+        _apply_updates(con, spec, changed, batch_id)
+    return new, changed.height, rows - new - changed.height
 
 
 def _anti_join(spec: FileSpec) -> str:
@@ -198,15 +179,16 @@ def _anti_join(spec: FileSpec) -> str:
     return f"WHERE NOT EXISTS (SELECT 1 FROM {spec.name} t WHERE {on})"
 
 
-def _compare_sql(spec: FileSpec) -> str:
+def _changed_sql(spec: FileSpec) -> str:
+    """Stored keys whose incoming values differ: new values, old ones as text, diff flags."""
     on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
     diffs = [f"(t.{c} IS DISTINCT FROM i.{c})" for c in spec.value_columns] or ["false"]
     olds = [f"t.{c}::VARCHAR AS __old_{c}" for c in spec.value_columns]
     flags = [f"(t.{c} IS DISTINCT FROM i.{c}) AS __diff_{c}" for c in spec.value_columns]
+    selected = [f"i.{c}" for c in spec.column_names] + olds + flags
     return (
-        f"SELECT i.*, t.{spec.key[0]} IS NULL AS __is_new, ({' OR '.join(diffs)}) AS __changed"
-        + "".join(f", {x}" for x in olds + flags)
-        + f" FROM incoming i LEFT JOIN {spec.name} t ON {on}"
+        f"SELECT {', '.join(selected)} FROM {TYPED} i JOIN {spec.name} t ON {on} "
+        f"WHERE {' OR '.join(diffs)}"
     )
 
 

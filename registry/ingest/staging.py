@@ -1,0 +1,197 @@
+"""Staging one contract file in DuckDB, cells as text, and reading it back in chunks.
+
+DuckDB reads CSV and Parquet files itself into the temporary table ingest_raw (spilling
+to disk if memory runs short); Python only ever holds one chunk of lines at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from registry.contract import normalise_column
+from registry.db import load_sql, query, scalar
+from registry.errors import IngestError
+from registry.ingest.reading import no_rejects, refuse_bad_encoding, shape_rejects
+
+STAGED = "ingest_raw"  # temporary table of the file being ingested, cells as text
+SLOW_BATCH = 100_000  # rows the csv-module fallback holds before staging them
+
+
+@dataclass(frozen=True)
+class LineMap:
+    """File line of each staged row, from its ordinal (0-based rowid in ingest_raw).
+
+    DuckDB stages the well-formed lines in file order and leaves out the malformed ones,
+    so the line of ordinal i is first + i + the number of malformed lines before it. With
+    the rejected lines r_1 < r_2 < ... that is the number of j (1-based) with
+    r_j - first - (j - 1) <= i. The csv-module fallback records each row's line instead.
+    Exact for one record per line; a quoted value spanning lines shifts later numbers.
+    """
+
+    first: int
+    rejected: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    explicit: np.ndarray | None = None
+
+    def lines(self, ordinals: np.ndarray) -> np.ndarray:
+        """Line numbers of the given ordinals."""
+        if self.explicit is not None:
+            return np.asarray(self.explicit[ordinals], dtype=np.int64)
+        thresholds = np.sort(self.rejected) - self.first - np.arange(self.rejected.size)
+        found = np.searchsorted(thresholds, ordinals, side="right")
+        return np.asarray(ordinals + self.first + found, dtype=np.int64)
+
+    def ordinals(self, lines: np.ndarray) -> np.ndarray:
+        """Ordinals of the given line numbers (lines of staged rows only)."""
+        if self.explicit is not None:
+            return np.asarray(np.searchsorted(self.explicit, lines), dtype=np.int64)
+        before = np.searchsorted(np.sort(self.rejected), lines, side="left")
+        return np.asarray(lines - self.first - before, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A file staged in ingest_raw: its row count, malformed lines and line numbers."""
+
+    rows: int
+    rejects: pl.DataFrame  # quarantine rows (QUARANTINE_SCHEMA) of the malformed lines
+    lines: LineMap
+    names: dict[str, str]  # staged column (c0..) -> normalised column name of the file
+
+
+def stage_rows(con: duckdb.DuckDBPyConnection, path: Path, headers: list[str]) -> Staged:
+    """Stage every cell of a file as text in the temporary table ingest_raw (columns c0..).
+
+    Only a CSV file DuckDB's parser gives up on is read by the csv module, in batches.
+    """
+    names = {f"c{i}": normalise_column(h) for i, h in enumerate(headers)}
+    if path.suffix.lower() == ".parquet":
+        try:
+            run_statement(con, "queries/ingest/stage_parquet", path=str(path))
+        except duckdb.Error as exc:
+            raise IngestError(
+                f"{path}: the file cannot be read ({_first_line(exc)}); nothing was stored"
+            ) from None
+        _rename_parquet_columns(con, headers)
+        return Staged(_staged_rows(con), no_rejects(), LineMap(first=1), names)
+    columns = dict.fromkeys(names, "VARCHAR")
+    try:
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        run_statement(con, "queries/ingest/stage_csv", path=str(path), columns=columns)
+        rejects = query(con, "queries/ingest/csv_rejects")
+    except duckdb.Error:
+        # DuckDB's fast reader gives up on some quoting; the csv module reads anything.
+        return _stage_slowly(con, path, headers)
+    refuse_bad_encoding(path, rejects)
+    rejected = rejects.get_column("line").to_numpy().astype(np.int64)
+    return Staged(_staged_rows(con), shape_rejects(rejects), LineMap(2, rejected), names)
+
+
+def run_statement(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> None:
+    """Run sql/<name>.sql, a statement returning no rows, with $named parameters."""
+    con.execute(load_sql(name), params or None)
+
+
+def _staged_rows(con: duckdb.DuckDBPyConnection) -> int:
+    return int(scalar(con, f"SELECT count(*) FROM {STAGED}"))
+
+
+def _rename_parquet_columns(con: duckdb.DuckDBPyConnection, headers: list[str]) -> None:
+    """Parquet columns keep their own names; rename them c0.. like staged CSV columns."""
+    for i, header in enumerate(headers):
+        quoted = '"' + header.replace('"', '""') + '"'
+        con.execute(f"ALTER TABLE {STAGED} RENAME {quoted} TO c{i}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _stage_slowly(con: duckdb.DuckDBPyConnection, path: Path, headers: list[str]) -> Staged:
+    """Record by record with the csv module: the fallback for files DuckDB cannot parse."""
+    names = [f"c{i}" for i in range(len(headers))]
+    columns = ", ".join(f"{n} VARCHAR" for n in names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} ({columns})")
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    good: list[list[str]] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            start = reader.line_num + 1
+            for row in reader:
+                if len(row) == len(headers):
+                    good.append(row)
+                    lines.append(start)
+                    if len(good) >= SLOW_BATCH:
+                        _append_staged(con, good, names)
+                else:
+                    found = f"Expected {len(headers)} fields, found {len(row)}"
+                    bad.append((start, ",".join(row), found))
+                start = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise IngestError(f"{path}: the file is not UTF-8 text; nothing of it was stored") from None
+    except csv.Error as exc:
+        raise IngestError(f"{path}: the file cannot be read ({exc}); nothing was stored") from None
+    _append_staged(con, good, names)
+    rejects = pl.DataFrame(
+        bad,
+        schema={"line": pl.Int64, "csv_line": pl.String, "error_message": pl.String},
+        orient="row",
+    )
+    explicit = LineMap(2, explicit=np.asarray(lines, dtype=np.int64))
+    normalised = dict(zip(names, map(normalise_column, headers), strict=True))
+    return Staged(len(lines), shape_rejects(rejects), explicit, normalised)
+
+
+def _append_staged(con: duckdb.DuckDBPyConnection, rows: list[list[str]], names: list[str]) -> None:
+    if not rows:
+        return
+    batch = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    con.register("staged_batch", batch)
+    try:
+        con.execute(f"INSERT INTO {STAGED} SELECT * FROM staged_batch")
+    finally:
+        con.unregister("staged_batch")
+    rows.clear()
+
+
+def raw_chunks(
+    con: duckdb.DuckDBPyConnection, staged: Staged, chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    """The staged rows, chunk_rows at a time in file order, with the file's column names,
+    `__ordinal` (the rowid) and `line`."""
+    for first in range(0, staged.rows, chunk_rows):
+        chunk = query(con, "queries/ingest/raw_chunk", first=first, stop=first + chunk_rows)
+        yield _named(chunk, staged)
+
+
+def raw_rows_at(con: duckdb.DuckDBPyConnection, staged: Staged, lines: pl.Series) -> pl.DataFrame:
+    """The staged rows at the given file lines (few: the copies of a repeated key)."""
+    ordinals = staged.lines.ordinals(lines.to_numpy().astype(np.int64))
+    con.register("wanted_ordinals", pl.DataFrame({"ordinal": ordinals}))
+    try:
+        chunk = query(con, "queries/ingest/raw_rows_at")
+    finally:
+        con.unregister("wanted_ordinals")
+    return _named(chunk, staged)
+
+
+def _named(chunk: pl.DataFrame, staged: Staged) -> pl.DataFrame:
+    ordinals = chunk.get_column("__ordinal").to_numpy().astype(np.int64)
+    line = pl.Series("line", staged.lines.lines(ordinals), dtype=pl.Int64)
+    return chunk.rename(staged.names).with_columns(line)
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the staged file (its temporary table)."""
+    con.execute(f"DROP TABLE IF EXISTS {STAGED}")
