@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint bench lock clean
+.PHONY: demo test test-fast lint bench r-packages profile lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,10 +27,21 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff format --check registry tests benchmarks
 	$(BIN)/mypy registry
 
-bench: $(STAMP)  ## timings and peak memory at several sizes (results in benchmarks/results.md)
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/tte_build.py --patients 100000
-	$(BIN)/python benchmarks/tte_build.py --patients 1000000 --repeats 3
+bench: $(STAMP) r-packages  ## stages, peak memory, pandas and R side by side at 10k/100k/1M (benchmarks/results/)
+	$(BIN)/python benchmarks/run.py --sizes 10000,100000,1000000
+	$(BIN)/python benchmarks/versus_r.py --sizes 100000,1000000 --crr-sizes 10000,20000 \
+		--results benchmarks/results/versus_r_synthetic.md
+
+r-packages:  ## R with survival and cmprsk (Debian), for make bench and tests/reference/*.R
+	@if ! Rscript -e 'library(survival); library(cmprsk)' >/dev/null 2>&1; then \
+		as_root=""; [ "$$(id -u)" -eq 0 ] || as_root="sudo -n"; \
+		$$as_root apt-get update -q </dev/null && \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 \
+			--no-install-recommends r-base-core r-cran-survival r-cran-cmprsk </dev/null; \
+	fi
+
+profile: $(STAMP)  ## pyinstrument profiles of ingest, analyze and report at PATIENTS (default 1,000,000)
+	$(BIN)/python benchmarks/profile.py --patients $${PATIENTS:-1000000}
 
 lock:  ## regenerate requirements.lock from a clean venv
 	rm -rf /tmp/vr-lock && $(PY) -m venv /tmp/vr-lock

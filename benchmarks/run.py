@@ -1,8 +1,10 @@
 """Time and measure the registry's commands at several data sizes (run by `make bench`).
 
-Each case is one `registry` command line run as a subprocess. For every size the
-cases run in list order, once per repeat, in a scratch folder under
-benchmarks/out/ that is deleted afterwards. Results go to benchmarks/results.md
+Each case is one `registry` command line run as a subprocess: synth -> init -> ingest ->
+tte -> analyze -> report, then the whole nightly refresh. For every size the cases run in
+list order, once per repeat, in a scratch folder under benchmarks/out/ that is deleted
+afterwards; then, on that size's registry, the pandas baseline and the comparison with R
+(benchmarks/side_by_side.py). Results go to benchmarks/results/<date>.md (and latest.md)
 and to the terminal.
 
 Peak RSS: each command runs under a fresh `python -c` wrapper whose only child
@@ -33,11 +35,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+import side_by_side
 from rich.console import Console
 from rich.table import Table
+from side_by_side import SideBySide
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+RESULTS = HERE / "results"
 AS_OF = "2026-01-01"
 MIB = 1024 * 1024
 
@@ -80,6 +85,7 @@ class Case:
     argv: Callable[[Workspace], list[str]]
     clear: Callable[[Workspace], list[Path]] = lambda ws: []
     report: Callable[[Workspace], tuple[int | None, str]] = lambda ws: (None, "")
+    prepare: Callable[[Workspace], None] = lambda ws: None  # untimed, after clear
 
 
 @dataclass
@@ -131,6 +137,26 @@ def tte_report(ws: Workspace) -> tuple[int | None, str]:
     return sum(sizes.values()), ", ".join(f"{n} {v:,}" for n, v in sizes.items())
 
 
+def report_sizes(folder: Path) -> tuple[int | None, str]:
+    """Sizes of the report files a command wrote."""
+    sizes = [
+        f"{p.name} {p.stat().st_size / MIB:,.1f} MiB"
+        for p in (folder / "index.html", folder / "results.json")
+        if p.exists()
+    ]
+    return None, ", ".join(sizes)
+
+
+def fill_inbox(ws: Workspace) -> None:
+    """Copy the synthetic export into a fresh inbox (refresh moves what it ingests)."""
+    shutil.copytree(ws.data, ws.root / "inbox" / "export")
+
+
+def refresh_report(ws: Workspace) -> tuple[int | None, str]:
+    """Report sizes of the build the refresh published."""
+    return report_sizes(ws.root / "publish" / "latest")
+
+
 CASES: list[Case] = [
     Case(
         "synth (csv)",
@@ -154,6 +180,59 @@ CASES: list[Case] = [
         lambda ws: [ws.registry, "tte", "--db", str(ws.db), "--out", str(ws.root / "tte")],
         clear=lambda ws: [ws.root / "tte"],
         report=tte_report,
+    ),
+    Case(
+        "analyze (every model -> results.json)",
+        lambda ws: [
+            ws.registry,
+            "analyze",
+            "--db",
+            str(ws.db),
+            "--out",
+            str(ws.root / "analysis"),
+            "--as-of",
+            AS_OF,
+        ],
+        clear=lambda ws: [ws.root / "analysis"],
+        report=lambda ws: report_sizes(ws.root / "analysis"),
+    ),
+    Case(
+        "report (analyze + HTML)",
+        lambda ws: [
+            ws.registry,
+            "report",
+            "--db",
+            str(ws.db),
+            "--out",
+            str(ws.root / "report"),
+            "--as-of",
+            AS_OF,
+        ],
+        clear=lambda ws: [ws.root / "report"],
+        report=lambda ws: report_sizes(ws.root / "report"),
+    ),
+    Case(
+        "refresh (whole nightly run, empty registry)",
+        lambda ws: [
+            ws.registry,
+            "refresh",
+            "--db",
+            str(ws.root / "nightly.duckdb"),
+            "--inbox",
+            str(ws.root / "inbox"),
+            "--publish",
+            str(ws.root / "publish"),
+            "--as-of",
+            AS_OF,
+        ],
+        clear=lambda ws: [
+            ws.root / "nightly.duckdb",
+            ws.root / "nightly.duckdb.wal",
+            ws.root / "inbox",
+            ws.root / "publish",
+        ],
+        prepare=fill_inbox,
+        report=refresh_report,
     ),
 ]
 
@@ -186,8 +265,11 @@ def measure(argv: Sequence[str], ws: Workspace) -> tuple[float, float]:
     return result["seconds"], result["maxrss"] / scale
 
 
-def run_size(patients: int, repeats: int, registry: str) -> list[Result]:
-    """Every case at one size, `repeats` times, in a scratch folder deleted afterwards."""
+def run_size(
+    patients: int, repeats: int, registry: str, *, compare: bool
+) -> tuple[list[Result], SideBySide | None]:
+    """Every case at one size, `repeats` times, then (if compare) the pandas and R
+    comparisons on that size's registry, in a scratch folder deleted afterwards."""
     OUT.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f"n{patients}-", dir=OUT))
     ws = Workspace(root, patients, registry)
@@ -197,6 +279,7 @@ def run_size(patients: int, repeats: int, registry: str) -> list[Result]:
             for case, result in zip(CASES, results, strict=True):
                 for path in case.clear(ws):
                     remove(path)
+                case.prepare(ws)
                 seconds, peak = measure(case.argv(ws), ws)
                 result.seconds.append(seconds)
                 result.peak_mib.append(peak)
@@ -206,9 +289,10 @@ def run_size(patients: int, repeats: int, registry: str) -> list[Result]:
                     f"{peak:8.0f} MiB",
                     flush=True,
                 )
+        found = side_by_side.compare(root, ws.db, registry, patients, repeats) if compare else None
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return results
+    return results, found
 
 
 def machine() -> list[str]:
@@ -259,18 +343,51 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
-def to_markdown(preamble: list[str], rows: list[list[str]], note: str) -> str:
-    """The results page: machine, method note and the table."""
+TARGETS = {  # case: (seconds, peak MiB) the issue sets at 1,000,000 patients
+    "refresh (whole nightly run, empty registry)": (300.0, 8 * 1000**3 / MIB),
+}
+
+
+def targets(results: list[Result]) -> list[str]:
+    """Markdown table of the stage targets at 1,000,000 patients, met or not."""
+    rows = [r for r in results if r.size == 1_000_000 and r.case in TARGETS]
+    if not rows:
+        return []
+    lines = [
+        "## Targets at 1,000,000 patients",
+        "",
+        "| case | target | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        seconds, mib = TARGETS[r.case]
+        wall, peak = statistics.median(r.seconds), max(r.peak_mib)
+        met = "yes" if wall <= seconds and peak <= mib else "**no**"
+        lines.append(
+            f"| {r.case} | under {seconds:.0f} s and {mib / 1024:.1f} GiB | "
+            f"{wall:.1f} s, {peak / 1024:.2f} GiB | {met} |"
+        )
+    return [*lines, ""]
+
+
+def to_markdown(
+    preamble: list[str], results: list[Result], note: str, found: list[SideBySide]
+) -> str:
+    """The results page: machine, method note, the stage table, targets, comparisons."""
     lines = ["# Benchmarks", "", *preamble, f"- {note}", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
     method = (
         "Wall time and peak RSS of each command as a subprocess, measured by a fresh "
         "`python -c` wrapper (`resource.getrusage(RUSAGE_CHILDREN)` after its only child). "
-        "Peak RSS is the largest over the repeats; n is the number of repeats. "
-        f"`ingest` loads the whole synthetic folder into a fresh database, `--as-of {AS_OF}`."
+        "Time is the median over the repeats, peak RSS the largest; n is the number of "
+        f"repeats. `ingest` loads the whole synthetic folder into a fresh database, `--as-of "
+        f"{AS_OF}`; `report` runs the analysis again before writing the HTML; `refresh` is "
+        "the whole nightly run (migrate, ingest the inbox, checks, frames, models, report, "
+        "publish) on a fresh copy of the same export into an empty registry."
     )
-    return "\n".join([*lines, "", method, ""])
+    lines += ["", method, "", *targets(results), *side_by_side.markdown(found)]
+    return "\n".join(lines) + "\n"
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -286,11 +403,24 @@ def print_table(rows: list[list[str]]) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,1000000", help="Patients, comma-separated.")
     parser.add_argument(
-        "--repeats", type=int, help="Repeats per size (default 3 up to 100,000 patients, else 1)."
+        "--sizes", default="10000,100000,1000000", help="Patients, comma-separated."
     )
-    parser.add_argument("--results", type=Path, default=HERE / "results.md", help="Markdown out.")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="Repeats per size (default 5 up to 10,000 patients, 3 up to 100,000, else 1).",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="Markdown out (default benchmarks/results/<date>.md, also copied to latest.md).",
+    )
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="Skip the pandas baseline and the comparison with R.",
+    )
     parser.add_argument(
         "--note",
         default="Shared 2-core machine: other jobs may have run at the same time.",
@@ -309,21 +439,28 @@ def find_registry() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run every case at every size and write benchmarks/results.md."""
+    """Run every case at every size and write the results page."""
     args = parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     registry = find_registry()
     preamble = machine()
     results: list[Result] = []
+    found: list[SideBySide] = []
     for size in sizes:
-        repeats = args.repeats or (3 if size <= 100_000 else 1)
+        repeats = args.repeats or (5 if size <= 10_000 else 3 if size <= 100_000 else 1)
         print(f"{size:,} patients, {repeats} repeat(s):", flush=True)
-        results += run_size(size, repeats, registry)
-    rows = table_rows(results)
+        measured, compared = run_size(size, repeats, registry, compare=not args.no_compare)
+        results += measured
+        found += [compared] if compared else []
     preamble.append(f"- Load average at end {load_average()}")
-    args.results.write_text(to_markdown(preamble, rows, args.note), encoding="utf-8")
-    print_table(rows)
-    print(f"Wrote {args.results}")
+    page = to_markdown(preamble, results, args.note, found)
+    RESULTS.mkdir(exist_ok=True)
+    target = args.results or RESULTS / f"{dt.date.today():%Y-%m-%d}.md"
+    target.write_text(page, encoding="utf-8")
+    if args.results is None:
+        (RESULTS / "latest.md").write_text(page, encoding="utf-8")
+    print_table(table_rows(results))
+    print(f"Wrote {target}")
 
 
 if __name__ == "__main__":
