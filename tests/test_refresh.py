@@ -163,3 +163,13 @@ def test_history_suppresses_small_changes_in_patients_and_events() -> None:
     assert found["new_patients"] == "<5"  # 3 new patients is a small cell
     assert found["new_events"] == 7
     assert (found["corrected_rows"], found["quarantined_rows"]) == (2, 1)  # rows, not patients
+
+
+def test_the_settings_threshold_for_small_cells_reaches_the_report(tmp_path: Path) -> None:
+    drop_export(tmp_path, "day1")
+    assert refresh(tmp_path, min_cell_count=40).status == "published"
+    results = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
+    assert results["small_cell_threshold"] == 40
+    again = refresh(tmp_path, min_cell_count=40)
+    assert again.status == "no work"
+    assert refresh(tmp_path, min_cell_count=10).status == "published"  # a new threshold rebuilds

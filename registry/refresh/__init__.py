@@ -71,6 +71,7 @@ def refresh_from_settings(
         studies=studies,
         force=force,
         pseudonym_key=settings.pseudonym_key,
+        min_cell_count=settings.min_cell_count,
     )
     with refresh_logging(publish_dir, tty=tty, total=len(STEPS)) as progress:
         return run_refresh(opts, as_of=as_of, clock=clock, progress=progress)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from registry import __version__
-from registry.checks import run_checks
+from registry.checks import check_names, run_checks
 from registry.commands import analyse_registry, export_tte
 from registry.db import query
 from registry.refresh import history, publish
@@ -40,6 +40,7 @@ class RefreshOptions:
     studies: tuple[Path, ...] = ()
     force: bool = False
     pseudonym_key: str | None = None
+    min_cell_count: int | None = None  # settings' threshold; the stricter of it and the study's
 
 
 @dataclass
@@ -78,8 +79,10 @@ def checks(ctx: Context) -> StepResult:
     """Run the cross-table data-quality rules (violations are reported, not fatal)."""
     with registry(ctx.opts.db, read_only=True) as con:
         violations = run_checks(con)
-    rules = violations.get_column("rule").n_unique() if violations.height else 0
-    return violations.height, f"{violations.height} violations of {rules} rules"
+    broken = violations.get_column("rule").n_unique() if violations.height else 0
+    return violations.height, (
+        f"{violations.height} violations of {broken} of the {len(check_names())} rules"
+    )
 
 
 def fingerprint(ctx: Context) -> str:
@@ -91,6 +94,7 @@ def fingerprint(ctx: Context) -> str:
         "snapshot": snapshot,
         "studies": [hashlib.sha256(s.read_bytes()).hexdigest() for s in studies],
         "version": __version__,
+        "min_cell_count": ctx.opts.min_cell_count,
     }
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
@@ -106,7 +110,10 @@ def tte(ctx: Context) -> StepResult:
 def models(ctx: Context) -> StepResult:
     """Fit every model of each study into results.json."""
     ctx.results = [
-        analyse_registry(ctx.opts.db, study, out, as_of=ctx.as_of) for study, out in ctx.outputs()
+        analyse_registry(
+            ctx.opts.db, study, out, as_of=ctx.as_of, min_cell_count=ctx.opts.min_cell_count
+        )
+        for study, out in ctx.outputs()
     ]
     n = int(ctx.results[0]["cohort"]["n"] or 0)
     return n, f"{len(ctx.results)} studies analysed; {n} patients in the first cohort"
@@ -139,6 +146,7 @@ def write_history(opts: RefreshOptions) -> Path:
     with registry(opts.db, read_only=True) as con:
         rows = query(con, "queries/refresh/history").to_dicts()
     threshold = load_study(opts.studies[0] if opts.studies else None).min_cell_count
+    threshold = max(threshold, opts.min_cell_count or 0)
     return history.write_history_page(opts.publish, rows, threshold=threshold)
 
 
