@@ -276,3 +276,15 @@ def test_chunks_of_one_line_keep_line_numbers_and_duplicate_rule(con, tmp_path: 
         (3, "bad_row_shape"),
         (4, "duplicate_key_conflict"),
     ]
+
+
+def test_parquet_columns_named_like_staging_columns_do_not_collide(con, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frame = pl.DataFrame(
+        {"c1": ["x"], "patient_id": ["P1"], "c0": [1.5], "sex": ["F"], "birth_year": [1950]}
+    )
+    frame.write_parquet(tmp_path / "patients.parquet")
+    (result,) = ingest(con, tmp_path / "patients.parquet")
+    assert (result.inserted, result.ignored_columns) == (1, ("c1", "c0"))
+    assert con.execute("SELECT patient_id, sex, birth_year FROM patients").fetchall() == [
+        ("P1", "F", 1950)
+    ]

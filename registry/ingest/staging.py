@@ -104,10 +104,13 @@ def _staged_rows(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _rename_parquet_columns(con: duckdb.DuckDBPyConnection, headers: list[str]) -> None:
-    """Parquet columns keep their own names; rename them c0.. like staged CSV columns."""
+    """Parquet columns keep their own names; rename them c0.. like staged CSV columns (in
+    two passes, so that a file whose own columns are called c1, c0 cannot collide)."""
     for i, header in enumerate(headers):
         quoted = '"' + header.replace('"', '""') + '"'
-        con.execute(f"ALTER TABLE {STAGED} RENAME {quoted} TO c{i}")
+        con.execute(f"ALTER TABLE {STAGED} RENAME {quoted} TO __staged_column_{i}")
+    for i in range(len(headers)):
+        con.execute(f"ALTER TABLE {STAGED} RENAME __staged_column_{i} TO c{i}")
 
 
 def _first_line(exc: Exception) -> str:
