@@ -41,7 +41,7 @@ r-packages:  ## R with survival and cmprsk (Debian), for make bench and tests/re
 	fi
 
 profile: $(STAMP)  ## pyinstrument profiles of ingest, analyze and report at PATIENTS (default 1,000,000)
-	$(BIN)/python benchmarks/profile.py --patients $${PATIENTS:-1000000}
+	$(BIN)/python benchmarks/profile_stages.py --patients $${PATIENTS:-1000000}
 
 lock:  ## regenerate requirements.lock from a clean venv
 	rm -rf /tmp/vr-lock && $(PY) -m venv /tmp/vr-lock

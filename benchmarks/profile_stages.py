@@ -1,6 +1,6 @@
 """Where the time goes: pyinstrument profiles of the pipeline's commands at one size.
 
-Usage: python benchmarks/profile.py [--patients N] (run by `make profile`)
+Usage: python benchmarks/profile_stages.py [--patients N] (run by `make profile`)
 
 Synthesises a cohort in a scratch folder under benchmarks/out/, then runs ingest, tte,
 analyze and report under pyinstrument (a sampling profiler: about 1 ms between samples,

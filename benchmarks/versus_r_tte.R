@@ -1,0 +1,150 @@
+# R's side of `benchmarks/versus_r.py --tte`: time survival / cmprsk fits on the
+# time-to-event frames that `registry tte --csv` wrote.
+#
+# Usage: Rscript benchmarks/versus_r_tte.R <folder> <cases> <grid> <outcome> <covariates>
+#   <folder>      the export: outcomes.csv, counting.csv and data_dictionary.csv (whose
+#                 `type` column gives every column's class; unused columns are skipped)
+#   <cases>       comma-separated case:repeats, cases from cox, cox_tv, cox_cluster, km,
+#                 cuminc; each repeat is timed alone with system.time (gc() first)
+#   <grid>        comma-separated days at which curves are compared (not timed)
+#   <outcome>     the outcome whose rows are used (the study's primary outcome)
+#   <covariates>  the study's adjustment covariates, comma-separated, in its order
+# The design matrix is the study's (registry/iptw.py design_matrix, analysis/common.py
+# covariate_matrix): treated, then each covariate as a number, except sex, entered as
+# male = (sex == "M"); adjusted models use only the rows with has_covariates.
+# Only the fit is timed: reading, filtering, the design matrix and extracting the
+# compared numbers are not. Prints the CSV lines benchmarks/versus_r.py parses:
+#   info,<key>,<value>
+#   time,<case>,<repeat>,<elapsed seconds>
+#   value,<case>,<key>,<number as %.17g>
+
+suppressPackageStartupMessages({
+  library(survival)
+  library(cmprsk)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+folder <- args[1]
+spec <- strsplit(strsplit(args[2], ",", fixed = TRUE)[[1]], ":", fixed = TRUE)
+repeats <- setNames(as.integer(sapply(spec, `[`, 2)), sapply(spec, `[`, 1))
+cases <- names(repeats)
+grid <- as.numeric(strsplit(args[3], ",", fixed = TRUE)[[1]])
+outcome <- args[4]
+covariates <- if (nzchar(args[5])) strsplit(args[5], ",", fixed = TRUE)[[1]] else character()
+
+cat(sprintf("info,R,%s\n", paste(R.version$major, R.version$minor, sep = ".")))
+cat(sprintf("info,survival,%s\n", packageVersion("survival")))
+cat(sprintf("info,cmprsk,%s\n", packageVersion("cmprsk")))
+cat(sprintf("info,BLAS,%s\n", basename(extSoftVersion()[["BLAS"]])))
+
+timed <- function(case, fit) {
+  result <- NULL
+  for (i in seq_len(repeats[[case]])) {
+    seconds <- system.time(result <- fit())[["elapsed"]]
+    cat(sprintf("time,%s,%d,%.6f\n", case, i, seconds))
+  }
+  result
+}
+
+value <- function(case, key, x) {
+  cat(sprintf("value,%s,%s_%d,%.17g\n", case, key, seq_along(x), x), sep = "")
+}
+
+cox_values <- function(case, fit) {
+  value(case, "coef", unname(coef(fit)))
+  value(case, "se", unname(sqrt(diag(vcov(fit)))))  # robust when clustered
+}
+
+dictionary <- read.csv(file.path(folder, "data_dictionary.csv"), colClasses = "character")
+
+# One frame of the export, only `keep` columns, classes from the data dictionary, only the
+# rows of `outcome`.
+read_frame <- function(name, keep) {
+  types <- dictionary[dictionary$file == name, ]
+  header <- strsplit(readLines(file.path(folder, paste0(name, ".csv")), n = 1), ",")[[1]]
+  type <- types$type[match(header, types$column)]
+  classes <- ifelse(type == "Boolean", "logical",
+             ifelse(type == "String", "character",
+             ifelse(startsWith(type, "Int"), "integer",
+             ifelse(startsWith(type, "Float"), "numeric", "NULL"))))
+  classes[!header %in% keep] <- "NULL"
+  frame <- read.csv(file.path(folder, paste0(name, ".csv")), colClasses = classes,
+                    na.strings = "")
+  frame[frame$outcome == outcome, setdiff(keep, "outcome")]
+}
+
+# treated, then the covariates as numbers (sex as male), named as our design matrix.
+design <- function(frame) {
+  x <- data.frame(treated = as.numeric(frame$treated))
+  for (name in covariates) {
+    if (name == "sex") x$male <- as.numeric(frame$sex == "M")
+    else x[[name]] <- as.numeric(frame[[name]])
+  }
+  x
+}
+
+model <- function(response, x) reformulate(names(x), response = response)
+
+base <- c("outcome", "treated", "event", "has_covariates", covariates)
+if (any(c("cox", "km", "cuminc") %in% cases)) {
+  outcomes <- read_frame("outcomes", c(base, "duration_days"))
+}
+if (any(c("cox_tv", "cox_cluster") %in% cases)) {
+  counting <- read_frame("counting", c(base, "patient_id", "start", "stop"))
+  rows <- counting[counting$has_covariates, ]
+  x_tv <- design(rows)
+  tv <- cbind(data.frame(start = rows$start, stop = rows$stop,
+                         status = as.integer(rows$event == 1L), id = rows$patient_id), x_tv)
+  rm(counting, rows)
+}
+
+for (case in cases) {
+  if (case == "cox") {
+    rows <- outcomes[outcomes$has_covariates, ]
+    x <- design(rows)
+    fixed <- cbind(data.frame(time = rows$duration_days, status = as.integer(rows$event == 1L)),
+                   x)
+    formula <- model("Surv(time, status)", x)
+    fit <- timed(case, function() coxph(formula, data = fixed, ties = "efron"))
+    cox_values(case, fit)
+  } else if (case == "cox_tv") {
+    formula <- model("Surv(start, stop, status)", x_tv)
+    fit <- timed(case, function() coxph(formula, data = tv, ties = "efron"))
+    cox_values(case, fit)
+  } else if (case == "cox_cluster") {
+    formula <- model("Surv(start, stop, status)", x_tv)
+    fit <- timed(case, function() coxph(formula, data = tv, ties = "efron", cluster = id))
+    cox_values(case, fit)
+  } else if (case == "km") {
+    curves <- data.frame(time = outcomes$duration_days,
+                         status = as.integer(outcomes$event == 1L),
+                         arm = factor(ifelse(outcomes$treated, "treated", "untreated"),
+                                      levels = c("treated", "untreated")))
+    fit <- timed(case, function() {
+      survfit(Surv(time, status) ~ arm, data = curves, conf.type = "log-log")
+    })
+    at <- summary(fit, times = grid, extend = TRUE)
+    for (arm in levels(curves$arm)) {
+      mine <- at$strata == paste0("arm=", arm)
+      value(case, paste0("surv_", arm), at$surv[mine])
+      value(case, paste0("lower_", arm), at$lower[mine])
+      value(case, paste0("upper_", arm), at$upper[mine])
+    }
+  } else if (case == "cuminc") {
+    time <- outcomes$duration_days
+    status <- outcomes$event
+    arms <- list(treated = outcomes$treated, untreated = !outcomes$treated)
+    fit <- timed(case, function() {
+      lapply(arms, function(m) cuminc(time[m], status[m], cencode = 0))
+    })
+    for (arm in names(arms)) {
+      at <- timepoints(fit[[arm]], grid)
+      for (cause in 1:2) {
+        value(case, paste0("est", cause, "_", arm), at$est[cause, ])
+        value(case, paste0("var", cause, "_", arm), at$var[cause, ])
+      }
+    }
+  } else {
+    stop("unknown case: ", case)
+  }
+}
