@@ -19,6 +19,7 @@ from registry import __version__
 from registry.checks import check_names, run_checks
 from registry.commands import analyse_registry, export_tte
 from registry.db import query
+from registry.errors import ConfigError
 from registry.refresh import history, publish
 from registry.refresh.hooks import pause_point
 from registry.refresh.inbox import ingest_inbox
@@ -85,6 +86,15 @@ def checks(ctx: Context) -> StepResult:
     )
 
 
+def _threshold(study: Path, settings: int | None) -> int | None:
+    """The small-cell threshold in force: the stricter of the study's and the settings'
+    (None for a study file that cannot be read: the models step then fails and says why)."""
+    try:
+        return max(load_study(study).min_cell_count, settings or 0)
+    except ConfigError:
+        return None
+
+
 def fingerprint(ctx: Context) -> str:
     """Hash of the data snapshot, the study files and the package version."""
     with registry(ctx.opts.db, read_only=True) as con:
@@ -94,7 +104,7 @@ def fingerprint(ctx: Context) -> str:
         "snapshot": snapshot,
         "studies": [hashlib.sha256(s.read_bytes()).hexdigest() for s in studies],
         "version": __version__,
-        "min_cell_count": ctx.opts.min_cell_count,
+        "min_cell_count": [_threshold(s, ctx.opts.min_cell_count) for s in studies],
     }
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
