@@ -26,25 +26,22 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import side_by_side
-from rich.console import Console
-from rich.table import Table
+from bench_page import MIB, Result, print_table, table_rows, to_markdown
 from side_by_side import SideBySide
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 RESULTS = HERE / "results"
 AS_OF = "2026-01-01"
-MIB = 1024 * 1024
 
 # Runs in a fresh interpreter so RUSAGE_CHILDREN covers exactly one command.
 WRAPPER = """
@@ -86,18 +83,6 @@ class Case:
     clear: Callable[[Workspace], list[Path]] = lambda ws: []
     report: Callable[[Workspace], tuple[int | None, str]] = lambda ws: (None, "")
     prepare: Callable[[Workspace], None] = lambda ws: None  # untimed, after clear
-
-
-@dataclass
-class Result:
-    """Every repeat of one case at one size."""
-
-    size: int
-    case: str
-    seconds: list[float] = field(default_factory=list)
-    peak_mib: list[float] = field(default_factory=list)
-    rows: int | None = None
-    notes: str = ""
 
 
 def csv_rows(folder: Path) -> tuple[int | None, str]:
@@ -323,83 +308,6 @@ def load_average() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-HEADER = ["size (patients)", "case", "median s", "min s", "max s", "peak RSS MiB", "rows", "notes"]
-
-
-def table_rows(results: list[Result]) -> list[list[str]]:
-    """One row of text cells per (size, case)."""
-    return [
-        [
-            f"{r.size:,}",
-            r.case,
-            f"{statistics.median(r.seconds):.2f}",
-            f"{min(r.seconds):.2f}",
-            f"{max(r.seconds):.2f}",
-            f"{max(r.peak_mib):,.0f}",
-            "" if r.rows is None else f"{r.rows:,}",
-            f"n={len(r.seconds)}; {r.notes}",
-        ]
-        for r in results
-    ]
-
-
-TARGETS = {  # case: (seconds, peak MiB) the issue sets at 1,000,000 patients
-    "refresh (whole nightly run, empty registry)": (300.0, 8 * 1000**3 / MIB),
-}
-
-
-def targets(results: list[Result]) -> list[str]:
-    """Markdown table of the stage targets at 1,000,000 patients, met or not."""
-    rows = [r for r in results if r.size == 1_000_000 and r.case in TARGETS]
-    if not rows:
-        return []
-    lines = [
-        "## Targets at 1,000,000 patients",
-        "",
-        "| case | target | measured | met |",
-        "|---|---|---|---|",
-    ]
-    for r in rows:
-        seconds, mib = TARGETS[r.case]
-        wall, peak = statistics.median(r.seconds), max(r.peak_mib)
-        met = "yes" if wall <= seconds and peak <= mib else "**no**"
-        lines.append(
-            f"| {r.case} | under {seconds:.0f} s and {mib / 1024:.1f} GiB | "
-            f"{wall:.1f} s, {peak / 1024:.2f} GiB | {met} |"
-        )
-    return [*lines, ""]
-
-
-def to_markdown(
-    preamble: list[str], results: list[Result], note: str, found: list[SideBySide]
-) -> str:
-    """The results page: machine, method note, the stage table, targets, comparisons."""
-    lines = ["# Benchmarks", "", *preamble, f"- {note}", ""]
-    lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
-    method = (
-        "Wall time and peak RSS of each command as a subprocess, measured by a fresh "
-        "`python -c` wrapper (`resource.getrusage(RUSAGE_CHILDREN)` after its only child). "
-        "Time is the median over the repeats, peak RSS the largest; n is the number of "
-        f"repeats. `ingest` loads the whole synthetic folder into a fresh database, `--as-of "
-        f"{AS_OF}`; `report` runs the analysis again before writing the HTML; `refresh` is "
-        "the whole nightly run (migrate, ingest the inbox, checks, frames, models, report, "
-        "publish) on a fresh copy of the same export into an empty registry."
-    )
-    lines += ["", method, "", *targets(results), *side_by_side.markdown(found)]
-    return "\n".join(lines) + "\n"
-
-
-def print_table(rows: list[list[str]]) -> None:
-    """The results on the terminal as a rich table."""
-    table = Table(*HEADER, title="registry benchmarks")
-    for row in rows:
-        table.add_row(*row)
-    console = Console()
-    console.width = max(console.width, 130)  # keep rows on one line when piped
-    console.print(table)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -453,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results += measured
         found += [compared] if compared else []
     preamble.append(f"- Load average at end {load_average()}")
-    page = to_markdown(preamble, results, args.note, found)
+    page = to_markdown(preamble, results, args.note, found, as_of=AS_OF)
     RESULTS.mkdir(exist_ok=True)
     target = args.results or RESULTS / f"{dt.date.today():%Y-%m-%d}.md"
     target.write_text(page, encoding="utf-8")
