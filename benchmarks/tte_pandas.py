@@ -24,320 +24,36 @@ phase is sampled from /proc/self/statm every 5 ms (Linux; left out elsewhere).
 The frames of the last repeat are compared (outcomes, counting, landmark, attrition, data
 policy; every column, as sets of rows, so sorted order does not matter): the number of
 rows found in only one of the two is reported and any mismatch exits with status 1.
+
+Modules: tte_pandas_cohort.py (read, facts, eligibility, data policy) and
+tte_pandas_frames.py (outcome, counting and landmark frames) hold the pandas build,
+tte_pandas_timing.py the timer; this script compares the two builds and reports.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import statistics
 import sys
-import threading
-import time
-from collections.abc import Callable
-from contextlib import closing, suppress
-from dataclasses import dataclass
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from tte_pandas_cohort import read_tables
+from tte_pandas_frames import PandasFrames, build_pandas
+from tte_pandas_timing import timed
 
-from registry.cohort import RULES, Cohort, RegistryFrames, build_cohort, read_registry
+from registry.cohort import Cohort, RegistryFrames, build_cohort, read_registry
 from registry.db import connect
-from registry.levels import POSITION
 from registry.study import Study, load_study
-from registry.time_to_event import BASELINE, TimeToEvent, build_time_to_event
-
-# Only the columns the build uses; the analyst's SELECTs, no aggregation in SQL.
-COLUMNS = {
-    "patients": "patient_id, site_id, sex, birth_year, bmd_t_score, glucocorticoids, "
-    "prior_vertebral_fractures",
-    "index_fractures": "patient_id, level, diagnosed_on, etiology",
-    "procedures": "patient_id, level, performed_on, procedure",
-    "fractures": "patient_id, level, detected_on",
-    "follow_up": "patient_id, contact_on, status",
-    "assessments": "patient_id, assessed_on",
-}
-OUTCOME_MASKS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "adjacent": lambda f: f["distance"] == 1,
-    "remote": lambda f: f["distance"] >= 2,
-    "same_level": lambda f: f["distance"] == 0,
-    "any_new": lambda f: pd.Series(True, index=f.index),
-}
-OUTCOME_COLUMNS = [
-    "patient_id",
-    "outcome",
-    "t0",
-    "end_on",
-    "exit_on",
-    "duration_days",
-    "event",
-    "end_reason",
-    "treated",
-    "treat_on",
-    "treat_day",
-    *BASELINE,
-    "event_level",
-    "event_distance",
-    "event_sandwich",
-]
-
-
-@dataclass
-class PandasFrames:
-    """The pandas build's outputs, named like the package's export files."""
-
-    outcomes: pd.DataFrame
-    counting: pd.DataFrame
-    landmark: pd.DataFrame
-    attrition: pd.DataFrame
-    policy: pd.DataFrame
-
-
-# --- the pandas baseline -------------------------------------------------------------------
-
-
-def read_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
-    """The registry tables the build needs, as pandas frames."""
-    return {name: con.sql(f"SELECT {cols} FROM {name}").df() for name, cols in COLUMNS.items()}
-
-
-def patient_facts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per registered patient (index patient_id): t0, counts, death, loss, last contact."""
-    idx, proc, fu = t["index_fractures"], t["procedures"], t["follow_up"]
-    osteo = idx["etiology"] == "osteoporotic"
-    index_facts = (
-        idx.assign(osteo_on=idx["diagnosed_on"].where(osteo), other=~osteo)
-        .groupby("patient_id")
-        .agg(
-            t0=("osteo_on", "min"),
-            n_other_etiology=("other", "sum"),
-            n_index_levels=("level", "size"),
-        )
-    )
-    first_procedure = proc.groupby("patient_id")["performed_on"].min().rename("first_procedure_on")
-    deaths = (
-        fu[fu["status"] == "dead"]
-        .groupby("patient_id")["contact_on"]
-        .agg(death_on="min", n_death_dates="nunique")
-    )
-    ended = (
-        fu[fu["status"].isin(["withdrawn", "lost"])]
-        .sort_values("contact_on")
-        .drop_duplicates("patient_id")
-        .set_index("patient_id")
-        .rename(columns={"contact_on": "ended_on", "status": "ended_status"})
-    )
-    latest = [
-        fu.groupby("patient_id")["contact_on"].max(),
-        t["assessments"].groupby("patient_id")["assessed_on"].max(),
-        proc.groupby("patient_id")["performed_on"].max(),
-        t["fractures"].groupby("patient_id")["detected_on"].max(),
-    ]
-    last_contact = pd.concat(latest, axis=1).max(axis=1).rename("last_contact_on")
-    facts = t["patients"].set_index("patient_id")
-    facts = facts.join([index_facts, first_procedure, deaths, ended, last_contact], how="left")
-    counts = ["n_other_etiology", "n_index_levels", "n_death_dates"]
-    facts[counts] = facts[counts].fillna(0).astype("int64")
-    return facts
-
-
-def follow_up_end(facts: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """End of follow-up: death; else withdrawal/loss; else last contact; capped at the horizon."""
-    cap = facts["t0"] + pd.Timedelta(days=horizon_days)
-    raw_end = facts["death_on"].fillna(facts["ended_on"]).fillna(facts["last_contact_on"])
-    capped = raw_end > cap  # False where either side is NaT (no t0: never capped)
-    facts["end_on"] = raw_end.mask(capped, cap)
-    facts["end_reason"] = np.select(
-        [capped, facts["death_on"].notna(), facts["ended_on"].notna(), raw_end.notna()],
-        ["administrative", "death", facts["ended_status"], "last_contact"],
-        default=None,
-    )
-    facts["duration_days"] = (facts["end_on"] - facts["t0"]).dt.days
-    facts["died"] = facts["end_reason"] == "death"
-    return facts
-
-
-def add_treatment(facts: pd.DataFrame, t: dict[str, pd.DataFrame], study: Study) -> pd.DataFrame:
-    """First study procedure at an index level with t0 <= performed_on < end_on."""
-    proc = t["procedures"]
-    at_index = proc[proc["procedure"].isin(study.treatment_procedures)].merge(
-        t["index_fractures"][["patient_id", "level"]], on=["patient_id", "level"]
-    )
-    at_index = at_index.merge(facts[["t0", "end_on"]], left_on="patient_id", right_index=True)
-    inside = (at_index["performed_on"] >= at_index["t0"]) & (
-        at_index["performed_on"] < at_index["end_on"]
-    )
-    facts["treat_on"] = at_index[inside].groupby("patient_id")["performed_on"].min()
-    facts["treated"] = facts["treat_on"].notna()
-    facts["treat_day"] = (facts["treat_on"] - facts["t0"]).dt.days
-    facts["age"] = facts["t0"].dt.year - facts["birth_year"]
-    facts["has_covariates"] = facts[list(study.covariates)].notna().all(axis=1)
-    return facts
-
-
-def eligibility(facts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the rules in order; (eligible patients sorted by id, attrition table)."""
-    breaks = {
-        "non_osteoporotic_index_fracture": facts["n_other_etiology"] > 0,
-        "no_osteoporotic_index_fracture": facts["t0"].isna(),
-        "procedure_before_t0": facts["first_procedure_on"] < facts["t0"],
-        "no_follow_up_after_t0": ~(facts["duration_days"] > 0),
-    }
-    treated = facts["treated"]
-
-    def step(n: int, rule: str, excluded: int, keep: pd.Series, applies: str) -> tuple[Any, ...]:
-        n_treated = int(treated[keep].sum())
-        return (n, rule, excluded, int(keep.sum()), n_treated, int(keep.sum()) - n_treated, applies)
-
-    remaining = pd.Series(True, index=facts.index)
-    steps = [step(0, "registered patients", 0, remaining, "all")]
-    for n, (key, label) in enumerate(RULES, start=1):
-        excluded = remaining & breaks[key]
-        remaining = remaining & ~excluded
-        steps.append(step(n, label, int(excluded.sum()), remaining, "all"))
-    adjusted = remaining & facts["has_covariates"]
-    label = "missing covariates for adjusted models"
-    missing = int((remaining & ~facts["has_covariates"]).sum())
-    steps.append(step(len(RULES) + 1, label, missing, adjusted, "adjusted models"))
-    columns = ["step", "rule", "excluded", "remaining", "remaining_treated"]
-    attrition = pd.DataFrame(steps, columns=[*columns, "remaining_conservative", "applies_to"])
-    eligible = facts[remaining].drop(columns=["first_procedure_on", "n_other_etiology"])
-    return eligible.sort_index(), attrition
-
-
-def policy_counts(
-    t: dict[str, pd.DataFrame], facts: pd.DataFrame, eligible: pd.DataFrame, fractures: pd.DataFrame
-) -> pd.DataFrame:
-    """Rows and patients set aside by the data policy (fractures: joined to the window)."""
-    procedures = t["procedures"].merge(
-        eligible[["treat_on"]], left_on="patient_id", right_index=True
-    )
-    death_on = facts.loc[facts["death_on"].notna(), ["death_on"]]
-    contacts = t["follow_up"].merge(death_on, left_on="patient_id", right_index=True)
-    assessed = t["assessments"].merge(death_on, left_on="patient_id", right_index=True)
-    set_aside = {
-        "fracture_on_or_before_t0": fractures[fractures["detected_on"] <= fractures["t0"]],
-        "fracture_after_end_of_follow_up": fractures[
-            fractures["detected_on"] > fractures["end_on"]
-        ],
-        "procedure_not_treatment": procedures[
-            procedures["treat_on"].isna() | (procedures["performed_on"] != procedures["treat_on"])
-        ],
-        "conflicting_death_dates": eligible[eligible["n_death_dates"] > 1].reset_index(),
-        "contact_after_death": contacts[contacts["contact_on"] > contacts["death_on"]],
-        "assessment_after_death": assessed[assessed["assessed_on"] > assessed["death_on"]],
-    }
-    rows = [(rule, len(f), f["patient_id"].nunique()) for rule, f in set_aside.items()]
-    return pd.DataFrame(rows, columns=["rule", "rows", "patients"])
-
-
-def classify(fractures: pd.DataFrame, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """New fractures in (t0, end]: distance to the nearest index level, sandwich flag."""
-    new = fractures[
-        (fractures["detected_on"] > fractures["t0"])
-        & (fractures["detected_on"] <= fractures["end_on"])
-    ]
-    new = new.assign(position=new["level"].map(POSITION))
-    idx = t["index_fractures"]
-    refs = idx[["patient_id"]].assign(ref=idx["level"].map(POSITION))
-    paired = new.merge(refs, on="patient_id")
-    gap = paired["position"] - paired["ref"]
-    paired = paired.assign(dist=gap.abs(), above=gap == 1, below=gap == -1)
-    out = (
-        paired.groupby(["patient_id", "level", "detected_on"], sort=False)
-        .agg(
-            position=("position", "first"),
-            distance=("dist", "min"),
-            above=("above", "any"),
-            below=("below", "any"),
-        )
-        .reset_index()
-    )
-    out["sandwich"] = out["above"] & out["below"]
-    return out.sort_values(["patient_id", "detected_on", "distance", "position"])
-
-
-def outcome_frame(eligible: pd.DataFrame, classified: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """One row per patient per outcome, outcomes in study order, patients sorted."""
-    patients = eligible.reset_index()
-    parts = []
-    for name in study.outcomes:
-        first = classified[OUTCOME_MASKS[name](classified)].drop_duplicates("patient_id")
-        first = first[["patient_id", "detected_on", "level", "distance", "sandwich"]].rename(
-            columns={
-                "detected_on": "event_on",
-                "level": "event_level",
-                "distance": "event_distance",
-                "sandwich": "event_sandwich",
-            }
-        )
-        part = patients.merge(first, on="patient_id", how="left")
-        part["outcome"] = name
-        parts.append(part)
-    rows = pd.concat(parts, ignore_index=True)
-    rows["outcome"] = pd.Categorical(rows["outcome"], categories=list(study.outcomes))
-    rows["exit_on"] = rows["event_on"].fillna(rows["end_on"])
-    rows["duration_days"] = (rows["exit_on"] - rows["t0"]).dt.days
-    rows["event"] = np.select([rows["event_on"].notna(), rows["died"]], [1, 2], 0).astype("int8")
-    return rows[OUTCOME_COLUMNS]
-
-
-def counting_frame(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """(start, stop] rows: untreated until the day of treatment, treated after; event last."""
-    switch, stop = outcomes["treat_day"], outcomes["duration_days"]
-    treated_now = switch.notna() & (switch < stop)
-    split = treated_now & (switch > 0)
-    keep = ["patient_id", "outcome", *BASELINE]
-    after = outcomes[keep].assign(
-        start=switch.where(split, 0).astype("int64"),
-        stop=stop.astype("int64"),
-        treated=treated_now.astype("int8"),
-        event=outcomes["event"],
-    )
-    before = outcomes.loc[split, keep].assign(
-        start=0, stop=switch[split].astype("int64"), treated=np.int8(0), event=np.int8(0)
-    )
-    # the split rows share their outcome row's index: a stable sort puts them before
-    return pd.concat([before, after]).sort_index(kind="stable").reset_index(drop=True)
-
-
-def landmark_frame(outcomes: pd.DataFrame, landmark_days: int) -> pd.DataFrame:
-    """Event-free and under follow-up after the landmark; arm = treated by then."""
-    at_risk = outcomes[outcomes["duration_days"] > landmark_days]
-    return at_risk.assign(
-        duration_days=at_risk["duration_days"] - landmark_days,
-        treated=at_risk["treat_day"].notna() & (at_risk["treat_day"] <= landmark_days),
-    )[["patient_id", "outcome", "duration_days", "event", "treated", *BASELINE]]
-
-
-def build_pandas(t: dict[str, pd.DataFrame], study: Study) -> PandasFrames:
-    """Every frame of `registry tte`, from the raw tables, in pandas."""
-    facts = follow_up_end(patient_facts(t), study.horizon_days)
-    facts = add_treatment(facts, t, study)
-    eligible, attrition = eligibility(facts)
-    fractures = t["fractures"].merge(
-        eligible[["t0", "end_on"]], left_on="patient_id", right_index=True
-    )
-    outcomes = outcome_frame(eligible, classify(fractures, t), study)
-    return PandasFrames(
-        outcomes=outcomes,
-        counting=counting_frame(outcomes),
-        landmark=landmark_frame(outcomes, study.landmark_days),
-        attrition=attrition,
-        policy=policy_counts(t, facts, eligible, fractures),
-    )
-
-
-# --- ours, and the comparison --------------------------------------------------------------
+from registry.time_to_event import TimeToEvent, build_time_to_event
 
 
 def build_ours(frames: RegistryFrames, study: Study) -> tuple[Cohort, TimeToEvent]:
@@ -354,7 +70,7 @@ def to_polars(frame: pd.DataFrame, schema: pl.Schema) -> pl.DataFrame:
         if dtype == pl.Boolean and column.dtype == object:
             column = column.astype("boolean")
         cols[name] = column
-    return pl.from_pandas(pd.DataFrame(cols)).cast(dict(schema))
+    return pl.from_pandas(pd.DataFrame(cols)).cast(schema)
 
 
 def unmatched_rows(ours: pl.DataFrame, theirs: pl.DataFrame) -> int:
@@ -378,59 +94,6 @@ def compare(pandas_frames: PandasFrames, cohort: Cohort, tte: TimeToEvent) -> di
         name: unmatched_rows(ours, to_polars(theirs, ours.schema))
         for name, (ours, theirs) in pairs.items()
     }
-
-
-# --- timing --------------------------------------------------------------------------------
-
-
-class PeakRss:
-    """Peak resident memory above the level at entry, sampled by a thread (MiB)."""
-
-    STATM = Path("/proc/self/statm")
-
-    def __init__(self) -> None:
-        self.page = os.sysconf("SC_PAGE_SIZE") if self.STATM.exists() else 0
-        self.delta_mib: float | None = None
-
-    def _rss(self) -> int:
-        return int(self.STATM.read_text().split()[1]) * self.page
-
-    def __enter__(self) -> PeakRss:
-        if not self.page:
-            return self
-        gc.collect()
-        _malloc_trim()
-        self._start = self._peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self._peak = max(self._peak, self._rss())
-
-    def __exit__(self, *exc: object) -> None:
-        if self.page:
-            self._stop.set()
-            self._thread.join()
-            self._peak = max(self._peak, self._rss())
-            self.delta_mib = (self._peak - self._start) / 2**20
-
-
-def _malloc_trim() -> None:
-    """Give freed heap back to the OS first (glibc), so deltas start from a low level."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float, float | None]:
-    """(result, seconds, peak RSS delta MiB) of one call."""
-    with PeakRss() as rss:
-        start = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - start
-    return result, seconds, rss.delta_mib
 
 
 def run(db: Path, study: Study, repeats: int) -> dict[str, Any]:

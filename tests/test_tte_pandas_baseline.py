@@ -7,8 +7,7 @@ definitions. A small synthetic cohort with the edge cases of tests/test_tte_refe
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -34,12 +33,10 @@ STUDIES = {
 
 @pytest.fixture(scope="module")
 def baseline() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tte_pandas", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    # the script imports its sibling modules (tte_pandas_frames, ...) as top-level modules
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(SCRIPT.parent))
+        return importlib.import_module(SCRIPT.stem)
 
 
 @pytest.fixture(scope="module")
