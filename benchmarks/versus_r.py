@@ -12,7 +12,7 @@ no extraction of results), run one after the other (never at the same time), and
 median of 3 repeats (1 at sizes above 100,000, and for crr above 10,000 rows: one R fit at
 20,000 rows takes about 3 minutes). Python parses the CSV lines R prints and
 checks that both sides estimated the same numbers (max relative difference), so the timings
-compare like with like. Results go to benchmarks/versus_r.md and to the terminal.
+compare like with like. Results go to benchmarks/results/versus_r_synthetic.md and to the terminal.
 
 Cases: Cox with fixed covariates (4, Efron ties) vs coxph; Cox on (start, stop] rows with a
 time-varying treatment vs coxph(Surv(start, stop, event) ~ ...); the same with the robust
@@ -71,7 +71,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Repeats per size (default 3 up to 100,000 rows, else 1; crr: up to 10,000). "
         "With --tte: per case (default 3; 1 above 2,000,000 rows).",
     )
-    parser.add_argument("--results", type=Path, default=HERE / "versus_r.md", help="Markdown out.")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=HERE / "results" / "versus_r_synthetic.md",
+        help="Markdown out.",
+    )
     parser.add_argument(
         "--note",
         default="Shared 2-core machine: other jobs may have run at the same time.",
@@ -97,7 +102,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run every case at every size and write benchmarks/versus_r.md."""
+    """Run every case at every size and write the results page."""
     args = parse_args(argv)
     if args.tte is not None:
         run_tte(args)
