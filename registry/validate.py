@@ -226,6 +226,10 @@ def check_rows(
     if spec.name == "patients":
         parsed = parsed.with_columns(pl.col("birth_year__t").alias("__birth_year"))
     else:
+        # narrow the known patients to this chunk's first: a semi join hashes the chunk's
+        # few ids, where a left join on all known patients would hash millions per chunk
+        ids = strings.select(pl.col("patient_id").drop_nulls().unique())
+        known = known.join(ids, on="patient_id", how="semi")
         parsed = parsed.join(known, on="patient_id", how="left", maintain_order="left")
     checks = [
         check for c in spec.columns for check in column_checks(c, f"{c.name}__t", as_of=as_of)
