@@ -28,9 +28,10 @@ def anchors(cohort: Cohort) -> pl.DataFrame:
 
 
 def visits(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
-    """The assessment picked for each patient, instrument and visit (eligible patients)."""
-    eligible = assessments.join(cohort.patients.select("patient_id"), on="patient_id", how="semi")
-    return pro.pick_visits(eligible, anchors(cohort))
+    """The assessment picked for each patient, instrument and visit (eligible patients: the
+    anchors are theirs only). Pick once and pass the result to summarise_visits and
+    baseline_of; at a million patients a pick costs seconds."""
+    return pro.pick_visits(assessments, anchors(cohort))
 
 
 def quantiles(picked: pl.DataFrame, threshold: int) -> dict[str, Any]:
@@ -58,7 +59,11 @@ def quantiles(picked: pl.DataFrame, threshold: int) -> dict[str, Any]:
 
 def pro_results(cohort: Cohort, assessments: pl.DataFrame, threshold: int = 5) -> dict[str, Any]:
     """results.json's `pro`: before/after per instrument and arm, trajectories, box stats."""
-    picked = visits(cohort, assessments)
+    return summarise_visits(visits(cohort, assessments), threshold)
+
+
+def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> dict[str, Any]:
+    """results.json's `pro` from the picked visits (see `visits`)."""
     table = pro.before_after(picked).rename(RENAMED)
     out: dict[str, Any] = {}
     for row in table.iter_rows(named=True):
@@ -74,5 +79,9 @@ def pro_results(cohort: Cohort, assessments: pl.DataFrame, threshold: int = 5) -
 
 def baseline_scores(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
     """patient_id, instrument, score of each patient's baseline visit (for Table 1)."""
-    picked = visits(cohort, assessments)
+    return baseline_of(visits(cohort, assessments))
+
+
+def baseline_of(picked: pl.DataFrame) -> pl.DataFrame:
+    """patient_id, instrument, score of the baseline visits among the picked visits."""
     return picked.filter(pl.col("visit") == "baseline").select("patient_id", "instrument", "score")

@@ -12,10 +12,10 @@ import polars as pl
 from rich.console import Console
 
 from registry import render
-from registry.checks import run_checks, summarise_checks
+from registry.checks import check_names, run_checks
 from registry.cohort import Cohort, build_cohort, read_registry
 from registry.config import Settings
-from registry.db import connect, query, scalar
+from registry.db import connect, fetch_row, load_sql, query, scalar
 from registry.errors import IngestError, RegistryError
 from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestResult, ingest_paths
@@ -134,7 +134,7 @@ def analyse_registry(
 ) -> dict[str, Any]:
     """Every model of the study on the registry; writes results.json into out_dir if given
     (the report writes it itself, beside index.html)."""
-    from registry.analysis_pro import baseline_scores, pro_results
+    from registry.analysis_pro import baseline_of, summarise_visits, visits
     from registry.report import write_json
     from registry.results import build_results, provenance
 
@@ -147,17 +147,20 @@ def analyse_registry(
         frames = read_registry(con)
         assessments = query(con, "queries/analysis/assessments")
         snapshot = query(con, "queries/analysis/snapshot")
-        quality = data_quality(con)
+        quality = data_quality(con, counted=frames.after_death)
     finally:
         con.close()
     cohort = build_cohort(frames, study)
     tte = build_time_to_event(cohort, frames.fractures, study)
+    del frames  # the frames below are all the models need
+    picked = visits(cohort, assessments)  # once: the PRO summaries and Table 1 share it
+    del assessments
     results = build_results(
         cohort,
         tte,
         study,
-        pro=pro_results(cohort, assessments, study.min_cell_count),
-        baseline_scores=baseline_scores(cohort, assessments),
+        pro=summarise_visits(picked, study.min_cell_count),
+        baseline_scores=baseline_of(picked),
         data_quality=quality,
         prov=provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat()),
     )
@@ -182,13 +185,36 @@ def report_registry(
     return write_report(results, out_dir, built_at=built_at)
 
 
-def data_quality(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Ingest batches, quarantined lines by rule and cross-table check counts (no rows)."""
+def data_quality(
+    con: duckdb.DuckDBPyConnection, *, counted: pl.DataFrame | None = None
+) -> dict[str, Any]:
+    """Ingest batches, quarantined lines by rule and cross-table check counts (no rows).
+
+    `counted` (rule, rows, patients) holds checks already run, e.g. the after-death
+    checks that read_registry counts, so that no check runs twice.
+    """
+    known = {} if counted is None else {rule: (n, p) for rule, n, p in counted.iter_rows()}
     return {
         "batches": query(con, "queries/report/ingest_batches").to_dicts(),
         "quarantine": query(con, "queries/report/quarantine_by_rule").to_dicts(),
-        "checks": summarise_checks(run_checks(con)).to_dicts(),
+        "checks": check_counts(con, known),
     }
+
+
+def check_counts(
+    con: duckdb.DuckDBPyConnection, known: dict[str, tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Violations and patients of every check, by name (zeros included), counted in DuckDB:
+    the offending rows themselves are not needed here."""
+    rows = []
+    for name in check_names():
+        sql = (
+            "SELECT count(*), count(DISTINCT patient_id) "
+            f"FROM ({load_sql(f'checks/{name}')}) AS found"
+        )
+        violations, patients = known[name] if name in known else fetch_row(con, sql) or (0, 0)
+        rows.append({"check": name, "violations": int(violations), "patients": int(patients)})
+    return rows
 
 
 def run_demo(

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from plotly.offline import get_plotlyjs
 
+from registry.figures.style import DRAW_SCRIPT
 from registry.report_format import count, describe, fixed, pvalue
 from registry.report_sections import sections
 from registry.study import REPORTS_DIR
@@ -26,8 +27,22 @@ TEMPLATES = REPORTS_DIR / "templates"
 
 def write_json(results: dict[str, Any], path: Path) -> Path:
     """Write results atomically (a half-written results.json is never seen)."""
-    text = json.dumps(results, indent=1, allow_nan=False) + "\n"
-    return write_atomically(path, text)
+    return write_atomically(path, results_json(results) + "\n")
+
+
+def results_json(value: Any, depth: int = 0) -> str:
+    """JSON indented by one space per level like json.dumps(indent=1), except that a list
+    of plain values (a curve's thousands of numbers) stays on one line: one number per
+    line made a third of results.json whitespace."""
+    if isinstance(value, dict) and value:
+        items = [f"{json.dumps(str(k))}: {results_json(v, depth + 1)}" for k, v in value.items()]
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        items = [results_json(v, depth + 1) for v in value]
+    else:
+        return json.dumps(value, allow_nan=False, separators=(", ", ": "))
+    pad = "\n" + " " * (depth + 1)
+    inner = pad + ("," + pad).join(items) + "\n" + " " * depth
+    return "{" + inner + "}" if isinstance(value, dict) else "[" + inner + "]"
 
 
 def write_atomically(path: Path, text: str) -> Path:
@@ -71,5 +86,8 @@ def render_report(results: dict[str, Any], *, built_at: dt.datetime) -> str:
     context = sections(results, threshold)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     return env.get_template("report.html.j2").render(
-        **context, css=css, plotly_js=get_plotlyjs(), built_at=built_at.strftime("%Y-%m-%d %H:%M")
+        **context,
+        css=css,
+        plotly_js=get_plotlyjs() + DRAW_SCRIPT,
+        built_at=built_at.strftime("%Y-%m-%d %H:%M"),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,8 @@ def clean_numbers(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): clean_numbers(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if _plain_numbers(value):  # a curve: thousands of floats, one pass without calls
+            return [v if math.isfinite(v) else None for v in value]
         return [clean_numbers(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
@@ -124,7 +127,16 @@ def suppress_small(value: Any, threshold: int, *, key: str = "") -> Any:
     if isinstance(value, dict):
         return {k: suppress_small(v, threshold, key=k) for k, v in value.items()}
     if isinstance(value, list):
-        return [suppress_small(v, threshold, key=key) for v in value]
+        if not _plain_numbers(value):
+            return [suppress_small(v, threshold, key=key) for v in value]
+        if key not in COUNT_KEYS:
+            return value
+        return [None if type(v) is int and 0 < v < threshold else v for v in value]
     if key in COUNT_KEYS and isinstance(value, int) and not isinstance(value, bool):
         return None if 0 < value < threshold else value
     return value
+
+
+def _plain_numbers(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether every item is a plain Python float or int (not a bool, None or container)."""
+    return all(type(v) is float or type(v) is int for v in values)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from registry.commands import analyse_registry, ingest_into, init_registry
+from registry.analysis.curves import km_result
+from registry.checks import run_checks, summarise_checks
+from registry.cohort import read_registry
+from registry.commands import (
+    analyse_registry,
+    data_quality,
+    ingest_into,
+    init_registry,
+    open_registry,
+)
 from registry.config import Settings
+from registry.models import km
 from registry.results import suppress_small
 from registry.synth import generate_cohort, write_cohort
 
@@ -147,3 +159,48 @@ def test_the_stricter_threshold_of_study_and_settings_wins(tmp_path: Path) -> No
     results = analyse_registry(db, None, None, as_of=AS_OF, min_cell_count=1000)
     assert results["small_cell_threshold"] == 1000
     assert results["cohort"]["n"] is None
+
+
+def _step(times: list[float], values: list[Any], at: float) -> Any:
+    """The value of a right-continuous step curve at a day."""
+    return values[bisect.bisect_right(times, at) - 1]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_km_curves_keep_exact_steps_censorings_and_numbers_at_risk(weighted: bool) -> None:
+    rng = np.random.default_rng(7)
+    duration = rng.integers(1, 1900, 400).astype(float)
+    event = rng.random(400) < 0.3
+    weights = rng.uniform(0.5, 2.0, 400) if weighted else None
+    with np.errstate(invalid="ignore"):  # the jackknife SE is NaN where the curve hits 0
+        full = km.fit_km(duration, event, weights=weights)
+    curve = km_result(full)
+    times = curve["times_days"]
+    assert times[0] == 0.0 and times[-1] == full.times[-1]
+    assert len(times) < full.times.size  # censoring-only rows are dropped ...
+    for i, t in enumerate(full.times):  # ... and the step functions are unchanged
+        for key in ("survival", "ci_lower", "ci_upper"):
+            kept, value = _step(times, curve[key], t), getattr(full, key)[i]
+            assert kept == value or (np.isnan(kept) and np.isnan(value)), (key, t)
+    censored = np.rint(full.censored).astype(int)
+    assert curve["censored_times_days"] == full.times[censored > 0].tolist()
+    assert curve["censored"] == censored[censored > 0].tolist()
+    for year in range(6):  # the report's numbers at risk: at_risk at the first time >= day
+        day = round(year * 365.25)
+        i = bisect.bisect_left(times, day)
+        if i < len(times):
+            expected = weights[duration >= day].sum() if weighted else (duration >= day).sum()
+            assert curve["at_risk"][i] == round(float(expected)), year
+
+
+def test_check_counts_equal_the_checks_rows(tmp_path: Path) -> None:
+    db = registry_with(tmp_path, 800, seed=3, dirty=0.05)
+    con = open_registry(db, read_only=True)
+    try:
+        expected = summarise_checks(run_checks(con)).to_dicts()
+        assert any(row["violations"] for row in expected)  # the dirty registry breaks some
+        assert data_quality(con)["checks"] == expected
+        counted = read_registry(con).after_death  # counted once, not run again
+        assert data_quality(con, counted=counted)["checks"] == expected
+    finally:
+        con.close()

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from registry import figures as F
 from registry.cli import main
 from registry.figures.models import FOREST_MODELS
+from registry.figures.style import DRAW_SCRIPT
 from registry.figures.survival import year_day
 
 ARMS = ("treated", "untreated")
@@ -222,7 +223,8 @@ def test_demo_trajectories_and_love_plot(demo: Any) -> None:
 
 
 def km_curve(**overrides: Any) -> dict[str, Any]:
-    """A 10-subject curve with a row per distinct duration (events and censorings)."""
+    """A 10-subject curve with a row per distinct duration (events and censorings); the
+    censorings as the analysis writes them, in their own lists."""
     curve = {
         "times_days": [0.0, 100.0, 400.0, 800.0],
         "survival": [1.0, 0.9, 0.75, 0.5],
@@ -230,6 +232,7 @@ def km_curve(**overrides: Any) -> dict[str, Any]:
         "ci_upper": [1.0, 0.98, 0.93, 0.8],
         "at_risk": [10, 10, 6, 3],
         "events": [0, 1, 1, 1],
+        "censored_times_days": [0.0, 100.0, 400.0, 800.0],
         "censored": [0, 3, 2, 2],
     }
     return curve | overrides
@@ -668,8 +671,30 @@ def test_a_curve_with_a_point_per_day_stays_light() -> None:
         ci_upper=[min(1.0, s + 0.01) for s in surv],
         at_risk=list(range(1_000_000, 1_000_000 - days, -1)),
         events=[120] * days,
+        censored_times_days=np.arange(days, dtype=float).tolist(),
         censored=[300] * days,
     )
     fig = F.km_figure({"treated": curve, "untreated": curve}, title="t", threshold=5)
     assert max(len(t.x) for t in fig.data) == days
     assert len(F.to_div(fig, "km-big")) < 450_000
+
+
+def test_censoring_marks_between_steps_sit_on_the_curve() -> None:
+    # the analysis drops rows where only censorings happen: their marks come from own lists
+    curve = km_curve(censored_times_days=[250.0, 800.0], censored=[4, 2])
+    fig = F.km_figure({"treated": curve}, title="t", threshold=5)
+    [marks] = [t for t in fig.data if t.mode == "markers"]
+    assert list(marks.x) == [round(250 / 365.25, 4), round(800 / 365.25, 4)]
+    assert list(marks.y) == [0.9, 0.5]  # the step value on or before each day
+    assert [row[1] for row in marks.customdata] == [4, 2]
+    none = F.km_figure(
+        {"treated": km_curve(censored_times_days=[], censored=[])}, title="t", threshold=5
+    )
+    assert not [t for t in none.data if t.mode == "markers"]
+
+
+def test_divs_queue_their_figure_for_the_page_to_draw() -> None:
+    html = F.to_div(F.km_figure({"treated": km_curve()}, title=SCRIPT, threshold=5), "km-x")
+    assert html.count("<script>") == html.count("</script>") == 1  # the title stays escaped
+    assert "(window.registryDraw ||" in html and 'class="plotly-graph-div"' in html
+    assert "window.registryDraw =" in DRAW_SCRIPT and "beforeprint" in DRAW_SCRIPT

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from registry.commands import run_demo
-from registry.report import render_report, write_report
+from registry.report import render_report, results_json, write_report
 from registry.report_format import hr_text
 
 BUILT = dt.datetime(2026, 1, 2, 3, 4)
@@ -96,7 +96,7 @@ def test_offline_single_file_with_plotly_once(demo: tuple[str, dict[str, Any]]) 
     library_end = html.index("</script>")
     rest = html[library_end:]
     assert "cdn.plot.ly" not in rest and "https://" not in rest and "http://" not in rest
-    assert html.count("Plotly.newPlot") >= 10
+    assert html.count("(window.registryDraw ||") >= 10  # each figure queued for drawing
     assert len(re.findall(r"plotly\.js v\d", html)) <= 1  # the library banner appears once
 
 
@@ -165,3 +165,10 @@ def test_hostile_text_is_escaped_and_suppressed_counts_show_as_less_than(
     assert "&lt;script&gt;alert" in html
     assert "&lt;5" in html
     assert "None" not in " ".join(parse(html).text)
+
+
+def test_results_json_keeps_lists_of_numbers_on_one_line() -> None:
+    data = {"curve": {"times_days": [0.0, 1.5], "n": [None, 3]}, "rows": [{"a": "x\ny"}], "e": {}}
+    text = results_json(data)
+    assert json.loads(text) == data
+    assert '"times_days": [0.0, 1.5]' in text and '  "a": "x\\ny"' in text

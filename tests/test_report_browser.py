@@ -76,10 +76,13 @@ PAGE_STATE_JS = """
 }
 """
 
+# Figures are drawn one per task after the page is read (registry.figures.style.DRAW_SCRIPT),
+# so wait for every figure div, not only those Plotly has already taken over.
 DRAWN_JS = """
 (figureIds) => typeof window.Plotly !== 'undefined'
   && figureIds.every((id) => document.querySelector(`[id="${id}"] .main-svg`) !== null)
-  && [...document.querySelectorAll('.js-plotly-plot')].every((p) => p.querySelector('.main-svg'))
+  && [...document.querySelectorAll('.js-plotly-plot, .plotly-graph-div')]
+    .every((p) => p.querySelector('.main-svg'))
 """
 
 

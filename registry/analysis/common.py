@@ -42,6 +42,15 @@ def arm_masks(frame: pl.DataFrame) -> dict[str, np.ndarray]:
     return {"treated": treated, "untreated": ~treated}
 
 
+ARM_NAMES = ("treated", "untreated")  # arm codes 0 and 1: the names' sorted order
+
+
+def arm_codes(frame: pl.DataFrame) -> np.ndarray:
+    """0 for treated rows, 1 for untreated: what np.unique makes of the arm names, without
+    sorting a million strings in every test."""
+    return (~arm_masks(frame)["treated"]).astype(np.int8)
+
+
 def per_arm(frame: pl.DataFrame, threshold: int, fit: Callable[[np.ndarray], Result]) -> Result:
     """One fit per arm; an arm smaller than the small-cell threshold is not estimated, since
     its curve would show individual patients' event days."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +25,7 @@ from registry.figures.style import (
     pct,
     pct_ci,
     rounded,
+    scatter,
     year_axis,
     year_ticks,
     years,
@@ -39,8 +40,9 @@ def year_day(year: int) -> int:
 def at_risk_at(curve: Section, day: float) -> int | None:
     """Subjects with duration >= day: at_risk at the first curve time >= day, 0 past the end.
 
-    The curve has a row per distinct duration (events and censorings), so nobody leaves the
-    risk set between two rows; after the last row nobody is left. None means suppressed.
+    The analysis keeps, besides the rows where the curve steps, the first row on or after
+    each whole year, so that for a year's day this is exact; after the last row nobody is
+    left. None means suppressed.
     """
     times = curve["times_days"]
     i = bisect_left(times, day)
@@ -112,7 +114,7 @@ def add_step(fig: go.Figure, arm: str, x: list[Any], y: list[Any], **kwargs: Any
     """A step curve of one arm (right-continuous: horizontal, then vertical)."""
     line = {"color": arm_colour(arm), "width": 2, "shape": "hv", "dash": kwargs.pop("dash", None)}
     kwargs.setdefault("legendgroup", arm)
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=line, **kwargs), row=1, col=1)
+    fig.add_trace(scatter(x=x, y=y, mode="lines", line=line, **kwargs), row=1, col=1)
 
 
 def add_band(fig: go.Figure, arm: str, x: list[Any], curve: Section) -> None:
@@ -126,9 +128,9 @@ def add_band(fig: go.Figure, arm: str, x: list[Any], curve: Section) -> None:
     edge = {"width": 1 if dotted else 0, "shape": "hv", "color": band_colour(arm, 0.7)}
     if dotted:
         edge["dash"] = "dot"
-    fig.add_trace(go.Scatter(y=rounded(curve["ci_lower"]), line=edge, **common), row=1, col=1)
+    fig.add_trace(scatter(y=rounded(curve["ci_lower"]), line=edge, **common), row=1, col=1)
     fig.add_trace(
-        go.Scatter(
+        scatter(
             y=rounded(curve["ci_upper"]),
             line=edge,
             fill="tonexty",
@@ -171,25 +173,27 @@ def km_hover(curve: Section, threshold: int) -> list[list[Any]]:
 
 
 def add_censor_marks(fig: go.Figure, arm: str, curve: Section) -> None:
-    """Small "+" marks where subjects were censored (not where the count is suppressed)."""
-    marks = [
-        (t, s, c)
-        for t, s, c in zip(curve["times_days"], curve["survival"], curve["censored"], strict=True)
-        if c is not None and c > 0
-    ]
+    """Small "+" marks where subjects were censored (not where the count is suppressed),
+    on the curve: its value at the last row on or before the censoring day."""
+    # results.json before curves were thinned held `censored` per row of times_days
+    key = "censored_times_days" if "censored_times_days" in curve else "times_days"
+    times: list[float] = curve[key]
+    marks = [(t, c) for t, c in zip(times, curve.get("censored") or [], strict=True) if c]
     if not marks:
         return
-    times, surv, counts = zip(*marks, strict=True)
+    steps = curve["times_days"]
+    days = [t for t, _ in marks]
+    surv = [curve["survival"][max(bisect_right(steps, t) - 1, 0)] for t in days]
     marker = {"symbol": "cross-thin", "size": 7, "line": {"width": 1.3, "color": arm_colour(arm)}}
     fig.add_trace(
-        go.Scatter(
-            x=years(times),
+        scatter(
+            x=years(days),
             y=rounded(surv),
             mode="markers",
             marker=marker,
             legendgroup=arm,
             showlegend=False,
-            customdata=[[round(t), c] for t, c in zip(times, counts, strict=True)],
+            customdata=[[round(t), c] for t, c in marks],
             hovertemplate=CENSOR_HOVER + f"<extra>{arm_label(arm)}</extra>",
         ),
         row=1,

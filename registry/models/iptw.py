@@ -74,9 +74,13 @@ def summarise_weights(weights: np.ndarray, treated: np.ndarray) -> dict[str, flo
 
 def standardised_difference(x: np.ndarray, treated: np.ndarray, weights: np.ndarray) -> float:
     """Weighted standardised mean difference (pooled SD of the two arms)."""
+    return _smd((x[treated], weights[treated]), (x[~treated], weights[~treated]))
+
+
+def _smd(*arms: tuple[np.ndarray, np.ndarray]) -> float:
+    """standardised_difference from each arm's (values, weights), treated first."""
     means, variances = [], []
-    for mask in (treated, ~treated):
-        w, v = weights[mask], x[mask]
+    for v, w in arms:
         mean = np.average(v, weights=w)
         means.append(mean)
         variances.append(np.average((v - mean) ** 2, weights=w))
@@ -88,12 +92,13 @@ def balance_table(
     x: np.ndarray, names: list[str], treated: np.ndarray, weights: np.ndarray
 ) -> pl.DataFrame:
     """Standardised mean differences before and after weighting, per covariate."""
-    ones = np.ones_like(weights)
+    # Each arm's rows are taken once (columns contiguous), not once per covariate and SMD.
+    arms = [(np.ascontiguousarray(x[m].T), weights[m]) for m in (treated, ~treated)]
     rows = [
         (
             name,
-            standardised_difference(x[:, i], treated, ones),
-            standardised_difference(x[:, i], treated, weights),
+            _smd(*((v[i], np.ones_like(w)) for v, w in arms)),
+            _smd(*((v[i], w) for v, w in arms)),
         )
         for i, name in enumerate(names)
     ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -78,45 +79,49 @@ def build_anchors(
 
 def pick_visits(assessments: pl.DataFrame, anchors: pl.DataFrame) -> pl.DataFrame:
     """One row per patient, instrument and visit: the assessment chosen for that visit."""
-    days = assessments.join(anchors, on="patient_id", how="inner").with_columns(
+    # Integer keys (patient rank, instrument code, visit code, preference) make this one
+    # sort of small integers instead of several sorts of millions of strings; their order is
+    # the strings' order, so rows come out by patient, instrument and day as before.
+    ranked = anchors.with_columns(pl.col("patient_id").rank("dense").alias("_patient"))
+    days = assessments.join(ranked, on="patient_id", how="inner").with_columns(
         (pl.col("assessed_on").cast(pl.Date) - pl.col("anchor_on").cast(pl.Date))
         .dt.total_days()
         .alias("day"),
         pl.col("score").cast(pl.Float64),
     )
-    columns = ["patient_id", "arm", "instrument", "visit", "day", "score"]
-    return pl.concat([_baseline(days).select(columns), _windowed(days).select(columns)]).sort(
-        ["patient_id", "instrument", "day"]
+    instruments = pl.Enum(days.get_column("instrument").unique().sort())
+    keys = ["_patient", "_instrument", "_visit"]
+    candidates = (
+        days.with_columns(
+            pl.col("instrument").cast(instruments).to_physical().alias("_instrument"),
+            *_visit_and_preference(),
+        )
+        .filter(pl.col("_visit").is_not_null())
+        .sort([*keys, "_preference"])
+    )
+    first = pl.any_horizontal(pl.col(k) != pl.col(k).shift(1) for k in keys).fill_null(True)
+    visit = pl.col("_visit").replace_strict(range(len(VISITS)), VISITS, return_dtype=pl.String)
+    return candidates.filter(first).select(
+        "patient_id", "arm", "instrument", visit.alias("visit"), "day", "score"
     )
 
 
-def _baseline(days: pl.DataFrame) -> pl.DataFrame:
-    """The last assessment on or before the anchor (anchor + 7 days for the untreated)."""
+def _visit_and_preference() -> tuple[pl.Expr, pl.Expr]:
+    """Each assessment's visit (index into VISITS; null: none) and its preference (lower wins).
+
+    Baseline: the last assessment on or before the anchor (anchor + 7 days for the
+    untreated). Windows: the one closest to the target day, the earlier one on ties.
+    """
+    day = pl.col("day")
     limit = pl.when(pl.col("arm") == "untreated").then(UNTREATED_BASELINE_DAYS).otherwise(0)
-    return (
-        days.filter(pl.col("day") <= limit)
-        .sort([*KEY, "day"])
-        .group_by(KEY)
-        .last()
-        .with_columns(pl.lit("baseline").alias("visit"))
-    )
-
-
-def _windowed(days: pl.DataFrame) -> pl.DataFrame:
-    """Per window, the assessment closest to its target day (the earlier one on ties)."""
-    visit = pl.lit(None, dtype=pl.String)
-    target = pl.lit(None, dtype=pl.Int64)
-    for name, (first, last, aim) in WINDOWS.items():
-        inside = pl.col("day").is_between(first, last)
-        visit = pl.when(inside).then(pl.lit(name)).otherwise(visit)
-        target = pl.when(inside).then(pl.lit(aim)).otherwise(target)
-    return (
-        days.with_columns(visit.alias("visit"), target.alias("target"))
-        .filter(pl.col("visit").is_not_null())
-        .sort([*KEY, "visit", (pl.col("day") - pl.col("target")).abs(), "day"])
-        .group_by([*KEY, "visit"])
-        .first()
-    )
+    visit: Any = pl.when(day <= limit).then(0)  # a when/then chain, grown per window
+    preference: Any = pl.when(day <= limit).then(limit - day)
+    for code, (first, last, aim) in enumerate(WINDOWS.values(), start=1):
+        inside = day.is_between(first, last)
+        visit = visit.when(inside).then(code)
+        # distance to the target first, then the day itself (window days are below 2048)
+        preference = preference.when(inside).then((day - aim).abs() * 2048 + day)
+    return visit.alias("_visit"), preference.alias("_preference")
 
 
 def _grid(*extra: tuple[str, tuple[str, ...]]) -> pl.DataFrame:

@@ -3,10 +3,12 @@
 Efron ties, counting-process (start, stop] data, case weights, strata, the robust (sandwich)
 variance with clusters and the cox.zph score test for proportional hazards. Rows are never
 looped over in Python: the rows are sorted once by the index of the last tied-event group
-(stratum, time) they are at risk for; every risk-set sum is then one sequential sparse row-sum
-per bin followed by a reverse cumulative sum, minus the same for rows not yet entered, and
-Efron's correction is summed per group in closed form. tests/test_cox.py compares every
-quantity with R (tests/reference/cox_reference.R holds the R calls).
+(stratum, time) they are at risk for; every risk-set sum of [1, x] is then one sequential
+sparse row-sum per bin followed by a reverse cumulative sum, minus the same for rows not yet
+entered, Efron's correction is summed per group in closed form, and the second moments enter
+the information only through one weighted Gram matrix x' diag(v) x (no p^2 columns per row).
+tests/test_cox.py compares every quantity with R (tests/reference/cox_reference.R has the
+R calls).
 
 Modules: checks (inputs, CoxInputError), design (the sorted-once design), derivs (risk-set
 sums, loglik, score, information), result (CoxFit), fit (fit_cox: Newton-Raphson), robust

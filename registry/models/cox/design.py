@@ -1,5 +1,6 @@
 """The sorted-once design: rows ordered by the last tied-event group (stratum, time) they are
-at risk for, so that every risk-set sum is a binned row-sum plus a reverse cumulative sum."""
+at risk for, so that every risk-set sum of [1, x] is a binned row-sum plus a reverse
+cumulative sum. Second moments are never stored per row (see derivs.information)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ class _Bins:
     """Rows grouped into contiguous bins: a sparse row-sum operator over a copy of z."""
 
     perm: np.ndarray | None  # rows of the design in bin order (None: already in order)
-    z: np.ndarray  # design z in bin order
+    z: np.ndarray  # [1, x] in bin order
     indptr: np.ndarray  # bin k holds rows indptr[k]:indptr[k+1]
 
     def sums(self, wr: np.ndarray) -> np.ndarray:
-        """Sum of wr * z within every bin, in one sequential pass over z."""
+        """Sum of wr * [1, x] within every bin, in one sequential pass over z."""
         data = wr if self.perm is None else wr[self.perm]
         shape = (self.indptr.size - 1, data.size)
         return sparse.csr_matrix((data, np.arange(data.size), self.indptr), shape) @ self.z
@@ -33,7 +34,7 @@ class Design:
 
     order: np.ndarray  # original row index of each sorted row
     x: np.ndarray  # covariates, column-centred (n, p)
-    z: np.ndarray  # [1, x, x_i x_j for i <= j] (n, m)
+    ev_z: np.ndarray  # [1, x] of the events, in ev_pos order
     w: np.ndarray  # case weights
     a: np.ndarray  # a row is at risk for the event groups b <= g < a
     b: np.ndarray
@@ -73,28 +74,22 @@ def build_design(
     w, ev, a, b = w[order], event[order], a[order], b[order]
     xc = np.take(x, order, axis=0)
     xc -= xc.mean(axis=0) if xc.shape[0] else 0.0
-    z = _moments(xc)
+    z = with_ones(xc)
     ev_pos = np.flatnonzero(ev)
     ev_group = a[ev_pos] - 1
     d = np.bincount(ev_group, minlength=g)
     rank = np.arange(ev_pos.size) - (np.cumsum(d) - d)[ev_group]
     return Design(
-        order, xc, z, w, a, b, _bins(a, z, g + 1), _bins(b, z, g + 1) if np.any(b) else None,
+        order, xc, z[ev_pos], w, a, b, _bins(a, z, g + 1), _entry_bins(b, z, g + 1),
         ev_pos, ev_group, rank / d[ev_group], d, np.bincount(ev_group, w[ev_pos], g) / d,
         by_group(ev_group, w[ev_pos, None] * xc[ev_pos], g), group_time, stop, start, event,
         stratum[order],
     )  # fmt: skip
 
 
-def _moments(x: np.ndarray) -> np.ndarray:
-    """The columns [1, x, x_i x_j for i <= j] whose weighted sums give loglik derivatives."""
-    p = x.shape[1]
-    z = np.empty((x.shape[0], 1 + p + p * (p + 1) // 2))
-    z[:, 0] = 1.0
-    z[:, 1 : 1 + p] = x
-    for k, (i, j) in enumerate(zip(*np.triu_indices(p), strict=True)):
-        np.multiply(x[:, i], x[:, j], out=z[:, 1 + p + k])
-    return z
+def with_ones(x: np.ndarray) -> np.ndarray:
+    """[1, x]: the columns whose weighted risk-set sums give the loglik and score."""
+    return np.column_stack([np.ones(x.shape[0]), x])
 
 
 def _group_index(
@@ -126,6 +121,17 @@ def _bins(key: np.ndarray, z: np.ndarray, n_bins: int) -> _Bins:
     if key.size < 2 or np.all(key[1:] >= key[:-1]):
         return _Bins(None, z, indptr)
     perm = _stable_order(key, n_bins)
+    return _Bins(perm, z[perm], indptr)
+
+
+def _entry_bins(b: np.ndarray, z: np.ndarray, n_bins: int) -> _Bins | None:
+    """Rows binned by b, the groups before their entry; None when every row enters at the
+    start. Rows with b = 0 fall in bin 0, which no risk set uses, so they are left out."""
+    late = np.flatnonzero(b)
+    if late.size == 0:
+        return None
+    perm = late[_stable_order(b[late], n_bins)]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(b[perm], minlength=n_bins))])
     return _Bins(perm, z[perm], indptr)
 
 

@@ -112,8 +112,11 @@ def _scale(des: Design, beta: np.ndarray, raw: np.ndarray, ev_stratum: np.ndarra
 def _used(des: Design) -> np.ndarray:
     """(strata, p): the events of a stratum for a covariate that varies in it, else 0."""
     s, p = int(des.stratum.max()) + 1, des.x.shape[1]
-    lo, hi = np.full((s, p), np.inf), np.full((s, p), -np.inf)
-    np.minimum.at(lo, des.stratum, des.x)
-    np.maximum.at(hi, des.stratum, des.x)
+    if s == 1:  # no strata: plain column extremes (ufunc.at takes seconds on a million rows)
+        lo, hi = des.x.min(axis=0, keepdims=True), des.x.max(axis=0, keepdims=True)
+    else:
+        lo, hi = np.full((s, p), np.inf), np.full((s, p), -np.inf)
+        np.minimum.at(lo, des.stratum, des.x)
+        np.maximum.at(hi, des.stratum, des.x)
     events = np.bincount(des.stratum[des.ev_pos], minlength=s)
     return np.where(hi > lo, events[:, None], 0)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from registry.models.cox.derivs import group_derivs, unpack
+from registry.models.cox.derivs import group_scores, information, risk_terms
 from registry.models.cox.design import Design
 from registry.models.cox.result import CoxFit
 
@@ -14,9 +14,10 @@ from registry.models.cox.result import CoxFit
 def ph_test(fit: CoxFit) -> pl.DataFrame:
     """Score test of proportional hazards per covariate and GLOBAL, as R's cox.zph(fit)."""
     des, p = fit._design, fit.coef.size
-    _, u_g, i_g = group_derivs(des, fit.coef)
+    t = risk_terms(des, fit.coef)
+    _, u_g = group_scores(des, t, fit.coef)
     gt = _km_time(des)
-    info = [unpack(i_g.T @ gt**k, p) for k in range(3)]
+    info = [information(des, t, gt**k) for k in range(3)]
     imat = np.block([[info[0], info[1]], [info[1], info[2]]])
     u = np.concatenate([np.zeros(p), u_g.T @ gt])
     chisq = [_score_stat(imat, u, [*range(p), p + j]) for j in range(p)]
