@@ -15,7 +15,7 @@ import time
 
 from benchmarks_support import registry_connection
 
-from registry.analysis_pro import baseline_scores, pro_results
+from registry.analysis_pro import baseline_of, summarise_visits, visits
 from registry.cohort import build_cohort, read_registry
 from registry.db import query
 from registry.report import render_report
@@ -46,14 +46,15 @@ def main() -> None:
     cohort = build_cohort(frames, study)
     tte = build_time_to_event(cohort, frames.fractures, study)
     t2 = time.perf_counter()
-    pro = pro_results(cohort, assessments)
+    picked = visits(cohort, assessments)  # once, as analyse_registry does
+    pro = summarise_visits(picked)
     t3 = time.perf_counter()
     results = build_results(
         cohort,
         tte,
         study,
         pro=pro,
-        baseline_scores=baseline_scores(cohort, assessments),
+        baseline_scores=baseline_of(picked),
         data_quality={"batches": [], "quarantine": [], "checks": []},
         prov=PROVENANCE,
     )

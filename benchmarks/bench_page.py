@@ -66,7 +66,7 @@ def targets(results: list[Result]) -> list[str]:
         wall, peak = statistics.median(r.seconds), max(r.peak_mib)
         met = "yes" if wall <= seconds and peak <= mib else "**no**"
         lines.append(
-            f"| {r.case} | under {seconds:.0f} s and {mib / 1024:.1f} GiB | "
+            f"| {r.case} | under {seconds:.0f} s and {mib * MIB / 1000**3:.0f} GB | "
             f"{wall:.1f} s, {peak / 1024:.2f} GiB | {met} |"
         )
     return [*lines, ""]

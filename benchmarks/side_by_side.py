@@ -119,9 +119,12 @@ def markdown(found: list[SideBySide]) -> list[str]:
     lines = [
         "## Time-to-event build: plain pandas versus the package",
         "",
-        "Both read the same registry (DuckDB -> frames) and build the per-patient outcome "
-        "frame and the (start, stop] counting-process frame of the primary outcome; the "
-        "script checks that the frames are identical (`benchmarks/tte_pandas.py`).",
+        "Both read the same registry (DuckDB -> frames), apply the cohort rules and build, "
+        "for the study's four outcomes, the per-patient outcome frame, the (start, stop] "
+        "counting-process frame and the landmark frame, with attrition and data-policy "
+        "counts; the script checks that every frame is identical (`benchmarks/tte_pandas.py`). "
+        "Rows counts the outcome and counting-process frames. Ours reads a per-patient "
+        "summary DuckDB aggregates, pandas aggregates in its build: compare the totals.",
         "",
         *pandas_table(found),
         "",
