@@ -82,7 +82,7 @@ def checks(ctx: Context) -> StepResult:
         violations = run_checks(con)
     broken = violations.get_column("rule").n_unique() if violations.height else 0
     return violations.height, (
-        f"{violations.height} violations of {broken} of the {len(check_names())} rules"
+        f"{violations.height} violations; {broken} of the {len(check_names())} rules broken"
     )
 
 
