@@ -37,23 +37,9 @@ cat(sprintf("info,survival,%s\n", packageVersion("survival")))
 cat(sprintf("info,cmprsk,%s\n", packageVersion("cmprsk")))
 cat(sprintf("info,BLAS,%s\n", basename(extSoftVersion()[["BLAS"]])))
 
-timed <- function(case, fit) {
-  result <- NULL
-  for (i in seq_len(repeats[[case]])) {
-    seconds <- system.time(result <- fit())[["elapsed"]]
-    cat(sprintf("time,%s,%d,%.6f\n", case, i, seconds))
-  }
-  result
-}
-
-value <- function(case, key, x) {
-  cat(sprintf("value,%s,%s_%d,%.17g\n", case, key, seq_along(x), x), sep = "")
-}
-
-cox_values <- function(case, fit) {
-  value(case, "coef", unname(coef(fit)))
-  value(case, "se", unname(sqrt(diag(vcov(fit)))))  # robust when clustered
-}
+repeats_of <- function(case) repeats[[case]]
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(here, "versus_r_common.R"))
 
 dictionary <- read.csv(file.path(folder, "data_dictionary.csv"), colClasses = "character")
 
