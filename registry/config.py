@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,39 +27,74 @@ class Settings:
         )
 
 
-def _coerce(name: str, value: Any) -> Any:
-    if name == "db":
-        return Path(value)
-    if name == "min_cell_count":
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"min_cell_count must be a whole number, got {value!r}") from None
-        if number < 1:
-            raise ConfigError(f"min_cell_count must be at least 1, got {number}")
-        return number
-    return None if value in ("", None) else str(value)
+def _path(value: Any, where: str) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: db must be a file path in quotes, got {value!r}")
+    return Path(value)
+
+
+def _whole_number(value: Any, where: str) -> int:
+    # TOML gives int or float; the environment and flags give text or int. 3.7 or "3.7" is an
+    # error, not 3: a silently lowered small-cell threshold would publish smaller counts.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{where}: min_cell_count must be a whole number, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{where}: min_cell_count must be a whole number, got {value!r}"
+        ) from None
+    if number < 1:
+        raise ConfigError(f"{where}: min_cell_count must be at least 1, got {number}")
+    return number
+
+
+def _key(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: pseudonym_key must be text in quotes, got a {type(value).__name__}"
+        )
+    return value
+
+
+COERCE: dict[str, Callable[[Any, str], Any]] = {
+    "db": _path,
+    "min_cell_count": _whole_number,
+    "pseudonym_key": _key,
+}
+
+
+def _read_toml(path: Path, names: set[str]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - names)
+    if unknown:
+        known = ", ".join(sorted(names))
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}")
+    return {name: (value, str(path)) for name, value in data.items()}
 
 
 def load_settings(
-    *, toml_path: Path | None = None, env: dict[str, str] | None = None, **flags: Any
+    *, toml_path: Path | None = None, env: Mapping[str, str] | None = None, **flags: Any
 ) -> Settings:
-    """Merge the layers of configuration into one Settings."""
+    """Merge the layers of configuration into one Settings, naming the source of a bad value."""
     names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
+    values: dict[str, tuple[Any, str]] = {}
     path = toml_path or Path("registry.toml")
     if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-        values.update(data)
+        values.update(_read_toml(path, names))
     environ = os.environ if env is None else env
     for name in names:
-        if f"REGISTRY_{name.upper()}" in environ:
-            values[name] = environ[f"REGISTRY_{name.upper()}"]
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+        variable = f"REGISTRY_{name.upper()}"
+        if variable in environ:
+            values[name] = (environ[variable], f"environment variable {variable}")
+    values.update(
+        {k: (v, f"option --{k.replace('_', '-')}") for k, v in flags.items() if v is not None}
+    )
+    return replace(Settings(), **{k: COERCE[k](v, where) for k, (v, where) in values.items()})
