@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from rich import box
 from rich.console import Console
 from rich.markup import escape as _escape
 from rich.table import Table
@@ -83,7 +84,8 @@ def print_quarantine(out: Console, rows: pl.DataFrame, *, limit: int) -> None:
 
 def print_checks(out: Console, violations: pl.DataFrame, *, details: bool) -> None:
     """Print violation counts per check (and each violation with --details)."""
-    table = Table("check", "violations", "patients")
+    table = Table("check", "violations", "patients", box=box.SIMPLE_HEAD)
+    table.columns[0].overflow = "fold"
     for r in summarise_checks(violations).iter_rows(named=True):
         style = "yellow" if r["violations"] else ""
         table.add_row(r["check"], f"{r['violations']:,}", f"{r['patients']:,}", style=style)
@@ -94,31 +96,59 @@ def print_checks(out: Console, violations: pl.DataFrame, *, details: bool) -> No
 
 
 def print_attrition(out: Console, attrition: pl.DataFrame) -> None:
-    """Print the attrition table of the cohort."""
-    table = Table("step", "rule", "excluded", "remaining", "treated", "conservative", "applies to")
+    """Print the attrition table of the cohort (fits 80 columns: the rule wraps, numbers do not)."""
+    table = Table(box=box.SIMPLE_HEAD, title="Attrition", title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("rule", ratio=1, overflow="fold")
+    for header in ("excluded", "left", "treated", "conserv."):
+        table.add_column(header, justify="right", no_wrap=True)
     for r in attrition.iter_rows():
-        table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in r))
+        step, rule, *counts, applies_to = r
+        label = rule if applies_to in (None, "all") else f"{rule} ({applies_to} only)"
+        cells = ("" if v is None else f"{v:,}" for v in counts)
+        table.add_row(str(step), escape(str(label)), *cells)
     out.print(table)
+
+
+# The order the terminal lists the models in; the primary analysis first and marked.
+TERMINAL_MODELS = ("time_varying_adjusted", "time_varying", "iptw", "landmark", "unadjusted")
 
 
 def print_primary(out: Console, results: dict[str, Any]) -> None:
-    """Print each outcome's hazard ratios, the primary (time-varying) model first."""
-    table = Table("outcome", "model", "HR", "95% CI", "p", "n", "events")
+    """Print each outcome's hazard ratios, the primary (time-varying, adjusted) model first."""
+    threshold = int(results.get("small_cell_threshold") or 5)
+    table = Table(box=box.SIMPLE_HEAD, title="Hazard ratios of treatment", title_justify="left")
+    table.add_column("outcome / model", overflow="fold")
+    table.add_column("HR (95% CI)", no_wrap=True)
+    for header in ("p", "n", "events"):
+        table.add_column(header, justify="right", no_wrap=True)
+    reasons: list[str] = []
     for name, outcome in results["outcomes"].items():
-        for model in ("time_varying_adjusted", "time_varying", "iptw", "landmark", "unadjusted"):
+        table.add_row(f"[bold]{escape(name)}[/]", "", "", "", "")
+        for model in TERMINAL_MODELS:
             fit = outcome["cox"][model]
+            table.add_row(*_model_row(model, fit, threshold))
             if "error" in fit:
-                table.add_row(name, model, "-", escape(fit["error"]), "", "", "")
-                continue
-            ci = f"{_num(fit['ci_lower'], '.2f')}-{_num(fit['ci_upper'], '.2f')}"
-            hr, p = _num(fit["hr"], ".2f"), _num(fit["p"], ".3g")
-            table.add_row(name, model, hr, ci, p, _count(fit["n"]), _count(fit["events"]))
+                reasons.append(f"{name} / {model}: {escape(str(fit['error']))}")
     out.print(table)
+    for reason in reasons:
+        out.print(f"not estimable: {reason}")
+    out.print(f"* primary analysis. Counts below {threshold} are withheld (<{threshold}).")
+
+
+def _model_row(model: str, fit: dict[str, Any], threshold: int) -> list[str]:
+    label = f"  {model}" + (" *" if model == TERMINAL_MODELS[0] else "")
+    if "error" in fit:
+        return [label, "not estimable", "", "", ""]
+    hr = f"{_num(fit['hr'], '.2f')} ({_num(fit['ci_lower'], '.2f')}-{_num(fit['ci_upper'], '.2f')})"
+    n, events = (_count(fit[k], threshold) for k in ("n", "events"))
+    return [label, hr, _num(fit["p"], ".3g"), n, events]
 
 
 def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _count(value: int | None) -> str:
-    return "<min" if value is None else f"{value:,}"
+def _count(value: int | None, threshold: int) -> str:
+    """A count, or '<threshold' as the report writes a suppressed one."""
+    return f"<{threshold}" if value is None else f"{value:,}"
