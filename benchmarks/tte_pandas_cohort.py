@@ -73,13 +73,15 @@ def patient_facts(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def follow_up_end(facts: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """End of follow-up: death; else withdrawal/loss; else last contact; capped at the horizon."""
+    """End of follow-up: the earliest of death and withdrawal/loss; else last contact; capped."""
     cap = facts["t0"] + pd.Timedelta(days=horizon_days)
-    raw_end = facts["death_on"].fillna(facts["ended_on"]).fillna(facts["last_contact_on"])
+    stopped = facts[["death_on", "ended_on"]].min(axis=1)  # NaT only when both are
+    raw_end = stopped.fillna(facts["last_contact_on"])
     capped = raw_end > cap  # False where either side is NaT (no t0: never capped)
+    death_first = facts["death_on"].notna() & ~(facts["death_on"] > facts["ended_on"])
     facts["end_on"] = raw_end.mask(capped, cap)
     facts["end_reason"] = np.select(
-        [capped, facts["death_on"].notna(), facts["ended_on"].notna(), raw_end.notna()],
+        [capped, death_first, facts["ended_on"].notna(), raw_end.notna()],
         ["administrative", "death", facts["ended_status"], "last_contact"],
         default=np.array(None, dtype=object),  # None where no end is known
     )

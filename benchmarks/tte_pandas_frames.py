@@ -60,15 +60,20 @@ class PandasFrames:
 
 
 def classify(fractures: pd.DataFrame, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """New fractures in (t0, end]: distance to the nearest index level, sandwich flag."""
+    """New fractures in (t0, end]: distance to the nearest reference level diagnosed by then
+    (osteoporotic index levels within 30 days of t0), sandwich flag (adjacent only)."""
     new = fractures[
         (fractures["detected_on"] > fractures["t0"])
         & (fractures["detected_on"] <= fractures["end_on"])
     ]
     new = new.assign(position=new["level"].map(POSITION))
     idx = t["index_fractures"]
-    refs = idx[["patient_id"]].assign(ref=idx["level"].map(POSITION))
+    refs = idx.loc[idx["etiology"] == "osteoporotic", ["patient_id", "diagnosed_on"]].assign(
+        ref=idx["level"].map(POSITION)
+    )
     paired = new.merge(refs, on="patient_id")
+    in_episode = paired["diagnosed_on"] <= paired["t0"] + pd.Timedelta(days=30)
+    paired = paired[in_episode & (paired["diagnosed_on"] <= paired["detected_on"])]
     gap = paired["position"] - paired["ref"]
     paired = paired.assign(dist=gap.abs(), above=gap == 1, below=gap == -1)
     out = (
@@ -81,7 +86,7 @@ def classify(fractures: pd.DataFrame, t: dict[str, pd.DataFrame]) -> pd.DataFram
         )
         .reset_index()
     )
-    out["sandwich"] = out["above"] & out["below"]
+    out["sandwich"] = out["above"] & out["below"] & (out["distance"] == 1)
     return out.sort_values(["patient_id", "detected_on", "distance", "position"])
 
 

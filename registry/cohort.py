@@ -21,6 +21,7 @@ ATTRITION_SCHEMA = {
     "remaining_conservative": pl.Int64,
     "applies_to": pl.String,
 }
+REFERENCE_WINDOW_DAYS = 30  # DESIGN.md: the index episode, "within 30 days of t0"
 POLICY_SCHEMA = {"rule": pl.String, "rows": pl.Int64, "patients": pl.Int64, "action": pl.String}
 POLICY_ACTIONS = {
     "fracture_on_or_before_t0": "not a new fracture: left out of the outcomes",
@@ -51,7 +52,7 @@ class Cohort:
     patients: pl.DataFrame
     attrition: pl.DataFrame
     policy: pl.DataFrame
-    reference_levels: pl.DataFrame  # patient_id, position: index levels of eligible patients
+    reference_levels: pl.DataFrame  # patient_id, position, diagnosed_on (see reference_levels)
 
 
 def read_registry(con: duckdb.DuckDBPyConnection) -> RegistryFrames:
@@ -80,11 +81,18 @@ def level_position(column: str) -> pl.Expr:
 
 
 def follow_up_end(facts: pl.DataFrame, *, horizon_days: int) -> pl.DataFrame:
-    """End of follow-up: death; else withdrawal/loss; else last contact; capped at the horizon."""
+    """End of follow-up: the earliest of death and withdrawal/loss; else last contact; capped.
+
+    A death recorded after a withdrawal or loss is not the end (nothing is ascertained after
+    it); a death on the day of the withdrawal is (the competing event is known).
+    """
     cap = pl.col("t0") + pl.duration(days=horizon_days)
-    raw_end = pl.coalesce("death_on", "ended_on", "last_contact_on")
+    raw_end = pl.coalesce(pl.min_horizontal("death_on", "ended_on"), "last_contact_on")
+    death_first = pl.col("death_on").is_not_null() & (
+        pl.col("ended_on").is_null() | (pl.col("death_on") <= pl.col("ended_on"))
+    )
     reason = (
-        pl.when(pl.col("death_on").is_not_null())
+        pl.when(death_first)
         .then(pl.lit("death"))
         .when(pl.col("ended_on").is_not_null())
         .then(pl.col("ended_status"))
@@ -212,12 +220,21 @@ def build_cohort(frames: RegistryFrames, study: Study) -> Cohort:
     eligible = eligible.drop("first_procedure_on", "n_other_etiology", "ended_status").sort(
         "patient_id"
     )
-    refs = frames.index_levels.join(
-        eligible.select("patient_id"), on="patient_id", how="semi"
-    ).select("patient_id", level_position("level").alias("position"))
     return Cohort(
         patients=eligible,
         attrition=attrition,
         policy=policy_counts(frames, eligible),
-        reference_levels=refs,
+        reference_levels=reference_levels(frames.index_levels, eligible),
+    )
+
+
+def reference_levels(index_levels: pl.DataFrame, eligible: pl.DataFrame) -> pl.DataFrame:
+    """Osteoporotic index levels diagnosed within REFERENCE_WINDOW_DAYS of t0 (the index
+    episode), with their diagnosis date: a fracture is classified only against those
+    diagnosed on or before it."""
+    window = pl.col("t0") + pl.duration(days=REFERENCE_WINDOW_DAYS)
+    return (
+        index_levels.join(eligible.select("patient_id", "t0"), on="patient_id")
+        .filter((pl.col("etiology") == "osteoporotic") & (pl.col("diagnosed_on") <= window))
+        .select("patient_id", level_position("level").alias("position"), "diagnosed_on")
     )

@@ -36,7 +36,7 @@ DICTIONARY: dict[str, dict[str, str]] = {
         "treat_day": "days from t0 to treatment",
         "event_level": "level of the first fracture of this outcome",
         "event_distance": "positions from the event level to the nearest reference level",
-        "event_sandwich": "the event level lies between two reference levels",
+        "event_sandwich": "an adjacent event level between two reference levels",
     },
     "counting": COMMON
     | {

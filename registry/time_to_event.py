@@ -29,7 +29,8 @@ class TimeToEvent:
 
 
 def classify_fractures(fractures: pl.DataFrame, cohort: Cohort) -> pl.DataFrame:
-    """New fractures in (t0, end]: distance to the nearest reference level and sandwich flag."""
+    """New fractures in (t0, end]: distance to the nearest reference level diagnosed on or
+    before the fracture, and the sandwich flag (adjacent fractures only)."""
     window = cohort.patients.select("patient_id", "t0", "end_on")
     new = (
         fractures.join(window, on="patient_id")
@@ -39,14 +40,20 @@ def classify_fractures(fractures: pl.DataFrame, cohort: Cohort) -> pl.DataFrame:
         .with_columns(level_position("level").alias("position"))
         .unique(["patient_id", "level", "detected_on"])
     )
-    refs = cohort.reference_levels.rename({"position": "ref"})
-    paired = new.join(refs, on="patient_id").with_columns(
-        (pl.col("position") - pl.col("ref")).alias("gap")
+    refs = cohort.reference_levels.rename({"position": "ref", "diagnosed_on": "ref_on"})
+    # only the reference levels known when the fracture was found (t0's level always is)
+    paired = (
+        new.join(refs, on="patient_id")
+        .filter(pl.col("ref_on") <= pl.col("detected_on"))
+        .with_columns((pl.col("position") - pl.col("ref")).alias("gap"))
     )
-    return paired.group_by("patient_id", "level", "detected_on", "t0", "position").agg(
+    classified = paired.group_by("patient_id", "level", "detected_on", "t0", "position").agg(
         pl.col("gap").abs().min().cast(pl.Int16).alias("distance"),
-        ((pl.col("gap") == 1).any() & (pl.col("gap") == -1).any()).alias("sandwich"),
+        ((pl.col("gap") == 1).any() & (pl.col("gap") == -1).any()).alias("between"),
     )
+    # sandwich tags adjacent fractures only: a same-level one between two is not
+    sandwich = (pl.col("distance") == 1) & pl.col("between")
+    return classified.with_columns(sandwich.alias("sandwich")).drop("between")
 
 
 def first_events(classified: pl.DataFrame, outcomes: tuple[str, ...]) -> pl.DataFrame:

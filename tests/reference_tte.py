@@ -36,12 +36,16 @@ def _days(later: dt.date, earlier: dt.date) -> int:
 def _end_of_follow_up(
     contacts: list[Row], other_dates: list[dt.date]
 ) -> tuple[dt.date | None, dt.date | None]:
-    """(uncapped end of follow-up, death date or None)."""
+    """(uncapped end of follow-up, death date or None).
+
+    The earliest of the death date and the withdrawal/lost date; a death recorded after a
+    withdrawal or loss is not a competing event (one on the same day is not "later").
+    """
     deaths = [c["contact_on"] for c in contacts if c["status"] == "dead"]
-    if deaths:
+    stops = [c["contact_on"] for c in contacts if c["status"] in ("withdrawn", "lost")]
+    if deaths and (not stops or min(deaths) <= min(stops)):
         death = min(deaths)
         return death, death
-    stops = [c["contact_on"] for c in contacts if c["status"] in ("withdrawn", "lost")]
     if stops:
         return min(stops), None
     every = [c["contact_on"] for c in contacts] + other_dates
@@ -51,11 +55,11 @@ def _end_of_follow_up(
 
 
 def _classify(position: int, references: list[str]) -> tuple[int, bool]:
-    """(distance to the nearest reference level, sandwich flag)."""
+    """(distance to the nearest reference level, sandwich flag: adjacent events only)."""
     ref_positions = [POSITION[r] for r in references]
     distance = min(abs(position - p) for p in ref_positions)
-    sandwich = (position - 1) in ref_positions and (position + 1) in ref_positions
-    return distance, sandwich
+    between = (position - 1) in ref_positions and (position + 1) in ref_positions
+    return distance, distance == 1 and between
 
 
 def _in_outcome(outcome: str, distance: int) -> bool:
@@ -132,13 +136,15 @@ def reference_frames(tables: dict[str, list[Row]], study: Any) -> dict[str, list
         end = min(raw_end, cap)
         died = death is not None and end == death and death <= cap
         duration = _days(end, t0)
-        references = [r["level"] for r in idx]
+        # the index episode: osteoporotic levels diagnosed within 30 days of t0
+        episode = [r for r in osteoporotic if _days(r["diagnosed_on"], t0) <= 30]
+        index_levels = [r["level"] for r in idx]
 
         treat_dates = [
             p["performed_on"]
             for p in procs
             if p["procedure"] in study.treatment_procedures
-            and p["level"] in references
+            and p["level"] in index_levels
             and t0 <= p["performed_on"] < end
         ]
         treat_on = min(treat_dates) if treat_dates else None
@@ -148,7 +154,8 @@ def reference_frames(tables: dict[str, list[Row]], study: Any) -> dict[str, list
         for f in fractures.get(pid, []):
             if t0 < f["detected_on"] <= end:
                 position = POSITION[f["level"]]
-                distance, sandwich = _classify(position, references)
+                known = [r["level"] for r in episode if r["diagnosed_on"] <= f["detected_on"]]
+                distance, sandwich = _classify(position, known)
                 new.append((f["detected_on"], distance, position, f["level"], sandwich))
 
         covariates = {

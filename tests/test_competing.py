@@ -252,3 +252,44 @@ def test_lifelines_agrees_without_ties() -> None:
     theirs = AalenJohansenFitter(calculate_variance=False).fit(time, status, event_of_interest=1)
     curve = theirs.cumulative_density_.iloc[:, 0]
     np.testing.assert_allclose(ours.at(curve.index.to_numpy()), curve.to_numpy(), atol=1e-12)
+
+
+EDGE = reference("edge_crr.csv")  # tests/reference/fine_gray_edge_reference.R
+
+
+def _edge(case: str) -> dict[str, object]:
+    return EDGE.filter(pl.col("case") == case).row(0, named=True)
+
+
+def test_fine_gray_without_events_in_one_arm_does_not_converge_as_crr() -> None:
+    # crr(time, status, cbind(treated = arm), failcode = 1, cencode = 0), the vertebroplasty
+    # arm's cause-1 events made censorings: converged FALSE, coef -11.1 after 10 iterations
+    d = load("synthetic")
+    arm = (d["group"] == "vertebroplasty").cast(pl.Float64).to_numpy()
+    status = d["status"].to_numpy().copy()
+    status[(arm == 1) & (status == 1)] = 0
+    fit = fit_fine_gray(d["time"].to_numpy(), status, arm[:, None], names=["treated"])
+    expected = _edge("no_events_in_one_arm")
+    assert fit.converged is False and expected["converged"] is False
+    assert fit.coef[0] == pytest.approx(expected["coef"], rel=1e-6)
+    assert fit.se[0] == pytest.approx(expected["se"], rel=1e-4)
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / 3, 7.0, -2.5])
+def test_fine_gray_refuses_a_constant_covariate(value: float) -> None:
+    # crr(time, status, cbind(c = rep(0.1, n)), ...) "converges" at coef 0, se 8.8e12; before
+    # the check ours returned coef 1.85e15 "converged". Refused, as fit_cox refuses it.
+    assert _edge("constant_0.1")["se"] > 1e12  # type: ignore[operator]
+    time, status, _, x = arrays(load("synthetic"))
+    with pytest.raises(ModelFitError, match=r"c are constant: .* singular"):
+        fit_fine_gray(time, status, np.full((time.size, 1), value), names=["c"])
+    beside = np.column_stack([x[:, 0], np.full(time.size, value)])
+    with pytest.raises(ModelFitError, match="c are constant"):
+        fit_fine_gray(time, status, beside, names=["x1", "c"])
+
+
+def test_fine_gray_refuses_collinear_covariates() -> None:
+    time, status, _, x = arrays(load("synthetic"))
+    collinear = np.column_stack([x[:, 0], 0.1 * x[:, 0]])
+    with pytest.raises(ModelFitError, match="singular"):
+        fit_fine_gray(time, status, collinear)

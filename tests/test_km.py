@@ -200,10 +200,11 @@ def test_events_come_before_censorings_at_a_tied_time() -> None:
 
 def test_at_is_a_right_continuous_step() -> None:
     km = fit_km([10, 20, 30], [1, 1, 0])
-    survival, lower, upper = km.at([-1, 0, 9.9, 10, 15, 20, 1000])
-    np.testing.assert_allclose(survival, [1, 1, 1, 2 / 3, 2 / 3, 1 / 3, 1 / 3])
+    survival, lower, upper = km.at([-1, 0, 9.9, 10, 15, 20, 30, 1000])
+    np.testing.assert_allclose(survival, [1, 1, 1, 2 / 3, 2 / 3, 1 / 3, 1 / 3, np.nan])
     assert lower[0] == upper[0] == 1
-    assert (lower[3:] < survival[3:]).all() and (upper[3:] > survival[3:]).all()
+    assert (lower[3:-1] < survival[3:-1]).all() and (upper[3:-1] > survival[3:-1]).all()
+    assert np.isnan(lower[-1]) and np.isnan(upper[-1])  # past the last observed time
 
 
 def test_all_censored_has_no_median_and_full_survival() -> None:
@@ -261,3 +262,29 @@ def test_a_million_subjects_fit_well_under_a_second() -> None:
     logrank(duration, event, group, strata=strata)
     logrank_seconds = time.perf_counter() - start
     assert km_seconds < 1.0 and logrank_seconds < 1.0
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_survival_at_years_is_missing_past_the_last_follow_up_as_in_r(name: str) -> None:
+    # summary(survfit(Surv(time, status) ~ group, conf.type = "log-log"),
+    #         times = c(365, 730, 1096, 1461, 1826), extend = FALSE)
+    # (tests/reference/km_years_reference.R): no row past the group's last observed time
+    data, ref = _data(name), _ref(f"{name}_years.csv")
+    for group in _groups(data):
+        sub, r = data.filter(pl.col("group") == group), ref.filter(pl.col("group") == group)
+        survival, lower, upper = fit_km(sub["time"], sub["status"]).at(YEARS_DAYS)
+        shown = ~np.isnan(survival)
+        np.testing.assert_array_equal(np.asarray(YEARS_DAYS)[shown], r["time"].to_numpy())
+        np.testing.assert_allclose(survival[shown], r["surv"].to_numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(lower[shown], r["lower"].to_numpy(), rtol=RTOL)
+        np.testing.assert_allclose(upper[shown], r["upper"].to_numpy(), rtol=RTOL)
+        assert np.isnan(lower[~shown]).all() and np.isnan(upper[~shown]).all()
+
+
+def test_survival_at_the_last_observed_time_is_kept_and_missing_after() -> None:
+    # summary(survfit(Surv(c(100, 200, 300), c(1, 0, 0)) ~ 1), times = c(300, 301),
+    #         extend = FALSE): one row, time 300, surv 0.6666667
+    survival, _, _ = fit_km([100, 200, 300], [1, 0, 0]).at([0, 50, 300, 301])
+    np.testing.assert_allclose(survival[:3], [1.0, 1.0, 2 / 3])
+    assert np.isnan(survival[3])
+    assert np.isnan(fit_km([], []).at([1])[0]).all()

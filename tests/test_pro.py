@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from registry.models.pro import (
     ARMS,
     INSTRUMENTS,
     VISITS,
+    _wilcoxon_p,
     before_after,
     build_anchors,
     paired_changes,
     pick_visits,
+    signed_rank_test,
     summarise_pro,
     trajectories,
 )
@@ -156,10 +161,7 @@ def test_paired_tests_agree_with_scipy() -> None:
     assert vas["t_p"] == pytest.approx(stats.ttest_rel(follow_up, baseline).pvalue, rel=1e-12)
     ci = stats.ttest_rel(follow_up, baseline).confidence_interval()
     assert (vas["change_lower"], vas["change_upper"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
-    # scipy.stats.wilcoxon(change) with its defaults; n = 3 -> exact p = 2 / 2**3
-    assert vas["wilcoxon_p"] == pytest.approx(
-        stats.wilcoxon(follow_up - baseline).pvalue, rel=1e-12
-    )
+    # wilcox.test(c(3, 2, 4), c(9, 6, 5), paired = TRUE): n = 3, no ties -> exact p = 2 / 2**3
     assert vas["wilcoxon_p"] == pytest.approx(0.25)
 
 
@@ -227,3 +229,52 @@ def test_synthetic_cohort_reproduces_the_published_scores() -> None:
         assert row["n"] > 5000
         got = (row["baseline_mean"], row["baseline_sd"], row["follow_up_mean"], row["follow_up_sd"])
         assert got == pytest.approx(moments, abs=tolerance), instrument
+
+
+WILCOXON = pl.read_csv(Path(__file__).parent / "reference" / "pro" / "wilcoxon.csv")
+PAIRS = pl.read_csv(Path(__file__).parent / "data" / "wilcoxon_pairs.csv")
+
+
+@pytest.mark.parametrize("dataset", WILCOXON["dataset"].to_list())
+def test_wilcoxon_matches_r_defaults(dataset: str) -> None:
+    # wilcox.test(x, y, paired = TRUE) (tests/reference/pro_wilcoxon_reference.R): sleep
+    # 0.0091 (ties and a zero: normal approximation, continuity correction; scipy's defaults
+    # gave 0.0039), pressure and mtcars exact, attitude zeros, lifecycle n = 50 and iris
+    # n = 150 normal approximation
+    expected = WILCOXON.filter(pl.col("dataset") == dataset).row(0, named=True)
+    pairs = PAIRS.filter(pl.col("dataset") == dataset)
+    assert pairs.height == expected["n"]
+    test = signed_rank_test((pairs["x"] - pairs["y"]).to_numpy())
+    assert test is not None
+    assert test[0] == expected["statistic"]
+    assert test[1] == pytest.approx(expected["p"], rel=1e-12)
+
+
+def test_wilcoxon_of_the_sleep_pairs_in_the_pro_table() -> None:
+    # the before/after table gives R's p for datasets::sleep as follow-up/baseline pairs
+    sleep = PAIRS.filter(pl.col("dataset") == "sleep")
+    pairs = pl.DataFrame(
+        {
+            "instrument": "VAS",
+            "arm": "treated",
+            "change": (sleep["y"] - sleep["x"]).to_numpy(),
+        }
+    )
+    table = _wilcoxon_p(pairs)
+    assert table["wilcoxon_p"].item() == pytest.approx(0.0090906980159250559, rel=1e-12)
+
+
+@given(st.lists(st.integers(-20, 20), min_size=1, max_size=60))
+def test_wilcoxon_is_a_p_value_and_ignores_the_sign(values: list[int]) -> None:
+    change = np.array(values, dtype=float)
+    test = signed_rank_test(change)
+    if not np.any(change != 0):
+        assert test is None
+        return
+    assert test is not None and 0 < test[1] <= 1
+    flipped = signed_rank_test(-change)
+    assert flipped is not None and flipped[1] == pytest.approx(test[1], rel=1e-9)
+    nonzero = change[change != 0]
+    exact = nonzero.size == change.size < 50 and np.unique(np.abs(nonzero)).size == nonzero.size
+    if exact:  # no ties, no zeros, n < 50: scipy's exact test is R's
+        assert test[1] == pytest.approx(stats.wilcoxon(change, method="exact").pvalue, rel=1e-9)

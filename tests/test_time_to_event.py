@@ -264,3 +264,113 @@ def test_contacts_and_assessments_after_death_are_ignored_and_counted(
     assert row(tte, "P1", "adjacent")["duration_days"] == 200
     policy = {r["rule"]: (r["rows"], r["patients"]) for r in cohort.policy.to_dicts()}
     assert policy["contact_after_death"] == (1, 1) and policy["assessment_after_death"] == (1, 1)
+
+
+def _index(con: duckdb.DuckDBPyConnection, pid: str, level: str, n: int) -> None:
+    con.execute(
+        "INSERT INTO index_fractures VALUES (?, ?, ?, 'osteoporotic', 2)", [pid, level, day(n)]
+    )
+
+
+def test_reference_levels_are_the_index_episode_within_30_days_of_t0(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    _index(con, "P1", "T10", 30)  # day 30: still the index episode
+    fracture(con, "P1", "T9", 100)  # next to T10
+    contact(con, "P1", 400)
+    patient(con, "P2", "L1")
+    _index(con, "P2", "T10", 31)  # day 31: not a reference level
+    fracture(con, "P2", "T9", 100)
+    contact(con, "P2", 400)
+    cohort, tte = build(con)
+    assert row(tte, "P1", "adjacent")["event"] == 1
+    assert row(tte, "P2", "adjacent")["event"] == 0
+    p2 = row(tte, "P2", "remote")
+    assert (p2["event"], p2["event_distance"]) == (1, 4)  # T9 to L1
+    refs = cohort.reference_levels.filter(pl.col("patient_id") == "P2")
+    assert refs["position"].to_list() == [19]  # L1 only
+    assert row(tte, "P2", "adjacent")["n_index_levels"] == 2  # the covariate counts both
+
+
+def test_a_fracture_is_classified_only_by_reference_levels_diagnosed_by_then(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    fracture(con, "P1", "L3", 5)  # found before the L3 index fracture was diagnosed
+    _index(con, "P1", "L3", 10)
+    fracture(con, "P1", "L4", 20)  # after: adjacent to L3
+    contact(con, "P1", 400)
+    _, tte = build(con)
+    remote = row(tte, "P1", "remote")
+    assert (remote["event"], remote["duration_days"], remote["event_distance"]) == (1, 5, 2)
+    assert row(tte, "P1", "same_level")["event"] == 0
+    adjacent = row(tte, "P1", "adjacent")
+    assert (adjacent["event"], adjacent["duration_days"], adjacent["event_level"]) == (1, 20, "L4")
+
+
+def test_a_fracture_on_the_day_a_reference_level_is_diagnosed_is_classified_by_it(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    _index(con, "P1", "L3", 10)
+    fracture(con, "P1", "L4", 10)
+    contact(con, "P1", 400)
+    _, tte = build(con)
+    assert row(tte, "P1", "adjacent")["event"] == 1
+
+
+def test_sandwich_tags_adjacent_events_only(con: duckdb.DuckDBPyConnection) -> None:
+    patient(con, "P1", "T11", "T12", "L1")
+    fracture(con, "P1", "T12", 50)  # same level, between two reference levels
+    fracture(con, "P1", "T10", 80)  # adjacent, not between two
+    contact(con, "P1", 400)
+    _, tte = build(con)
+    same = row(tte, "P1", "same_level")
+    assert (same["event"], same["event_distance"], same["event_sandwich"]) == (1, 0, False)
+    assert row(tte, "P1", "any_new")["event_sandwich"] is False
+    adjacent = row(tte, "P1", "adjacent")
+    assert (adjacent["event_level"], adjacent["event_sandwich"]) == ("T10", False)
+
+
+def test_follow_up_ends_at_withdrawal_even_when_a_death_is_recorded_later(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    contact(con, "P1", 100, "withdrawn")
+    fracture(con, "P1", "L2", 150)  # after the withdrawal: not ascertained
+    contact(con, "P1", 300, "dead")  # later death: not a competing event
+    patient(con, "P2", "L1")
+    contact(con, "P2", 120, "lost")
+    contact(con, "P2", 60, "dead")
+    cohort, tte = build(con)
+    p1 = row(tte, "P1", "adjacent")
+    assert (p1["event"], p1["duration_days"], p1["end_reason"]) == (0, 100, "withdrawn")
+    policy = dict(cohort.policy.select("rule", "rows").iter_rows())
+    assert policy["fracture_after_end_of_follow_up"] == 1
+    p2 = row(tte, "P2", "adjacent")  # death before the loss: the death is the end
+    assert (p2["event"], p2["duration_days"], p2["end_reason"]) == (2, 60, "death")
+
+
+def test_death_on_the_day_of_withdrawal_is_the_competing_event(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    contact(con, "P1", 200, "withdrawn")
+    contact(con, "P1", 200, "dead")
+    _, tte = build(con)
+    p1 = row(tte, "P1", "adjacent")
+    assert (p1["event"], p1["duration_days"], p1["end_reason"]) == (2, 200, "death")
+
+
+def test_an_event_on_the_procedure_day_counts_as_untreated(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    patient(con, "P1", "L1")
+    procedure(con, "P1", "L1", 40)
+    fracture(con, "P1", "L2", 40)
+    contact(con, "P1", 400)
+    _, tte = build(con)
+    rows = tte.counting.filter((pl.col("patient_id") == "P1") & (pl.col("outcome") == "adjacent"))
+    assert rows.select("start", "stop", "treated", "event").rows() == [(0, 40, 0, 1)]
+    assert row(tte, "P1", "adjacent")["treated"]  # ever-treated, as the (a) analysis says

@@ -258,7 +258,7 @@ def perturb(tables: dict[str, pl.DataFrame], seed: int) -> dict[str, pl.DataFram
         for later in (30, 400):
             p.add("follow_up", patient_id=pid, contact_on=stop + _days(later), status="alive")
 
-    # both a loss and (later) a death: the death date is the end
+    # both a loss and (later) a death: the loss is the end, the death no competing event
     for pid in p.take(8, lambda x: x in dead):
         death = p.status_on(pid, "dead")[0]
         if (death - p.t0(pid)).days > 60:
@@ -280,6 +280,7 @@ def perturb(tables: dict[str, pl.DataFrame], seed: int) -> dict[str, pl.DataFram
         p.add("fractures", **_fracture(pid, level, t0 + _days(1826 + i % 2)))
 
     # sandwiches: a new fracture between two index levels, and a same-level one between two
+    # (found before, or after, the second level is diagnosed)
     single = {pid for pid in p.pool if len(p.index_levels(pid)) == 1}
     for i, pid in enumerate(p.take(20, lambda x: x in single)):
         t0, ref = p.t0(pid), p.index_levels(pid)[0]
@@ -290,6 +291,29 @@ def perturb(tables: dict[str, pl.DataFrame], seed: int) -> dict[str, pl.DataFram
         if i % 4 == 0:
             p.add("index_fractures", **_index(pid, middle, t0 + _days(5), "osteoporotic"))
         p.add("fractures", **_fracture(pid, middle, t0 + _days(rng.choice((1, 45, 90, 91, 400)))))
+
+    # a withdrawal before a death, with a fracture between them (not ascertained), and a
+    # death on the day of a withdrawal (the death is the end)
+    for i, pid in enumerate(p.take(12, lambda x: x in dead)):
+        death = p.status_on(pid, "dead")[0]
+        if (death - p.t0(pid)).days > 40:
+            gap = 0 if i % 3 == 0 else 30
+            p.add("follow_up", patient_id=pid, contact_on=death - _days(gap), status="withdrawn")
+            level = _shifted(p.index_levels(pid)[0], 1) or "L4"
+            p.add("fractures", **_fracture(pid, level, death - _days(gap // 2)))
+
+    # index levels diagnosed later (days 20-60: inside and outside the 30-day index
+    # episode) with new fractures next to them before, on and after that diagnosis
+    for pid in p.take(40, lambda x: x in single):
+        t0, ref = p.t0(pid), p.index_levels(pid)[0]
+        later = _shifted(ref, rng.choice((3, -3, 4, -4)))
+        beside = _shifted(later, 1) if later else None
+        if later is None or beside is None or beside == ref:
+            continue
+        diagnosed = rng.choice((20, 29, 30, 31, 45, 60))
+        p.add("index_fractures", **_index(pid, later, t0 + _days(diagnosed), "osteoporotic"))
+        found = diagnosed + rng.choice((-5, 0, 10))
+        p.add("fractures", **_fracture(pid, rng.choice((beside, later)), t0 + _days(found)))
 
     # new fractures on days 1, the landmarks and their neighbours
     for pid in p.take(40):
@@ -407,7 +431,7 @@ def assert_branches_exercised(ref: dict[str, list[Any]], study: Study) -> None:
     assert any(r["treat_day"] == 0 for r in out)
     assert any(r["treat_day"] == study.landmark_days for r in out)
     assert any(r["event_sandwich"] for r in out)
-    assert any(r["event_distance"] == 0 and r["event_sandwich"] for r in out)
+    assert not any(r["event_distance"] != 1 and r["event_sandwich"] for r in out)
     assert any(r["end_on"] == r["t0"] + dt.timedelta(days=study.horizon_days) for r in out)
     splits = [r for r in ref["counting"] if r["start"] > 0]
     assert splits and any(r["event"] == 2 for r in splits) and any(r["event"] == 1 for r in splits)

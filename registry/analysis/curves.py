@@ -16,6 +16,7 @@ from registry.analysis.common import (
     per_arm,
     wald,
 )
+from registry.errors import ModelFitError
 from registry.models import competing, km
 from registry.study import Study
 
@@ -124,16 +125,36 @@ def _gray(duration: np.ndarray, status: np.ndarray, group: np.ndarray) -> Result
 
 
 def _fine_gray(landmark: pl.DataFrame) -> Result:
-    """Fine-Gray subdistribution HR of treatment by the landmark (death competing)."""
+    """Fine-Gray subdistribution HR of treatment by the landmark (death competing); a fit
+    that cannot give a finite estimate raises ModelFitError, written as {"error": reason}."""
+    status = landmark.get_column("event").to_numpy().astype(int)
+    treated = landmark.get_column("treated").cast(pl.Float64).to_numpy()
+    for arm, rows in (("treated", treated == 1), ("untreated", treated == 0)):
+        if rows.any() and np.any(status == 1) and not np.any(status[rows] == 1):
+            raise ModelFitError(
+                f"no events in the {arm} arm of the landmark cohort: the subdistribution "
+                "hazard ratio runs to 0 or infinity (monotone likelihood); not estimable"
+            )
     fit = competing.fit_fine_gray(
         landmark.get_column("duration_days").to_numpy().astype(float),
-        landmark.get_column("event").to_numpy().astype(int),
-        landmark.get_column("treated").cast(pl.Float64).to_numpy()[:, None],
+        status,
+        treated[:, None],
         cause=1,
         names=("treated",),
     )
+    if not fit.converged:
+        raise ModelFitError(
+            f"the Fine-Gray fit did not converge (log subdistribution HR {fit.coef[0]:.3g} "
+            "after cmprsk::crr's 10 Newton steps); not estimable"
+        )
     result = wald(float(fit.coef[0]), float(fit.se[0]))
-    return {**result, "n": fit.n, "events": fit.events, "label": "Fine-Gray, landmark cohort"}
+    return {
+        **result,
+        "n": fit.n,
+        "events": fit.events,
+        "converged": fit.converged,
+        "label": "Fine-Gray, landmark cohort",
+    }
 
 
 def rmst(landmark: pl.DataFrame, study: Study) -> Result:

@@ -8,7 +8,9 @@ at t counts every subject with duration >= t; confidence intervals are 95% log-l
 print(survfit) (survmean's rule, including the midpoint when the curve sits exactly at 0.5).
 Variance: Greenwood; with non-integer weights (IPTW) the infinitesimal jackknife, which is
 what R's survfit(..., weights = w) switches to by default, so weighted CIs match R as well.
-Where S = 1 the CI is [1, 1] (R reports NA); where S = 0 it is NaN (R: NA).
+Where S = 1 the CI is [1, 1] (R reports NA); where S = 0 it is NaN (R: NA). Past the last
+observed time (event or censoring) `at` gives NaN, not S carried forward: R's
+summary(survfit, times =, extend = FALSE) returns no row there.
 """
 
 from __future__ import annotations
@@ -52,11 +54,15 @@ class KaplanMeier:
     median_ci: Bounds
 
     def at(self, days: npt.ArrayLike) -> tuple[Floats, Floats, Floats]:
-        """Survival and its CI at `days` (step function, right-continuous; 1 before day 0)."""
-        idx = np.searchsorted(self.times, np.asarray(days, dtype=float), side="right") - 1
+        """Survival and its CI at `days` (step function, right-continuous; 1 before day 0);
+        NaN past the last observed time, as R's summary(survfit, times =, extend = FALSE)
+        drops those times and as the cumulative incidence's `at` does."""
+        when = np.asarray(days, dtype=float)
+        idx = np.searchsorted(self.times, when, side="right") - 1
         before, safe = idx < 0, np.maximum(idx, 0)
+        beyond = when > self.times[-1]
         survival, lower, upper = (
-            np.where(before, 1.0, curve[safe])
+            np.where(beyond, np.nan, np.where(before, 1.0, curve[safe]))
             for curve in (self.survival, self.ci_lower, self.ci_upper)
         )
         return survival, lower, upper

@@ -1,6 +1,7 @@
 # End-to-end reference for registry/analysis.py: every model of one outcome, fitted in R
 # on the product's own frames (the adjacent outcome of the demo cohort: 1,700 synthetic
 # patients, seed 20260101; ids replaced by row numbers).
+# The frames are written by tests/reference/make_demo_frames.py (rerun it, then this).
 # Data: tests/data/demo_adjacent_{outcomes,counting,landmark}.csv
 # Run from the repository root: Rscript tests/reference/analysis_reference.R
 library(survival)

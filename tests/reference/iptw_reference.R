@@ -2,6 +2,7 @@
 # Data: tests/data/iptw_landmark.csv, the adjacent-outcome landmark frame of the
 # demo cohort (1,700 synthetic patients, seed 20260101), complete covariates only,
 # pseudonymous ids replaced by row numbers.
+# The frames are written by tests/reference/make_demo_frames.py (rerun it, then this).
 # Run from the repository root: Rscript tests/reference/iptw_reference.R
 library(survival)
 d <- read.csv("tests/data/iptw_landmark.csv")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import linalg, stats
 
 from registry.errors import ModelFitError
 from registry.models.competing.common import (
@@ -66,6 +66,7 @@ def fit_fine_gray(
         raise ModelFitError(f"{len(labels)} names given for {x.shape[1]} covariates.")
     if not np.any(s == cause):
         raise ModelFitError(f"No events of cause {cause} among {t.size:,} rows: nothing to fit.")
+    _check_constant(x, labels)
     risk = _risk_sets(t, s, x, cause)
     beta, lik, converged = _newton(risk, gtol, max_iter)
     var = _sandwich(risk, beta)
@@ -91,6 +92,17 @@ def _covariates(X: ArrayLike, n: int) -> Array:
         raise ModelFitError(f"X must have one row per subject ({n:,}); its shape is {x.shape}.")
     require(np.all(np.isfinite(x), axis=1), "covariates must be finite")
     return x
+
+
+def _check_constant(x: Array, names: tuple[str, ...]) -> None:
+    """Refuse a constant covariate, as fit_cox does: centring a constant that is not exactly
+    representable (0.1) leaves rounding noise, and Newton would "converge" on it at 1e15."""
+    const = [name for j, name in enumerate(names) if np.all(x[:, j] == x[0, j])]
+    if const:
+        raise ModelFitError(
+            f"covariate(s) {', '.join(const)} are constant: the Fine–Gray information matrix "
+            "is singular; drop them from the model."
+        )
 
 
 @dataclass(frozen=True)
@@ -196,15 +208,20 @@ def _line_search(
 
 
 def _solve(hess: Array, rhs: Array) -> Array:
-    """Solve with the Hessian, explaining a singular one."""
+    """Solve with the Hessian by Cholesky, refusing one singular to working precision (the
+    rule of fit_cox and R's cholesky2: a pivot below eps^0.75 of its diagonal element)."""
     try:
-        solved = np.asarray(np.linalg.solve(hess, rhs), dtype=np.float64)
-    except np.linalg.LinAlgError as error:
+        factor = linalg.cho_factor(hess)
+        pivots = np.diag(factor[0]) ** 2
+        singular = bool(np.any(pivots <= np.finfo(float).eps ** 0.75 * np.abs(np.diag(hess))))
+    except (linalg.LinAlgError, ValueError):
+        singular = True
+    if singular:
         raise ModelFitError(
             "The Fine–Gray information matrix is singular: a covariate is constant or "
             "collinear with others among the subjects at risk. Drop or combine it."
-        ) from error
-    return solved
+        )
+    return np.asarray(linalg.cho_solve(factor, rhs), dtype=np.float64)
 
 
 def _sandwich(risk: _RiskSets, beta: Array) -> Array:
