@@ -304,14 +304,25 @@ publish_option = click.option(
 @funnel
 def refresh(db: Path | None, inbox: Path, publish_dir: Path, studies: tuple[Path, ...],
             as_of: dt.datetime | None, force: bool) -> None:  # fmt: skip
-    """Nightly run: migrate, ingest the inbox, check, build, fit, report and publish atomically."""
+    """Nightly run: migrate, ingest the inbox, check, build, fit, report and publish atomically.
+
+    Exit status: 0 done; 2 done, but files of the inbox need attention (refused, not
+    recognised, or every row quarantined; they are listed, and in `registry status`);
+    1 the run failed (the previous report stays current) or the inbox does not exist;
+    130 interrupted.
+    """
     from registry.refresh import refresh_from_settings
+    from registry.refresh.attention import detail_lines
 
     clock = functools.partial(dt.datetime.now, dt.UTC)  # the CLI is the only clock reader
     outcome = refresh_from_settings(load_settings(db=db), inbox=inbox, publish_dir=publish_dir,
                                     studies=studies, force=force, as_of=as_of_date(as_of),
                                     clock=clock, tty=err.is_terminal)  # fmt: skip
     out.print(outcome.message, markup=False)
+    for line in detail_lines(outcome.warnings):
+        err.print(line, markup=False)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 @main.command()
