@@ -168,7 +168,9 @@ def _attended(row: Row, warnings: list[FileWarning], lock_held: bool) -> Row:
     """The row with its warnings (parenthesised detail, which may quote a file's content,
     left to `registry status`) and 'interrupted' for a run whose process is gone."""
     status = "interrupted" if row["status"] == "running" and not lock_held else row["status"]
-    listed = [(KINDS.get(k, k), f, re.sub(r"\([^()]*\)", "(…)", r)) for k, f, r in warnings]
+    listed = [
+        (KINDS.get(k, k), f, re.sub(r"\((?![\d,]+\))[^()]*\)", "(…)", r)) for k, f, r in warnings
+    ]
     return row | {"status": status, "warnings": listed}
 
 
