@@ -263,13 +263,20 @@ def synth(
 @click.option("--patients", type=int, default=1700, show_default=True, help="Number of patients.")
 @click.option("--seed", type=int, default=20260101, show_default=True, help="Random seed.")
 @as_of_option
+@click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
 @funnel
-def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None) -> None:
-    """Synthesise the default cohort, load it into a fresh registry and run every stage."""
+def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None, force: bool) -> None:
+    """Synthesise the default cohort, load it into a fresh registry and run every stage.
+
+    The registry is always DIR/registry.duckdb (REGISTRY_DB and registry.toml's db are not
+    used); every other setting is: REGISTRY_PSEUDONYM_KEY for ingest, REGISTRY_MIN_CELL_COUNT
+    for the analysis and report. A folder that holds anything a previous demo did not write
+    is refused (exit 2) unless --force; the demo's own folder is reused run after run.
+    """
     from registry.commands import run_demo
 
     run_demo(out_dir, patients=patients, seed=seed, as_of=as_of_date(as_of), console=out,
-             built_at=dt.datetime.now())  # fmt: skip
+             built_at=dt.datetime.now(), settings=load_settings(), force=force)  # fmt: skip
 
 
 publish_option = click.option(
@@ -304,14 +311,25 @@ publish_option = click.option(
 @funnel
 def refresh(db: Path | None, inbox: Path, publish_dir: Path, studies: tuple[Path, ...],
             as_of: dt.datetime | None, force: bool) -> None:  # fmt: skip
-    """Nightly run: migrate, ingest the inbox, check, build, fit, report and publish atomically."""
+    """Nightly run: migrate, ingest the inbox, check, build, fit, report and publish atomically.
+
+    Exit status: 0 done; 2 done, but files of the inbox need attention (refused, not
+    recognised, or every row quarantined; they are listed, and in `registry status`);
+    1 the run failed (the previous report stays current) or the inbox does not exist;
+    130 interrupted.
+    """
     from registry.refresh import refresh_from_settings
+    from registry.refresh.attention import detail_lines
 
     clock = functools.partial(dt.datetime.now, dt.UTC)  # the CLI is the only clock reader
     outcome = refresh_from_settings(load_settings(db=db), inbox=inbox, publish_dir=publish_dir,
                                     studies=studies, force=force, as_of=as_of_date(as_of),
                                     clock=clock, tty=err.is_terminal)  # fmt: skip
     out.print(outcome.message, markup=False)
+    for line in detail_lines(outcome.warnings):
+        err.print(line, markup=False)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 @main.command()

@@ -225,22 +225,30 @@ def run_demo(
     as_of: dt.date,
     console: Console,
     built_at: dt.datetime,
+    settings: Settings | None = None,
+    force: bool = False,
 ) -> None:
-    """Synthesise, load a fresh registry, check, build the frames, analyse and report."""
+    """Synthesise, load a fresh registry, check, build the frames, analyse and report.
+
+    Every setting is honoured (the pseudonym key for ingest, the small-cell threshold for the
+    analysis and report) except the database, which is always out_dir/registry.duckdb. A
+    folder holding anything a demo did not write is refused unless `force`."""
+    from registry import demo_folder
+
+    demo_folder.claim(out_dir, force=force)
     inbox, db = out_dir / "input", out_dir / "registry.duckdb"
-    for stale in (db, db.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
+    settings = replace(settings or Settings(), db=db)
     written = synthesise(inbox, fmt="csv", patients=patients, seed=seed)
     console.print(f"Synthesised {patients:,} patients into {inbox} ({len(written)} files).")
     init_registry(db)
-    outcomes = ingest_into(Settings(db=db), [inbox], as_of=as_of)
+    outcomes = ingest_into(settings, [inbox], as_of=as_of)
     for outcome in outcomes:
         render.print_ingest(console, console, outcome)
     render.print_checks(console, check_registry(db), details=False)
     cohort, tte = build_analysis(db, None)
     write_frames(analysis_frames(cohort, tte), out_dir / "tte")
     render.print_attrition(console, cohort.attrition)
-    results = analyse_registry(db, None, None, as_of=as_of)
+    results = analyse_registry(db, None, None, as_of=as_of, min_cell_count=settings.min_cell_count)
     render.print_primary(console, results)
     from registry.report import write_report
 

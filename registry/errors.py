@@ -25,3 +25,14 @@ class MigrationError(RegistryError):
 
 class ModelFitError(RegistryError):
     """A model could not be fitted on the data given."""
+
+
+class ReportWriteError(RegistryError):
+    """A result file (index.html, results.json, the history page) could not be written; no
+    half-written or temporary file was left behind."""
+
+
+class DemoFolderNotEmpty(RegistryError):
+    """`registry demo --out DIR` refused a folder holding files the demo did not write."""
+
+    exit_code = 2

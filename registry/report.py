@@ -12,11 +12,12 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import jinja2
 from plotly.offline import get_plotlyjs
 
+from registry.errors import ReportWriteError
 from registry.figures.style import DRAW_SCRIPT
 from registry.report_format import count, describe, fixed, pvalue
 from registry.report_sections import sections
@@ -47,19 +48,103 @@ def results_json(value: Any, depth: int = 0) -> str:
 
 def write_atomically(path: Path, text: str) -> Path:
     """Write a text file through a temporary file and a rename, readable by others."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
-    os.replace(tmp, path)
+    write_together([(path, text)])
     return path
 
 
 def write_report(results: dict[str, Any], out_dir: Path, *, built_at: dt.datetime) -> Path:
-    """Write results.json and index.html side by side; return the page's path."""
-    write_json(results, out_dir / "results.json")
-    return write_atomically(out_dir / "index.html", render_report(results, built_at=built_at))
+    """Write results.json and index.html side by side, both or neither; return the page."""
+    page = render_report(results, built_at=built_at)  # everything rendered before any write
+    body = results_json(results) + "\n"
+    write_together([(out_dir / "results.json", body), (out_dir / "index.html", page)])
+    return out_dir / "index.html"
+
+
+def write_together(files: list[tuple[Path, str]]) -> None:
+    """Publish every file or none: each is written to a temporary file first, then all are
+    renamed into place; if a rename fails, the files renamed before it get their previous
+    content back (or are removed if they are new). No temporary file is left behind, and
+    the error names the file: 'could not write /x/index.html: No space left on device'."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files:
+            temps.append((_write_temp(path, text), path))
+        _rename_all(temps)
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def _write_temp(path: Path, text: str) -> Path:
+    """`text` in a temporary file beside `path` (mode 644: the report is meant to be shared)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix
+        )
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+    tmp = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            _fill(out, text)
+        os.chmod(tmp, 0o644)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from exc
+    return tmp
+
+
+def _fill(out: TextIO, text: str) -> None:
+    out.write(text)
+
+
+def _rename_all(temps: list[tuple[Path, Path]]) -> None:
+    """Rename each temporary file over its target; on failure roll back the ones done."""
+    done: list[tuple[Path, Path | None]] = []  # (target, hard link to its previous content)
+    try:
+        for tmp, path in temps:
+            old = _keep_previous(path)
+            done.append((path, old))
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                done.pop()
+                if old is not None:
+                    old.unlink(missing_ok=True)  # the file still has its previous content
+                raise _cannot_write(path, exc) from exc
+        done_ok, done = done, []
+        for _, old in done_ok:
+            if old is not None:
+                old.unlink(missing_ok=True)
+    finally:
+        _roll_back(done)
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """A hard link to the file's current content, to restore it on a rollback (None if the
+    file is new or the file system has no hard links)."""
+    if not path.exists():
+        return None
+    backup = path.with_name(f".{path.stem}-previous{path.suffix}")
+    try:
+        backup.unlink(missing_ok=True)
+        os.link(path, backup)
+    except OSError:
+        return None
+    return backup
+
+
+def _roll_back(done: list[tuple[Path, Path | None]]) -> None:
+    for path, old in reversed(done):
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            os.replace(old, path)
+
+
+def _cannot_write(path: Path, exc: OSError) -> ReportWriteError:
+    return ReportWriteError(f"could not write {path}: {exc.strerror or exc}")
 
 
 @cache

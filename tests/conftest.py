@@ -37,3 +37,15 @@ patient_id,site_id,sex,birth_year,bmd_t_score,glucocorticoids,prior_vertebral_fr
 P1,S1,F,1950,-2.5,yes,0
 P2,S1,M,1945,-3.1,no,1
 """
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--reverse: run the collected tests in reverse order (shows that tests are independent
+    without adding pytest-randomly)."""
+    parser.addoption("--reverse", action="store_true", help="Run the tests in reverse order.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Reverse the collected tests when --reverse is given."""
+    if config.getoption("--reverse"):
+        items.reverse()

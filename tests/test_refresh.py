@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from tests.test_refresh_support import counts, drop_export, options, refresh
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One published refresh of a 120-patient export, then a second run with nothing new."""
+def built_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One published refresh of a 120-patient export, then a second run with nothing new.
+    Never handed to a test: each test gets its own copy (`built`), so tests that refresh
+    again or break a step cannot change what the others see, in any order."""
     tmp = tmp_path_factory.mktemp("refresh")
     drop_export(tmp, "day1")
     bad = tmp / "inbox" / "day1b"
@@ -31,6 +34,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     second = refresh(tmp)
     assert second.status == "no work" and "Nothing to do" in second.message
     return tmp
+
+
+@pytest.fixture
+def built(built_once: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the built registry, inbox and publish folder for one test (the
+    `latest` link is relative, so it points into the copy)."""
+    copy = tmp_path / "built"
+    shutil.copytree(built_once, copy, symlinks=True)
+    return copy
 
 
 def test_every_step_is_timed_and_recorded(built: Path) -> None:
@@ -126,6 +138,7 @@ def test_the_cli_refresh_and_status(built: Path) -> None:
 def test_the_cli_says_why_a_run_failed_in_one_line(tmp_path: Path) -> None:
     study = tmp_path / "broken.toml"
     study.write_text("title = 3\n")
+    (tmp_path / "inbox").mkdir()
     args = ["refresh", "--db", str(tmp_path / "r.duckdb"), "--publish", str(tmp_path / "out"),
             "--inbox", str(tmp_path / "inbox"), "--study", str(study)]  # fmt: skip
     result = CliRunner().invoke(main, args)
@@ -136,6 +149,7 @@ def test_the_cli_says_why_a_run_failed_in_one_line(tmp_path: Path) -> None:
 
 def test_a_second_refresh_at_the_same_time_is_refused(tmp_path: Path) -> None:
     opts = options(tmp_path)
+    opts.inbox.mkdir()
     with refresh_lock(lock_path(opts.db), started="now"), pytest.raises(RefreshLocked) as exc:
         refresh(tmp_path)
     assert "another refresh is running" in str(exc.value) and f"pid {os.getpid()}" in str(exc.value)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from registry.cli import main
 from registry.refresh.publish import current_stamp
+from registry.refresh.status import status_lines
 from tests.test_refresh_support import counts, drop_export, kill, refresh, start_paused
 
 PATIENTS = 120
@@ -48,6 +49,9 @@ def test_killed_at_a_step_then_rerun_completes_the_work(tmp_path: Path, point: s
     drop_export(tmp_path, "day1", patients=PATIENTS)
     kill(start_paused(tmp_path, point))
     assert current_stamp(tmp_path / "out") is None  # nothing was published by the killed run
+    shown = "\n".join(status_lines(tmp_path / "r.duckdb", tmp_path / "out", limit=5))
+    assert "run 1: interrupted" in shown and "running" not in shown  # before any rerun
+    assert f"during step {point.split(':')[0]}" in shown
     assert refresh(tmp_path).status == "published"
     assert_complete(tmp_path)
     interrupted = counts(
@@ -75,6 +79,8 @@ def test_a_second_refresh_is_refused_while_one_runs_and_takes_over_after_a_kill(
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 1
     assert f"another refresh is running (pid {proc.pid}" in refused.output
+    shown = "\n".join(status_lines(tmp_path / "r.duckdb", tmp_path / "out", limit=5))
+    assert "run 1: running" in shown and "still running" in shown  # its process holds the lock
     kill(proc)
     assert refresh(tmp_path).status == "published"
     assert_complete(tmp_path)

@@ -17,6 +17,7 @@ PARAMS = {
     "queries/ingest/raw_chunk": {"first": 0, "stop": 10},
     "queries/refresh/file_seen": {"sha": "0" * 64},
     "queries/refresh/last_runs": {"limit": 10},
+    "queries/refresh/run_warnings": {"first_run": 0},
 }
 
 

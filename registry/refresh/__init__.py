@@ -20,11 +20,12 @@ from registry.commands import init_registry
 from registry.config import Settings
 from registry.db import query
 from registry.errors import RegistryError
-from registry.refresh import publish, runlog, steps
+from registry.refresh import attention, publish, runlog, steps
 from registry.refresh.hooks import pause_point
 from registry.refresh.lock import lock_path, refresh_lock
 from registry.refresh.logs import StepProgress, refresh_logging
 from registry.refresh.steps import Clock, Context, RefreshOptions, StepResult
+from registry.refresh.wording import plural
 
 __all__ = ["STEPS", "RefreshFailed", "RefreshOptions", "RefreshOutcome", "run_refresh"]
 log = logging.getLogger("registry.refresh")
@@ -44,12 +45,28 @@ class RefreshFailed(RegistryError):
 
 @dataclass(frozen=True)
 class RefreshOutcome:
-    """How a refresh ended: 'published' or 'no work', with a one-line message."""
+    """How a refresh ended: 'published' or 'no work', with a one-line message and the files
+    that need attention (refused, not recognised, entirely quarantined)."""
 
     run_id: int
     status: str
     message: str
     stamp: str | None = None
+    warnings: tuple[attention.FileWarning, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all went well, 2 when the run went on but something needs attention."""
+        return 2 if self.warnings else 0
+
+
+def check_inbox(inbox: Path) -> None:
+    """A missing inbox is an error, never an empty night: the path is probably wrong."""
+    if not inbox.is_dir():
+        raise RegistryError(
+            f"the inbox {inbox} does not exist; pass --inbox with the folder the exports "
+            f"arrive in, or create it (mkdir -p {inbox}); nothing was run or published"
+        )
 
 
 def refresh_from_settings(
@@ -73,6 +90,7 @@ def refresh_from_settings(
         pseudonym_key=settings.pseudonym_key,
         min_cell_count=settings.min_cell_count,
     )
+    check_inbox(inbox)
     with refresh_logging(publish_dir, tty=tty, total=len(STEPS)) as progress:
         return run_refresh(opts, as_of=as_of, clock=clock, progress=progress)
 
@@ -81,6 +99,7 @@ def run_refresh(
     opts: RefreshOptions, *, as_of: dt.date, clock: Clock, progress: StepProgress | None = None
 ) -> RefreshOutcome:
     """Run every step of one refresh under the registry's lock."""
+    check_inbox(opts.inbox)
     started = clock()
     with refresh_lock(lock_path(opts.db), started=started.isoformat(timespec="seconds")):
         pause_point("migrate")
@@ -88,7 +107,7 @@ def run_refresh(
         run_id = runlog.begin_run(opts.db, started=started, as_of=as_of)
         runlog.start_step(opts.db, run_id, "migrate", at=started)
         runlog.end_step(opts.db, run_id, "migrate", at=clock(), status="ok", rows=len(applied),
-                        message=f"{len(applied)} migrations applied")  # fmt: skip
+                        message=f"{plural(len(applied), 'migration')} applied")  # fmt: skip
         ctx = Context(opts, run_id, runlog.build_stamp(started, run_id), as_of, clock)
         log.info("refresh run %d (build %s), as of %s", run_id, ctx.stamp, as_of)
         publish.sweep(opts.publish, published=runlog.published_stamps(opts.db))
@@ -106,9 +125,16 @@ def _run_steps(ctx: Context, progress: StepProgress) -> RefreshOutcome:
     publish.work_dir(ctx.opts.publish, ctx.stamp).mkdir(parents=True)
     for name, step in BUILD_STEPS:
         _run_step(ctx, name, step, progress)
-    message = f"published {publish.build_dir(ctx.opts.publish, ctx.stamp)}"
+    message = _with_attention(f"published {publish.build_dir(ctx.opts.publish, ctx.stamp)}", ctx)
     log.info("%s; current report: %s", message, ctx.opts.publish / publish.LATEST / "index.html")
-    return RefreshOutcome(ctx.run_id, "published", message, ctx.stamp)
+    return RefreshOutcome(ctx.run_id, "published", message, ctx.stamp, tuple(ctx.warnings))
+
+
+def _with_attention(message: str, ctx: Context) -> str:
+    """The run's message, with what needs attention appended (also logged, one per file)."""
+    for line in attention.detail_lines(ctx.warnings, indent="", most=len(ctx.warnings)):
+        log.warning("needs attention: %s", line)
+    return f"{message}; {attention.headline(ctx.warnings)}" if ctx.warnings else message
 
 
 def _run_step(ctx: Context, name: str, step: Step, progress: StepProgress) -> None:
@@ -156,7 +182,6 @@ def _unchanged(ctx: Context) -> str | None:
     stamp = last[0]["stamp"]
     if publish.current_stamp(ctx.opts.publish) != stamp:  # a run killed before `latest` moved
         publish.point_latest(ctx.opts.publish, stamp)
-        _try_history(ctx)
     return f"no new data and no changed study since build {stamp}"
 
 
@@ -165,6 +190,7 @@ def _no_work(ctx: Context, reason: str) -> RefreshOutcome:
         runlog.skip_step(ctx.opts.db, ctx.run_id, name, at=ctx.clock(), message=reason)
     runlog.end_build(ctx.opts.db, ctx.run_id, at=ctx.clock(), status="skipped",
                      fingerprint=ctx.fingerprint, message=reason)  # fmt: skip
-    message = f"Nothing to do: {reason} (use --force to rebuild)."
+    _try_history(ctx)  # the page shows runs killed before this one and this run's warnings
+    message = _with_attention(f"Nothing to do: {reason} (use --force to rebuild)", ctx) + "."
     log.info(message)
-    return RefreshOutcome(ctx.run_id, "no work", message)
+    return RefreshOutcome(ctx.run_id, "no work", message, None, tuple(ctx.warnings))

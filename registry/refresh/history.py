@@ -8,6 +8,7 @@ incidence of the primary outcome at 1 and 5 years per arm), plotly.js embedded o
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from registry.figures.style import ARM_COLOURS, base_layout, to_div
+from registry.refresh.attention import KINDS, FileWarning
 from registry.report import write_atomically
 
 Row = dict[str, Any]
@@ -130,9 +132,22 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render_history(rows: list[Row], *, current: str | None, threshold: int = 5) -> str:
-    """The whole history page as one self-contained HTML string, newest build first."""
-    shown = [row | {"changes": changes(row, threshold)} for row in rows]
+def render_history(
+    rows: list[Row],
+    *,
+    current: str | None,
+    threshold: int = 5,
+    warnings: dict[int, list[FileWarning]] | None = None,
+    lock_held: bool = True,
+) -> str:
+    """The whole history page as one self-contained HTML string, newest build first; each
+    run lists the files that needed attention, and a 'running' run whose process is gone
+    (nobody holds the lock) shows as 'interrupted'."""
+    shown = [
+        _attended(row, (warnings or {}).get(row["run_id"], []), lock_held)
+        | {"changes": changes(row, threshold)}
+        for row in rows
+    ]
     return (
         environment()
         .get_template(TEMPLATE)
@@ -149,11 +164,29 @@ def render_history(rows: list[Row], *, current: str | None, threshold: int = 5) 
     )
 
 
-def write_history_page(publish: Path, rows: list[Row], *, threshold: int = 5) -> Path:
+def _attended(row: Row, warnings: list[FileWarning], lock_held: bool) -> Row:
+    """The row with its warnings (parenthesised detail, which may quote a file's content,
+    left to `registry status`) and 'interrupted' for a run whose process is gone."""
+    status = "interrupted" if row["status"] == "running" and not lock_held else row["status"]
+    listed = [
+        (KINDS.get(k, k), f, re.sub(r"\((?![\d,]+\))[^()]*\)", "(…)", r)) for k, f, r in warnings
+    ]
+    return row | {"status": status, "warnings": listed}
+
+
+def write_history_page(
+    publish: Path,
+    rows: list[Row],
+    *,
+    threshold: int = 5,
+    warnings: dict[int, list[FileWarning]] | None = None,
+    lock_held: bool = True,
+) -> Path:
     """Write DIR/index.html atomically."""
     from registry.refresh.publish import current_stamp
 
-    page = render_history(rows, current=current_stamp(publish), threshold=threshold)
+    page = render_history(rows, current=current_stamp(publish), threshold=threshold,
+                          warnings=warnings, lock_held=lock_held)  # fmt: skip
     return write_atomically(publish / "index.html", page)
 
 

@@ -4,7 +4,11 @@ Layout: contract files at the top of the inbox form one export, and each sub-fol
 export (taken in name order). After its transaction commits, a loaded file moves to
 `processed/<build stamp>/`, a refused one to `rejected/<build stamp>/` with a
 `<name>.reason.txt`. A file whose content was already ingested (a run killed between commit
-and move) is only moved, so a rerun never loads anything twice.
+and move) is only moved, so a rerun never loads anything twice. A file of an export that is
+not a contract file (not .csv/.parquet, no contract table's name, or in a nested folder) is
+not recognised: it moves to `rejected/<build stamp>/` with its reason too. Hidden files and
+the `truth.json` that `registry synth` writes beside its files are set aside in processed/
+without a warning.
 """
 
 from __future__ import annotations
@@ -18,34 +22,51 @@ from pathlib import Path
 
 import duckdb
 
+from registry.contract import LOAD_ORDER
 from registry.db import query
 from registry.errors import IngestError
-from registry.ingest import discover_files, ingest_paths
+from registry.ingest import IngestResult, discover_files, ingest_paths
 from registry.ingest.reading import file_sha256
 from registry.refresh.hooks import pause_point
+from registry.refresh.wording import plural
 
 log = logging.getLogger("registry.refresh")
 DONE_FOLDERS = ("processed", "rejected")
+SUFFIXES = (".csv", ".parquet")
+COMPANIONS = ("truth.json",)  # written by `registry synth` beside its contract files
+Noted = list[tuple[str, str]]  # (file relative to the inbox, reason)
 
 
 @dataclass
 class InboxSummary:
-    """What the ingest step did with the inbox."""
+    """What the ingest step did with the inbox; files are named relative to the inbox."""
 
     loaded: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    refused: Noted = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
     rows_read: int = 0
+    unrecognised: Noted = field(default_factory=list)
+    quarantined: Noted = field(default_factory=list)  # files whose every row was quarantined
 
     @property
     def message(self) -> str:
         """One line for the run log."""
-        if not (self.loaded or self.refused or self.seen):
+        if not (self.loaded or self.refused or self.seen or self.unrecognised):
             return "no new files"
-        return (
-            f"{len(self.loaded)} loaded, {len(self.refused)} refused, "
-            f"{len(self.seen)} already ingested"
-        )
+        parts = [f"{plural(len(self.loaded), 'file')} loaded", f"{len(self.refused)} refused"]
+        if self.unrecognised:
+            parts.append(f"{len(self.unrecognised)} not recognised")
+        if self.quarantined:
+            parts.append(f"{len(self.quarantined)} entirely quarantined")
+        return ", ".join(parts) + f", {len(self.seen)} already ingested"
+
+    def warnings(self) -> list[tuple[str, str, str]]:
+        """(kind, file, reason) of every file that needs attention."""
+        return [
+            *(("refused", f, r) for f, r in self.refused),
+            *(("unrecognised", f, r) for f, r in self.unrecognised),
+            *(("quarantined", f, r) for f, r in self.quarantined),
+        ]
 
 
 def exports(inbox: Path) -> list[Path]:
@@ -67,11 +88,52 @@ def ingest_inbox(
     """Ingest every new file of every export and move each file once it is dealt with."""
     summary = InboxSummary()
     for export in exports(inbox):
-        for path, _spec in discover_files([export]):
+        found = discover_files([export])
+        for path, _spec in found:
             _take_file(con, inbox, path, stamp=stamp, as_of=as_of, key=pseudonym_key, s=summary)
+        for path in unrecognised_files(inbox, export, {p for p, _ in found}):
+            _set_aside(inbox, path, stamp, summary)
         if export != inbox:
             _clear_folder(inbox, export, stamp)
     return summary
+
+
+def unrecognised_files(inbox: Path, export: Path, found: set[Path]) -> list[Path]:
+    """Files of an export that are not contract files (hidden files left out); for the inbox
+    itself only its loose files, since each sub-folder is an export of its own."""
+    files = export.iterdir() if export == inbox else export.rglob("*")
+    return sorted(
+        p for p in files if p.is_file() and p not in found and not _hidden(p.relative_to(export))
+    )
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def not_recognised_because(export: Path, path: Path) -> str:
+    """Why a file of an export is not a contract file."""
+    if path.parent != export:
+        return "in a folder inside an export; put contract files at the top of the export"
+    if path.suffix.lower() not in SUFFIXES:
+        return "not a .csv or .parquet file"
+    return f"the file name names no contract table; expected one of {', '.join(LOAD_ORDER)}"
+
+
+def _set_aside(inbox: Path, path: Path, stamp: str, s: InboxSummary) -> None:
+    """A companion file goes to processed/ quietly; any other to rejected/ with its reason."""
+    if path.name in COMPANIONS:
+        _move_out(inbox, path, stamp, refused=None)
+        return
+    export = path.parent if path.parent == inbox else inbox / path.relative_to(inbox).parts[0]
+    reason = not_recognised_because(export, path)
+    log.warning("not recognised %s: %s", _name(inbox, path), reason)
+    s.unrecognised.append((_name(inbox, path), reason))
+    _move_out(inbox, path, stamp, refused=f"not recognised: {reason}")
+
+
+def _name(inbox: Path, path: Path) -> str:
+    return path.relative_to(inbox).as_posix()
 
 
 def _take_file(
@@ -87,20 +149,42 @@ def _take_file(
     seen = query(con, "queries/refresh/file_seen", sha=file_sha256(path))
     if seen.height:
         status, message = seen.row(0)[1], seen.row(0)[2]
-        s.seen.append(path.name)
+        s.seen.append(_name(inbox, path))
+        if status == "refused":
+            s.refused.append((_name(inbox, path), f"refused before: {_reason(path, message)}"))
         _move_out(inbox, path, stamp, refused=message if status == "refused" else None)
         return
     (outcome,) = ingest_paths(con, [path], as_of=as_of, pseudonym_key=key)
     pause_point("ingest:file")
     if isinstance(outcome, IngestError):
         log.warning("refused %s: %s", path.name, outcome)
-        s.refused.append(path.name)
+        s.refused.append((_name(inbox, path), _reason(path, str(outcome))))
         _move_out(inbox, path, stamp, refused=str(outcome))
         return
-    s.loaded.append(path.name)
+    s.loaded.append(_name(inbox, path))
     s.rows_read += outcome.rows_read
+    if _all_quarantined(outcome):
+        s.quarantined.append((_name(inbox, path), _quarantine_reason(outcome)))
     log.info("loaded %s: %d rows read", path.name, outcome.rows_read)
     _move_out(inbox, path, stamp, refused=None)
+
+
+def _reason(path: Path, message: str) -> str:
+    """The refusal on one line, without the file's path in front (the warning names it)."""
+    text = " ".join(message.split())
+    return text.removeprefix(f"{path}: ") or text
+
+
+def _all_quarantined(r: IngestResult) -> bool:
+    return r.quarantined > 0 and not (r.inserted or r.updated or r.unchanged)
+
+
+def _quarantine_reason(r: IngestResult) -> str:
+    """'every row (12) was quarantined: unknown patient_id (10), ...; see registry quarantine'"""
+    rules = ", ".join(f"{rule} ({n:,})" for rule, n in r.top_reasons)
+    why = f": {rules}" if rules else ""
+    see = f"see them with: registry quarantine --batch {r.batch_id}"
+    return f"every row ({r.quarantined:,}) was quarantined{why}; {see}"
 
 
 def _move_out(inbox: Path, path: Path, stamp: str, *, refused: str | None) -> Path:

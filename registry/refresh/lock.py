@@ -29,6 +29,20 @@ def lock_path(db: Path) -> Path:
     return db.with_name(db.name + ".refresh.lock")
 
 
+def lock_is_held(db: Path) -> bool:
+    """Whether a live process holds the refresh lock of a registry (this one included): try
+    to take it without waiting; if that works, nobody holds it and it is let go at once."""
+    path = lock_path(db)
+    if not path.exists():
+        return False
+    with path.open("a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False  # closing the handle lets the lock go
+
+
 @contextmanager
 def refresh_lock(path: Path, *, started: str) -> Iterator[str | None]:
     """Hold the lock for the block; yield the holder info of a stale lock taken over, if any."""

@@ -105,6 +105,17 @@ def end_build(db: Path, run_id: int, *, at: dt.datetime, status: str, **facts: A
         )
 
 
+def record_warnings(db: Path, run_id: int, warnings: list[tuple[str, str, str]]) -> None:
+    """Store what needs attention in this run: (kind, file, reason) rows."""
+    if not warnings:
+        return
+    with registry(db) as con:
+        con.executemany(
+            "INSERT INTO refresh_warnings (run_id, kind, file, reason) VALUES (?, ?, ?, ?)",
+            [[run_id, *warning] for warning in warnings],
+        )
+
+
 def published_stamps(db: Path) -> set[str]:
     """Stamps of every published build (their folders are kept)."""
     with registry(db, read_only=True) as con:

@@ -21,9 +21,12 @@ from registry.commands import analyse_registry, export_tte
 from registry.db import query
 from registry.errors import ConfigError
 from registry.refresh import history, publish
+from registry.refresh.attention import FileWarning
 from registry.refresh.hooks import pause_point
 from registry.refresh.inbox import ingest_inbox
-from registry.refresh.runlog import end_build, registry
+from registry.refresh.lock import lock_is_held
+from registry.refresh.runlog import end_build, record_warnings, registry
+from registry.refresh.wording import plural
 from registry.report import write_report
 from registry.study import DEFAULT_STUDY, load_study
 
@@ -55,6 +58,7 @@ class Context:
     clock: Clock
     results: list[dict[str, Any]] = field(default_factory=list)
     fingerprint: str = ""
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, file, reason)
 
     def outputs(self) -> list[tuple[Path | None, Path]]:
         """(study file, output folder) pairs: the first study at the build's top level."""
@@ -73,6 +77,8 @@ def ingest(ctx: Context) -> StepResult:
             as_of=ctx.as_of,
             pseudonym_key=ctx.opts.pseudonym_key,
         )
+    ctx.warnings = summary.warnings()
+    record_warnings(ctx.opts.db, ctx.run_id, ctx.warnings)
     return summary.rows_read, summary.message
 
 
@@ -82,7 +88,8 @@ def checks(ctx: Context) -> StepResult:
         violations = run_checks(con)
     broken = violations.get_column("rule").n_unique() if violations.height else 0
     return violations.height, (
-        f"{violations.height} violations; {broken} of the {len(check_names())} rules broken"
+        f"{plural(violations.height, 'violation')}; "
+        f"{broken} of the {len(check_names())} rules broken"
     )
 
 
@@ -114,7 +121,7 @@ def tte(ctx: Context) -> StepResult:
     written = sum(
         len(export_tte(ctx.opts.db, s, out / "tte", csv=False)) for s, out in ctx.outputs()
     )
-    return written, f"{written} files for {len(ctx.outputs())} studies"
+    return written, f"{plural(written, 'file')} for {plural(len(ctx.outputs()), 'study')}"
 
 
 def models(ctx: Context) -> StepResult:
@@ -126,14 +133,15 @@ def models(ctx: Context) -> StepResult:
         for study, out in ctx.outputs()
     ]
     n = int(ctx.results[0]["cohort"]["n"] or 0)
-    return n, f"{len(ctx.results)} studies analysed; {n} patients in the first cohort"
+    analysed = plural(len(ctx.results), "study")
+    return n, f"{analysed} analysed; {plural(n, 'patient')} in the first cohort"
 
 
 def reports(ctx: Context) -> StepResult:
     """Write each study's HTML report beside its results.json."""
     for results, (_, out) in zip(ctx.results, ctx.outputs(), strict=True):
         write_report(results, out, built_at=ctx.clock())
-    return len(ctx.results), f"{len(ctx.results)} reports"
+    return len(ctx.results), plural(len(ctx.results), "report")
 
 
 def record_published(ctx: Context) -> None:
@@ -155,9 +163,16 @@ def write_history(opts: RefreshOptions) -> Path:
     """Rewrite DIR/index.html from the run log."""
     with registry(opts.db, read_only=True) as con:
         rows = query(con, "queries/refresh/history").to_dicts()
+        noted = query(con, "queries/refresh/run_warnings", first_run=0).rows()
     threshold = load_study(opts.studies[0] if opts.studies else None).min_cell_count
     threshold = max(threshold, opts.min_cell_count or 0)
-    return history.write_history_page(opts.publish, rows, threshold=threshold)
+    warnings: dict[int, list[FileWarning]] = {}
+    for run_id, kind, file, reason in noted:
+        warnings.setdefault(run_id, []).append((kind, file, reason))
+    held = lock_is_held(opts.db)
+    return history.write_history_page(
+        opts.publish, rows, threshold=threshold, warnings=warnings, lock_held=held
+    )
 
 
 def publish_build(ctx: Context) -> StepResult:

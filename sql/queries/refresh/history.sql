@@ -1,7 +1,8 @@
 -- Purpose: every build of the nightly refresh for the history page, each published build with
 -- what changed since the previous published one (patients, events, corrected and quarantined
 -- rows from audit and quarantine, movement of the primary hazard ratio).
--- Grain: one row per refresh run that built or tried to build (skipped runs left out).
+-- Grain: one row per refresh run that built or tried to build (skipped runs left out unless
+-- they recorded files that need attention in refresh_warnings).
 -- Parameters: none.
 WITH published AS (
     SELECT
@@ -28,5 +29,5 @@ SELECT
         AS quarantined_rows
 FROM refresh_builds b
 LEFT JOIN published p USING (run_id)
-WHERE b.status <> 'skipped'
+WHERE b.status <> 'skipped' OR b.run_id IN (SELECT run_id FROM refresh_warnings)
 ORDER BY b.run_id

@@ -1,5 +1,5 @@
 -- Purpose: the latest refresh runs for `registry status`: when, how long, how each ended and
--- the step that failed (if any).
+-- the step that failed (if any) and the step still marked running (if any).
 -- Grain: one row per run_id, newest first.
 -- Parameters: $limit (number of runs).
 SELECT
@@ -14,7 +14,8 @@ SELECT
         ELSE 'no work'
     END AS status,
     string_agg(step, ', ') FILTER (WHERE status IN ('failed', 'interrupted')) AS failed_step,
-    string_agg(message, '; ') FILTER (WHERE status IN ('failed', 'interrupted')) AS message
+    string_agg(message, '; ') FILTER (WHERE status IN ('failed', 'interrupted')) AS message,
+    string_agg(step, ', ') FILTER (WHERE status = 'running') AS running_step
 FROM refresh_runs
 GROUP BY run_id
 ORDER BY run_id DESC
