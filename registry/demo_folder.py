@@ -23,9 +23,18 @@ def owned(out_dir: Path) -> set[str]:
     """Entries of the folder a previous demo wrote (from its marker file)."""
     marker = out_dir / MARKER
     if not marker.is_file():
-        return set()
+        return _written_before_markers(out_dir)
     lines = marker.read_text(encoding="utf-8").splitlines()
     return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def _written_before_markers(out_dir: Path) -> set[str]:
+    """A folder of a demo older than the marker file: only the demo's own entries, and the
+    synthetic cohort's truth.json in input/ (no real export has one)."""
+    names = {p.name for p in out_dir.iterdir()} if out_dir.is_dir() else set()
+    if names and names <= set(WRITES) and (out_dir / "input" / "truth.json").is_file():
+        return names
+    return set()
 
 
 def foreign_entries(out_dir: Path) -> list[str]:

@@ -129,3 +129,15 @@ def test_help_says_where_the_database_is_and_what_force_does() -> None:
     text = " ".join(CliRunner().invoke(main, ["demo", "--help"]).output.split())
     assert "DIR/registry.duckdb" in text and "REGISTRY_PSEUDONYM_KEY" in text
     assert "--force" in text and "REGISTRY_MIN_CELL_COUNT" in text
+
+
+def test_a_demo_folder_from_before_the_marker_is_reused(tmp_path: Path) -> None:
+    """`make demo` keeps working on a build/demo an older version wrote (no marker file)."""
+    out = tmp_path / "old-demo"
+    assert demo(out).exit_code == 0
+    (out / MARKER).unlink()
+    result = demo(out)
+    assert result.exit_code == 0, result.output
+    (out / "input" / "truth.json").unlink()  # without the synthetic cohort's truth: a registry
+    (out / MARKER).unlink()
+    assert demo(out).exit_code == 2
