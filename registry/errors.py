@@ -25,3 +25,9 @@ class MigrationError(RegistryError):
 
 class ModelFitError(RegistryError):
     """A model could not be fitted on the data given."""
+
+
+class Interrupted(RegistryError):
+    """Ctrl-C stopped a command; the message says what was and was not stored."""
+
+    exit_code = 130
