@@ -138,3 +138,67 @@ def test_cli_refused_file_is_named_in_the_closing_line(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "patients", "patient_id,sex\nP1,F")
     code, output = cli(tmp_path, str(path))
     assert code == 2 and "1 refused (patients.csv)" in output
+
+
+@pytest.mark.parametrize("command", [["ingest", "x.csv"], ["check"], ["quarantine"]])
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    def pressed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("registry.config.load_settings", pressed)
+    monkeypatch.setattr("registry.cli.load_settings", pressed)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 130
+    assert result.output.strip() == ("Interrupted: the command stopped (Ctrl-C) before it finished")
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_summaries_come_as_files_commit(
+    tmp_path: Path,
+) -> None:
+    from rich.console import Console
+
+    from registry.db import connect
+    from registry.ingest import ingest_files
+    from registry.migrate import apply_migrations
+    from registry.render import IngestProgress
+    from tests.conftest import AS_OF
+
+    write_csv(tmp_path, "patients", PATIENTS)
+    write_csv(tmp_path, "follow_up", "patient_id,contact_on,status\nP1,2020-01-01,alive")
+    out, err = Console(record=True, width=200), Console(record=True, width=200)
+    events: list[str] = []
+
+    class Spy(IngestProgress):
+        def start(self, path: Path, index: int, total: int) -> None:
+            events.append(f"start {path.name}: {len(out.export_text(clear=False).splitlines())}")
+            super().start(path, index, total)
+
+    con = connect()
+    apply_migrations(con)
+    progress = Spy(out, err)
+    run = ingest_files(con, discover([tmp_path]), as_of=AS_OF, reporter=progress)
+    progress.close()
+    assert run.exit_code == 0
+    assert err.export_text().splitlines() == [
+        "ingest: ingesting patients.csv (1 of 2)",
+        "ingest: ingesting follow_up.csv (2 of 2)",
+    ]
+    # the patients summary was printed before follow_up.csv started
+    assert events == ["start patients.csv: 0", "start follow_up.csv: 1"]
+
+
+def test_progress_on_a_terminal_is_a_spinner_that_stops(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from registry.render import IngestProgress
+
+    err = Console(force_terminal=True, record=True, width=80)
+    progress = IngestProgress(Console(record=True), err)
+    progress.start(tmp_path / "patients.csv", 0, 2)
+    progress.start(tmp_path / "follow_up.csv", 1, 2)
+    assert progress._status is not None
+    progress.close()
+    assert progress._status is None
+    assert "ingest: ingesting" not in err.export_text()
