@@ -34,12 +34,16 @@ def one_record_per_line(path: Path) -> bool:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK), b""):
             window = previous + block
-            if b'"' in block or b"\n\n" in window or b"\n\r\n" in window:
+            if b'"' in block or b"\n\n" in window:
                 return False
-            if window.count(b"\r") != window.count(b"\r\n") + window.endswith(b"\r"):
+            if b"\r" in block and (b"\n\r\n" in window or _lone_carriage_return(window)):
                 return False
             previous = block[-2:]
     return True
+
+
+def _lone_carriage_return(window: bytes) -> bool:
+    return window.count(b"\r") != window.count(b"\r\n") + window.endswith(b"\r")
 
 
 class _Lines:
