@@ -198,3 +198,20 @@ def test_csv_whole_floats_and_midnight_timestamps_are_accepted_too(
     text = "patient_id,contact_on,status\nP1,2020-01-02T00:00:00,alive\nP1,2020-01-03 00:00,alive\n"
     result = ingest_one(con, write(tmp_path, "follow_up.csv", text))
     assert (result.inserted, result.quarantined) == (2, 0)
+
+
+def test_balanced_quotes_take_the_fast_reader_with_exact_line_numbers(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    text = (
+        "patient_id,site_id,sex,birth_year\n"
+        'P1,"S1"x,F,1950\n'  # line 2: text after a closing quote
+        'P2,a"b"c,F,1950\n'
+        'P3,"S ""3""",F,1950\n'
+        "P4,S4,X,1950\n"  # line 5: bad_enum
+    )
+    result = ingest_one(con, write(tmp_path, "patients.csv", text))
+    assert quarantined(con) == [(2, "bad_row_shape"), (5, "bad_enum")]
+    assert result.top_reasons == (("bad_row_shape", 1), ("bad_enum in sex", 1))
+    rows = con.execute("SELECT patient_id, site_id FROM patients ORDER BY 1").fetchall()
+    assert rows == [("P2", 'a"b"c'), ("P3", 'S "3"')]

@@ -100,7 +100,10 @@ def test_only_files_with_one_record_per_line_go_to_the_fast_reader(tmp_path: Pat
     cases = {
         "a,b\n1,2\n": True,
         "a,b\r\n1,2\r\n": True,
-        'a,b\n"1",2\n': False,
+        'a,b\n"1",2\n': True,
+        'a,b\n"1\n",2\n': False,
+        'a,b\n"1 ""x""\n",2\n': False,
+        'a,b\n"1 ""x""",2\n"\n': False,
         "a,b\n\n1,2\n": False,
         "a,b\r\n\r\n1,2\r\n": False,
         "a,b\r1,2\r": False,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 BLOCK = 1 << 22  # bytes scanned at a time by one_record_per_line
 
 
@@ -28,18 +30,31 @@ class Record:
 
 
 def one_record_per_line(path: Path) -> bool:
-    """True when no quote, blank line or lone carriage return can make records and lines
-    differ, so that DuckDB's fast reader gives exact line numbers."""
-    previous = b""
+    """True when no quoted line break, blank line or lone carriage return can make records
+    and lines differ, so that DuckDB's fast reader gives exact line numbers.
+
+    Every quote toggles the quoted state (a doubled quote toggles twice), so a line ends
+    outside quotes exactly when the quotes up to its end are even in number."""
+    previous, quotes = b"", 0
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK), b""):
             window = previous + block
-            if b'"' in block or b"\n\n" in window:
+            if b"\n\n" in window:
                 return False
             if b"\r" in block and (b"\n\r\n" in window or _lone_carriage_return(window)):
                 return False
+            if b'"' in block:
+                if _open_quote_at_line_end(block, quotes):
+                    return False
+                quotes += block.count(b'"')
             previous = block[-2:]
     return True
+
+
+def _open_quote_at_line_end(block: bytes, quotes_before: int) -> bool:
+    data = np.frombuffer(block, dtype=np.uint8)
+    counts = np.cumsum(data == ord('"'), dtype=np.int64) + quotes_before
+    return bool(np.any(counts[data == ord("\n")] % 2))
 
 
 def _lone_carriage_return(window: bytes) -> bool:
