@@ -73,9 +73,9 @@ def stage_rows(
 
     Only the contract columns in `keep` are read back (so a file's own column called
     `line` or `__ordinal` is merely an ignored extra). DuckDB reads a CSV file in which
-    every record is one line; a file with quotes or blank lines, or one DuckDB's parser
-    gives up on, is read record by record (see records.py) so that line numbers stay the
-    physical lines where records start.
+    every record is one line; a file with a quoted line break or a blank line, or one
+    DuckDB's parser gives up on, is read record by record (see records.py) so that line
+    numbers stay the physical lines where records start.
     """
     named = {f"c{i}": normalise_column(h) for i, h in enumerate(headers)}
     names = {c: n for c, n in named.items() if n in keep}
