@@ -15,7 +15,7 @@ from rich.console import Console
 
 from registry import render
 from registry.config import load_settings
-from registry.errors import RegistryError
+from registry.errors import Interrupted, RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=True)
@@ -23,19 +23,24 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def funnel(command: F) -> F:
-    """Turn RegistryError into a red 'Error:' line and its exit code (--debug: traceback)."""
+    """Turn RegistryError into a red 'Error:' line and its exit code (--debug: traceback);
+    Ctrl-C into one 'Interrupted:' line and exit 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except (KeyboardInterrupt, duckdb.InterruptException):
+            err.print("[bold red]Interrupted:[/] the command stopped (Ctrl-C) before it finished")
+            sys.exit(130)
         except (RegistryError, duckdb.Error, OSError) as exc:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
             # a database or file-system failure (locked, not a registry, no space, no
             # permission) is one line too; --debug shows where it came from
             message = str(exc) if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
-            err.print(f"[bold red]Error:[/] {render.escape(message)}")
+            label = "Interrupted" if isinstance(exc, Interrupted) else "Error"
+            err.print(f"[bold red]{label}:[/] {render.escape(message)}")
             sys.exit(exc.exit_code if isinstance(exc, RegistryError) else 1)
 
     return wrapper  # type: ignore[return-value]
@@ -87,11 +92,13 @@ def ingest(paths: tuple[Path, ...], db: Path | None, as_of: dt.datetime | None) 
     from registry.commands import ingest_into
 
     s = load_settings(db=db)
-    outcomes = ingest_into(s, list(paths), as_of=as_of_date(as_of))
-    for outcome in outcomes:
-        render.print_ingest(out, err, outcome)
-    if any(isinstance(o, RegistryError) for o in outcomes):
-        sys.exit(2)
+    progress = render.IngestProgress(out, err)
+    try:
+        run = ingest_into(s, list(paths), as_of=as_of_date(as_of), reporter=progress)
+    finally:
+        progress.close()
+    out.print(render.ingest_closing_line(run))
+    sys.exit(run.exit_code)
 
 
 @main.command()

@@ -16,9 +16,10 @@ from registry.checks import check_names, run_checks
 from registry.cohort import Cohort, build_cohort, read_registry
 from registry.config import Settings
 from registry.db import connect, fetch_row, load_sql, query, scalar
-from registry.errors import IngestError, RegistryError
+from registry.errors import RegistryError
 from registry.export import analysis_frames, write_frames
-from registry.ingest import IngestResult, ingest_paths
+from registry.ingest import IngestRun, discover, ingest_files
+from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
 from registry.study import DEFAULT_STUDY, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
@@ -53,13 +54,15 @@ def init_registry(path: Path) -> list[str]:
 
 
 def ingest_into(
-    settings: Settings, paths: list[Path], *, as_of: dt.date
-) -> list[IngestResult | IngestError]:
-    """Ingest files or folders into the registry named by the settings."""
+    settings: Settings, paths: list[Path], *, as_of: dt.date, reporter: Reporter | None = None
+) -> IngestRun:
+    """Ingest files or folders into the registry named by the settings; the reporter hears
+    of each file as it commits."""
     con = open_registry(settings.db)
     try:
         apply_migrations(con)
-        return ingest_paths(con, paths, as_of=as_of, pseudonym_key=settings.pseudonym_key)
+        key = settings.pseudonym_key
+        return ingest_files(con, discover(paths), as_of=as_of, pseudonym_key=key, reporter=reporter)
     finally:
         con.close()
 
@@ -241,7 +244,7 @@ def run_demo(
     written = synthesise(inbox, fmt="csv", patients=patients, seed=seed)
     console.print(f"Synthesised {patients:,} patients into {inbox} ({len(written)} files).")
     init_registry(db)
-    outcomes = ingest_into(settings, [inbox], as_of=as_of)
+    outcomes = ingest_into(settings, [inbox], as_of=as_of).outcomes
     for outcome in outcomes:
         render.print_ingest(console, console, outcome)
     render.print_checks(console, check_registry(db), details=False)

@@ -36,3 +36,9 @@ class DemoFolderNotEmpty(RegistryError):
     """`registry demo --out DIR` refused a folder holding files the demo did not write."""
 
     exit_code = 2
+
+
+class Interrupted(RegistryError):
+    """Ctrl-C stopped a command; the message says what was and was not stored."""
+
+    exit_code = 130

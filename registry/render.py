@@ -13,7 +13,8 @@ from rich.table import Table
 
 from registry.checks import summarise_checks
 from registry.errors import IngestError
-from registry.ingest import IngestResult
+from registry.ingest import IngestResult, IngestRun, SkippedFile
+from registry.ingest.run import entirely_quarantined
 
 
 def escape(text: str) -> str:
@@ -45,11 +46,16 @@ def print_ingest(out: Console, err: Console, outcome: IngestResult | IngestError
         err.print(f"[bold red]Error:[/] {escape(str(outcome))}")
         return
     out.print(ingest_line(outcome))
+    if entirely_quarantined(outcome):
+        out.print(
+            f"  [bold red]every row of {escape(outcome.path.name)} was quarantined:[/] nothing "
+            "of it reached the registry; check the export (columns shifted, another table?)"
+        )
     if outcome.same_as_batch and not outcome.changed:
         out.print(f"  identical to batch {outcome.same_as_batch}: nothing changed")
     if outcome.repeats:
         out.print(f"  {outcome.repeats:,} exact repeated line(s) counted as unchanged")
-    if outcome.ignored_columns:
+    if any(outcome.ignored_columns):
         out.print(
             f"  [yellow]ignored unknown column(s):[/] {escape(', '.join(outcome.ignored_columns))}"
         )
@@ -58,6 +64,61 @@ def print_ingest(out: Console, err: Console, outcome: IngestResult | IngestError
         counts = f"{outcome.quarantined:,} of {outcome.rows_read:,} rows"
         out.print(f"  [yellow]quarantined {counts}:[/] {reasons}")
         out.print(f"  See them with: registry quarantine --batch {outcome.batch_id}")
+
+
+def print_skipped(out: Console, skipped: list[SkippedFile]) -> None:
+    """Name every path given to ingest that is not ingested, with the reason."""
+    for s in skipped:
+        if s.ignored:
+            out.print(f"[dim]{escape(s.path.name)}: {escape(s.reason)}[/]")
+        else:
+            out.print(f"[yellow]Not ingested:[/] {escape(str(s.path))}: {escape(s.reason)}")
+
+
+def ingest_closing_line(run: IngestRun) -> str:
+    """The last line of `registry ingest`: what was done and what needs attention."""
+    done = f"{len(run.loaded)} file(s) committed"
+    needs = [
+        ("refused", [p.name for p in run.refused_paths]),
+        ("not recognised", [s.path.name for s in run.unrecognised]),
+        ("entirely quarantined", [r.path.name for r in run.all_quarantined]),
+    ]
+    parts = [f"{len(names)} {label} ({', '.join(names)})" for label, names in needs if names]
+    if not parts:
+        return f"[green]Done:[/] {done}."
+    return f"[bold yellow]Needs attention:[/] {escape('; '.join(parts))}. {done}."
+
+
+class IngestProgress:
+    """Progress of `registry ingest` on stderr: a spinner on a terminal, log lines otherwise;
+    each file's summary goes to `out` as soon as the file is committed."""
+
+    def __init__(self, out: Console, err: Console) -> None:
+        self.out, self.err = out, err
+        self._status: Any = None
+
+    def skipped(self, skipped: list[SkippedFile]) -> None:
+        print_skipped(self.out, skipped)
+
+    def start(self, path: Path, index: int, total: int) -> None:
+        text = f"ingesting {path.name} ({index + 1} of {total})"
+        if not self.err.is_terminal:
+            self.err.print(f"ingest: {text}", markup=False)
+        elif self._status is None:
+            self._status = self.err.status(escape(text))
+            self._status.start()
+        else:
+            self._status.update(escape(text))
+
+    def done(self, outcome: IngestResult | IngestError) -> None:
+        print_ingest(self.out, self.err, outcome)
+        self.out.file.flush()
+
+    def close(self) -> None:
+        """Stop the spinner (also after an error or Ctrl-C)."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
 
 def print_quarantine(out: Console, rows: pl.DataFrame, *, limit: int) -> None:

@@ -33,7 +33,8 @@ QUARANTINE_SCHEMA = {
     "raw_row": pl.String,
 }
 SCORE_RANGES = {"VAS": (0.0, 10.0), "ODI": (0.0, 100.0)}
-ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+# an ISO date, or a timestamp at midnight (a Parquet TIMESTAMP column, an Excel export)
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]00:00(:00(\.0+)?)?)?$"
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,16 @@ def parse_column(col: Column) -> pl.Expr:
     """Expression turning the raw string of a column into its typed value (null if invalid)."""
     s = pl.col(col.name)
     if col.kind == "int":
-        return s.cast(pl.Int64, strict=False)
+        # a whole number written as a float (1950.0: pandas writes an int column with
+        # gaps as float64) is that number; 1950.5 is not a whole number
+        number = s.cast(pl.Float64, strict=False)
+        whole = number.is_finite() & (number == number.floor()) & (number.abs() < 2**53)
+        return s.cast(pl.Int64, strict=False).fill_null(pl.when(whole).then(number).cast(pl.Int64))
     if col.kind == "float":
         value = s.cast(pl.Float64, strict=False)
         return pl.when(value.is_finite()).then(value)
     if col.kind == "date":
-        parsed = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        parsed = s.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
         return pl.when(s.str.contains(ISO_DATE)).then(parsed)
     if col.kind == "bool":
         low = s.str.to_lowercase()

@@ -11,7 +11,7 @@ import pytest
 
 from registry.contract import SPECS
 from registry.errors import IngestError
-from registry.ingest import IngestResult, discover_files, ingest_file, ingest_paths
+from registry.ingest import IngestResult, discover, discover_files, ingest_file, ingest_paths
 from registry.ingest.staging import LineMap
 from tests.conftest import AS_OF, PATIENTS, write_csv
 
@@ -99,12 +99,13 @@ def test_file_that_is_not_utf8_is_refused(con, tmp_path: Path) -> None:  # type:
         ingest(con, path)
 
 
-def test_unknown_file_name_and_missing_path_are_refused(tmp_path: Path) -> None:
+def test_unknown_file_name_and_missing_path_are_named_not_loaded(tmp_path: Path) -> None:
     (tmp_path / "visits.csv").write_text("a\n1\n")
-    with pytest.raises(IngestError, match="names no contract table"):
-        discover_files([tmp_path / "visits.csv"])
-    with pytest.raises(IngestError, match="no such file"):
-        discover_files([tmp_path / "nope.csv"])
+    found = discover([tmp_path / "visits.csv", tmp_path / "nope.csv"])
+    assert found.files == []
+    reasons = [(s.path.name, s.reason) for s in found.skipped]
+    assert reasons[0][0] == "visits.csv" and "not a contract table" in reasons[0][1]
+    assert reasons[1] == ("nope.csv", "no such file or folder")
 
 
 def test_folder_is_taken_in_dependency_order(tmp_path: Path) -> None:
@@ -235,9 +236,10 @@ def test_parquet_files_are_ingested_like_csv(con, tmp_path: Path) -> None:  # ty
     assert quarantine(con).row(0, named=True)["line"] == 2
 
 
-def test_empty_file_with_header_only_loads_nothing(con, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    (result,) = ingest(con, write_csv(tmp_path, "patients", "patient_id,sex,birth_year"))
-    assert (result.rows_read, result.inserted, result.quarantined) == (0, 0, 0)
+def test_file_with_header_only_is_refused_as_having_no_rows(con, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(IngestError, match="has a header but no rows; nothing was stored"):
+        ingest(con, write_csv(tmp_path, "patients", "patient_id,sex,birth_year"))
+    assert con.execute("SELECT status FROM ingest_batches").fetchall() == [("refused",)]
 
 
 def test_a_refused_file_does_not_stop_the_others(con, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -50,7 +50,7 @@ def cell(column: str) -> st.SearchStrategy[str]:
 def rows_for(table: str) -> st.SearchStrategy[list[list[str]]]:
     columns = SPECS[table].column_names
     row = st.tuples(*(cell(c) for c in columns)).map(list)
-    return st.lists(row, max_size=25)
+    return st.lists(row, min_size=1, max_size=25)  # a file without rows is refused
 
 
 def to_csv(header: list[str], rows: list[list[str]]) -> str:
@@ -144,6 +144,7 @@ def ingest_in_chunks(folder: Path, chunk_rows: int) -> tuple[list[tuple], list[t
             st.sampled_from(["VAS", "ODI", "vas", "XYZ"]),
             st.sampled_from(["7.5", "60", "0", "11", "x"]),
         ).map(list),
+        min_size=1,
         max_size=30,
     ),
     chunk_rows=st.integers(min_value=1, max_value=7),

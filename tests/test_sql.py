@@ -15,6 +15,7 @@ PARAMS = {
     "queries/ingest/stage_csv": {"path": str(EMPTY_CSV), "columns": {"c0": "VARCHAR"}},
     "queries/ingest/stage_parquet": {"path": str(EMPTY_PARQUET)},
     "queries/ingest/raw_chunk": {"first": 0, "stop": 10},
+    "queries/ingest/loaded_since": {"before": 0, "path": "patients.csv"},
     "queries/refresh/file_seen": {"sha": "0" * 64},
     "queries/refresh/last_runs": {"limit": 10},
     "queries/refresh/run_warnings": {"first_run": 0},

@@ -19,11 +19,42 @@ def read_header(path: Path) -> list[str]:
         if path.suffix.lower() == ".parquet":
             return list(pl.read_parquet_schema(path))
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            return next(csv.reader(handle), [])
+            first = handle.readline()
+        if not first.strip():
+            _refuse_empty(path)
+        headers = next(csv.reader([first]), [])
+        refuse_other_separator(path, headers)
+        return headers
     except UnicodeDecodeError:
         raise IngestError(f"{path}: the file is not UTF-8 text; nothing of it was stored") from None
     except (pl.exceptions.PolarsError, OSError, csv.Error) as exc:
         raise IngestError(f"{path}: the file cannot be read ({exc}); nothing was stored") from None
+
+
+def _refuse_empty(path: Path) -> None:
+    if path.stat().st_size == 0 or not path.read_bytes()[:65536].strip():
+        raise IngestError(f"{path}: the file is empty (no header, no rows); nothing was stored")
+    raise IngestError(
+        f"{path}: the first line is blank; the column names must be on line 1. Nothing was stored"
+    )
+
+
+SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+def refuse_other_separator(path: Path, headers: list[str]) -> None:
+    """Refuse a file whose header is one column holding another separator (Excel's
+    European CSV uses ';' and decimal commas, which would be read as wrong values)."""
+    if len(headers) != 1:
+        return
+    found = [(n, sep) for sep, n in SEPARATORS.items() if headers[0].count(sep)]
+    if found:
+        name = max(found, key=lambda item: headers[0].count(item[1]))[0]
+        raise IngestError(
+            f"{path}: the columns are separated by {name}, not commas; export it as "
+            "comma-separated CSV (with '.' as the decimal mark) and ingest again. "
+            "Nothing was stored"
+        )
 
 
 def check_header(headers: list[str], spec: FileSpec, path: Path) -> tuple[str, ...]:
@@ -44,7 +75,11 @@ def check_header(headers: list[str], spec: FileSpec, path: Path) -> tuple[str, .
             + (f" (also {', '.join(missing[1:])})" if missing[1:] else "")
             + f"; {spec.name} needs {', '.join(spec.required)}. Nothing was stored"
         )
-    return tuple(c for c in normalised if c not in spec.column_names)
+    return tuple(
+        c or f"(unnamed column {i})"
+        for i, c in enumerate(normalised, start=1)
+        if c not in spec.column_names
+    )
 
 
 def refuse_bad_encoding(path: Path, rejects: pl.DataFrame) -> None:
@@ -75,7 +110,7 @@ def shape_rejects(rejects: pl.DataFrame) -> pl.DataFrame:
 
 def _refuse_repeated(path: Path, headers: list[str]) -> None:
     normalised = [normalise_column(c) for c in headers]
-    repeated = sorted({n for n in normalised if normalised.count(n) > 1})
+    repeated = sorted({n for n in normalised if n and normalised.count(n) > 1})
     if repeated:
         raise IngestError(
             f"{path}: column '{repeated[0]}' appears more than once; nothing was stored"

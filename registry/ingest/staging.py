@@ -6,8 +6,7 @@ to disk if memory runs short); Python only ever holds one chunk of lines at a ti
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from registry.contract import normalise_column
 from registry.db import load_sql, query, scalar
 from registry.errors import IngestError
 from registry.ingest.reading import no_rejects, refuse_bad_encoding, shape_rejects
+from registry.ingest.records import one_record_per_line, read_records
 
 STAGED = "ingest_raw"  # temporary table of the file being ingested, cells as text
 SLOW_BATCH = 100_000  # rows the csv-module fallback holds before staging them
@@ -32,8 +32,8 @@ class LineMap:
     DuckDB stages the well-formed lines in file order and leaves out the malformed ones,
     so the line of ordinal i is first + i + the number of malformed lines before it. With
     the rejected lines r_1 < r_2 < ... that is the number of j (1-based) with
-    r_j - first - (j - 1) <= i. The csv-module fallback records each row's line instead.
-    Exact for one record per line; a quoted value spanning lines shifts later numbers.
+    r_j - first - (j - 1) <= i. Exact because DuckDB only reads files with one record per
+    line; the record-by-record reader records each row's line instead (`explicit`).
     """
 
     first: int
@@ -63,15 +63,22 @@ class Staged:
     rows: int
     rejects: pl.DataFrame  # quarantine rows (QUARANTINE_SCHEMA) of the malformed lines
     lines: LineMap
-    names: dict[str, str]  # staged column (c0..) -> normalised column name of the file
+    names: dict[str, str]  # staged column (c0..) -> contract column name, for those kept
 
 
-def stage_rows(con: duckdb.DuckDBPyConnection, path: Path, headers: list[str]) -> Staged:
+def stage_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, headers: list[str], *, keep: Collection[str]
+) -> Staged:
     """Stage every cell of a file as text in the temporary table ingest_raw (columns c0..).
 
-    Only a CSV file DuckDB's parser gives up on is read by the csv module, in batches.
+    Only the contract columns in `keep` are read back (so a file's own column called
+    `line` or `__ordinal` is merely an ignored extra). DuckDB reads a CSV file in which
+    every record is one line; a file with a quoted line break or a blank line, or one
+    DuckDB's parser gives up on, is read record by record (see records.py) so that line
+    numbers stay the physical lines where records start.
     """
-    names = {f"c{i}": normalise_column(h) for i, h in enumerate(headers)}
+    named = {f"c{i}": normalise_column(h) for i, h in enumerate(headers)}
+    names = {c: n for c, n in named.items() if n in keep}
     if path.suffix.lower() == ".parquet":
         try:
             run_statement(con, "queries/ingest/stage_parquet", path=str(path))
@@ -81,14 +88,16 @@ def stage_rows(con: duckdb.DuckDBPyConnection, path: Path, headers: list[str]) -
             ) from None
         _rename_parquet_columns(con, headers)
         return Staged(_staged_rows(con), no_rejects(), LineMap(first=1), names)
-    columns = dict.fromkeys(names, "VARCHAR")
+    if not one_record_per_line(path):
+        return _stage_slowly(con, path, headers, names)
+    columns = dict.fromkeys(named, "VARCHAR")
     try:
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         run_statement(con, "queries/ingest/stage_csv", path=str(path), columns=columns)
         rejects = query(con, "queries/ingest/csv_rejects")
     except duckdb.Error:
         # DuckDB's fast reader gives up on some quoting; the csv module reads anything.
-        return _stage_slowly(con, path, headers)
+        return _stage_slowly(con, path, headers, names)
     refuse_bad_encoding(path, rejects)
     rejected = rejects.get_column("line").to_numpy().astype(np.int64)
     return Staged(_staged_rows(con), shape_rejects(rejects), LineMap(2, rejected), names)
@@ -118,42 +127,36 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _stage_slowly(con: duckdb.DuckDBPyConnection, path: Path, headers: list[str]) -> Staged:
-    """Record by record with the csv module: the fallback for files DuckDB cannot parse."""
-    names = [f"c{i}" for i in range(len(headers))]
-    columns = ", ".join(f"{n} VARCHAR" for n in names)
+def _stage_slowly(
+    con: duckdb.DuckDBPyConnection, path: Path, headers: list[str], names: dict[str, str]
+) -> Staged:
+    """Record by record with the csv module, each record's physical start line kept."""
+    staged = [f"c{i}" for i in range(len(headers))]
+    columns = ", ".join(f"{n} VARCHAR" for n in staged)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} ({columns})")
     lines: list[int] = []
     bad: list[tuple[int, str, str]] = []
     good: list[list[str]] = []
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            start = reader.line_num + 1
-            for row in reader:
-                if len(row) == len(headers):
-                    good.append(row)
-                    lines.append(start)
-                    if len(good) >= SLOW_BATCH:
-                        _append_staged(con, good, names)
-                else:
-                    found = f"Expected {len(headers)} fields, found {len(row)}"
-                    bad.append((start, ",".join(row), found))
-                start = reader.line_num + 1
+            for record in read_records(handle, len(headers)):
+                if record.fields is None:
+                    bad.append((record.line, record.text, record.error))
+                    continue
+                good.append(record.fields)
+                lines.append(record.line)
+                if len(good) >= SLOW_BATCH:
+                    _append_staged(con, good, staged)
     except UnicodeDecodeError:
         raise IngestError(f"{path}: the file is not UTF-8 text; nothing of it was stored") from None
-    except csv.Error as exc:
-        raise IngestError(f"{path}: the file cannot be read ({exc}); nothing was stored") from None
-    _append_staged(con, good, names)
+    _append_staged(con, good, staged)
     rejects = pl.DataFrame(
         bad,
         schema={"line": pl.Int64, "csv_line": pl.String, "error_message": pl.String},
         orient="row",
     )
     explicit = LineMap(2, explicit=np.asarray(lines, dtype=np.int64))
-    normalised = dict(zip(names, map(normalise_column, headers), strict=True))
-    return Staged(len(lines), shape_rejects(rejects), explicit, normalised)
+    return Staged(len(lines), shape_rejects(rejects), explicit, names)
 
 
 def _append_staged(con: duckdb.DuckDBPyConnection, rows: list[list[str]], names: list[str]) -> None:
@@ -171,8 +174,8 @@ def _append_staged(con: duckdb.DuckDBPyConnection, rows: list[list[str]], names:
 def raw_chunks(
     con: duckdb.DuckDBPyConnection, staged: Staged, chunk_rows: int
 ) -> Iterator[pl.DataFrame]:
-    """The staged rows, chunk_rows at a time in file order, with the file's column names,
-    `__ordinal` (the rowid) and `line`."""
+    """The staged rows, chunk_rows at a time in file order: the contract columns of the
+    file under their names, and `line`."""
     for first in range(0, staged.rows, chunk_rows):
         chunk = query(con, "queries/ingest/raw_chunk", first=first, stop=first + chunk_rows)
         yield _named(chunk, staged)
@@ -190,9 +193,10 @@ def raw_rows_at(con: duckdb.DuckDBPyConnection, staged: Staged, lines: pl.Series
 
 
 def _named(chunk: pl.DataFrame, staged: Staged) -> pl.DataFrame:
+    """The contract columns of a staged chunk under their names, with each row's `line`."""
     ordinals = chunk.get_column("__ordinal").to_numpy().astype(np.int64)
     line = pl.Series("line", staged.lines.lines(ordinals), dtype=pl.Int64)
-    return chunk.rename(staged.names).with_columns(line)
+    return chunk.select(list(staged.names)).rename(staged.names).with_columns(line)
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
