@@ -73,8 +73,8 @@ def test_a_night_with_problems_publishes_and_exits_2_saying_what(
         "; needs attention: 1 file refused, 3 files not recognised, 1 file entirely quarantined"
     )
     assert "refused day1b/patients.csv: column" in result.output
-    assert "not recognised day1/notes.txt: not a .csv or .parquet file" in result.output
-    assert "not recognised day1/visits.csv: the file name names no contract table" in (
+    assert "not recognised day1/notes.txt: .txt: text files are not read" in result.output
+    assert "not recognised day1/visits.csv: not a contract table; expected one of" in (
         result.output
     )
     assert "entirely quarantined day1b/assessments.csv: every row (2) was quarantined" in (
@@ -109,7 +109,7 @@ def test_unrecognised_files_move_to_rejected_with_their_reason(
         ("day1b", "patients.csv.reason.txt"),
     ]
     (notes,) = rejected.rglob("notes.txt.reason.txt")
-    assert notes.read_text().startswith("not recognised: not a .csv")
+    assert notes.read_text().startswith("not recognised: .txt: text files are not read")
     assert list((tmp / "inbox" / "processed").rglob("truth.json"))  # set aside, quietly
     assert sorted(p.name for p in (tmp / "inbox").iterdir()) == ["processed", "rejected"]
 
@@ -227,3 +227,15 @@ def test_plural(n: int, noun: str, expected: str) -> None:
 def test_listing_names_at_most_three() -> None:
     assert listing(["a"]) == "a" and listing(["a", "b"]) == "a and b"
     assert listing(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
+
+
+def test_a_misnamed_inbox_file_gets_ingests_suggestion(tmp_path: Path) -> None:
+    """The inbox names stray files with ingest's own reasons, nearest table name included."""
+    from registry.refresh.inbox import not_recognised_because
+
+    export = tmp_path / "day1"
+    export.mkdir()
+    (export / "fracture.csv").write_text("patient_id\n")
+    (export / "book.xlsx").write_bytes(b"PK")
+    assert "did you mean fractures.csv?" in not_recognised_because(export, export / "fracture.csv")
+    assert "Excel workbooks" in not_recognised_because(export, export / "book.xlsx")

@@ -22,17 +22,16 @@ from pathlib import Path
 
 import duckdb
 
-from registry.contract import LOAD_ORDER
 from registry.db import query
 from registry.errors import IngestError
 from registry.ingest import IngestResult, discover_files, ingest_paths
+from registry.ingest.discovery import classify
 from registry.ingest.reading import file_sha256
 from registry.refresh.hooks import pause_point
 from registry.refresh.wording import plural
 
 log = logging.getLogger("registry.refresh")
 DONE_FOLDERS = ("processed", "rejected")
-SUFFIXES = (".csv", ".parquet")
 COMPANIONS = ("truth.json",)  # written by `registry synth` beside its contract files
 Noted = list[tuple[str, str]]  # (file relative to the inbox, reason)
 
@@ -112,12 +111,10 @@ def _hidden(relative: Path) -> bool:
 
 
 def not_recognised_because(export: Path, path: Path) -> str:
-    """Why a file of an export is not a contract file."""
+    """Why a file of an export is not a contract file (ingest's own reasons and suggestions)."""
     if path.parent != export:
         return "in a folder inside an export; put contract files at the top of the export"
-    if path.suffix.lower() not in SUFFIXES:
-        return "not a .csv or .parquet file"
-    return f"the file name names no contract table; expected one of {', '.join(LOAD_ORDER)}"
+    return classify(path)[1] or "not a contract table"
 
 
 def _set_aside(inbox: Path, path: Path, stamp: str, s: InboxSummary) -> None:
