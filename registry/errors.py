@@ -25,3 +25,9 @@ class MigrationError(RegistryError):
 
 class ModelFitError(RegistryError):
     """A model could not be fitted on the data given."""
+
+
+class PseudonymKeyError(RegistryError):
+    """An operation was refused to protect the pseudonyms: a wrong, missing or new key."""
+
+    exit_code = 2

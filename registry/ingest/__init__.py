@@ -15,6 +15,7 @@ from registry.ingest.checking import CHUNK_ROWS, drop_checked, validate_staged
 from registry.ingest.reading import check_header, file_sha256, read_header
 from registry.ingest.staging import drop_staged, stage_rows
 from registry.ingest.storing import IngestResult, record_refusal, store
+from registry.pseudonyms import guard_key
 
 __all__ = ["IngestResult", "discover_files", "ingest_file", "ingest_paths"]
 SUFFIXES = (".csv", ".parquet")
@@ -91,7 +92,10 @@ def ingest_paths(
     as_of: dt.date,
     pseudonym_key: str | None = None,
 ) -> list[IngestResult | IngestError]:
-    """Ingest files and folders in dependency order; a refusal does not stop the others."""
+    """Ingest files and folders in dependency order; a refusal does not stop the others.
+
+    A key that does not fit the registry raises PseudonymKeyError before any file is read."""
+    guard_key(con, pseudonym_key)
     outcomes: list[IngestResult | IngestError] = []
     for path, spec in discover_files(paths):
         try:

@@ -145,7 +145,8 @@ def top_reasons(counts: pl.DataFrame, limit: int = 5) -> tuple[tuple[str, int], 
         limit
     )
     return tuple(
-        (f"{r['rule']} in {r['column_name']}", int(r["len"])) for r in counts.iter_rows(named=True)
+        (f"{r['rule']} in {r['column_name']}" if r["column_name"] else r["rule"], int(r["len"]))
+        for r in counts.iter_rows(named=True)
     )
 
 
