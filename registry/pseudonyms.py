@@ -119,6 +119,11 @@ def _scrubbed_line(text: str | None, position: int, width: int, key: str) -> str
     fields = records[0]
     raw = fields[position].strip()
     fields[position] = pseudonym(key, raw) if raw else ""
+    # keep the line as written (its quoting may be what is wrong) where a plain split agrees
+    naive = text.split(",")
+    if len(naive) == width and naive[position].strip().strip('"').strip() == raw:
+        naive[position] = fields[position]
+        return ",".join(naive)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow(fields)
     return buffer.getvalue()
