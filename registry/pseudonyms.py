@@ -28,7 +28,7 @@ NOT_KEPT = " (its text is not kept: the patient_id field cannot be located in it
 
 
 def pseudonym(key: str, raw_id: str) -> str:
-    """The pseudonym of one raw id (the same as validate.pseudonymise)."""
+    """The pseudonym of one raw id: HMAC-SHA256 under the key, first 32 hex digits."""
     return hmac.new(key.encode("utf-8"), raw_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 

@@ -1,5 +1,5 @@
 -- Purpose: every distinct patient id stored in the six core tables (what a rekey
--- must translate), and how many patients the registry holds.
+-- must translate).
 -- Grain: one row per distinct patient_id.
 -- Parameters: none.
 SELECT patient_id FROM patients
