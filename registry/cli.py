@@ -156,6 +156,33 @@ def rekey(
     out.print(render.rekey_message(done, new_key_env))
 
 
+@main.command("record-key")
+@db_option
+@click.option(
+    "--key-env",
+    required=True,
+    metavar="VAR",
+    help="Name of the environment variable holding the registry's key (never the key itself).",
+)
+@click.option(
+    "--ids",
+    "id_files",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV/Parquet file with a patient_id column of raw ids (repeatable).",
+)
+@funnel
+def record_key(db: Path | None, key_env: str, id_files: tuple[Path, ...]) -> None:
+    """Record the key of a registry built before keys were checked, verified on raw ids."""
+    from registry.commands import record_key_into
+
+    checked = record_key_into(load_settings(db=db).db, key=key_from_env(key_env),
+                              id_files=list(id_files))  # fmt: skip
+    out.print(f"Recorded the key's check value; it turns the raw ids into all {checked:,} "
+              "stored patients. Ingests with another key, or none, are now refused.")  # fmt: skip
+
+
 def key_from_env(name: str) -> str:
     """A key from the environment variable `name` (keys never appear on the command line)."""
     value = os.environ.get(name, "")

@@ -20,7 +20,7 @@ from registry.errors import IngestError, RegistryError
 from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestResult, ingest_paths
 from registry.migrate import apply_migrations
-from registry.rekey import Rekeyed, read_raw_ids, rekey_registry
+from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
 from registry.study import DEFAULT_STUDY, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
@@ -82,6 +82,17 @@ def rekey_into(path: Path, *, old_key: str | None, new_key: str, id_files: list[
     try:
         apply_migrations(con)
         return rekey_registry(con, old_key=old_key, new_key=new_key, raw_ids=raw_ids)
+    finally:
+        con.close()
+
+
+def record_key_into(path: Path, *, key: str, id_files: list[Path]) -> int:
+    """Record the key of a registry older than migration 0005 (see registry.rekey)."""
+    raw_ids = read_raw_ids(id_files)
+    con = open_registry(path)
+    try:
+        apply_migrations(con)
+        return record_key(con, key=key, raw_ids=raw_ids)
     finally:
         con.close()
 

@@ -57,6 +57,12 @@ def holds_patients(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, "SELECT count(*) FROM patients"))
 
 
+def looks_keyed(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when every stored patient id is 32 lower-case hex digits, as our pseudonyms are."""
+    sql = "SELECT count(*) FILTER (WHERE NOT regexp_full_match(patient_id, '[0-9a-f]{32}')) "
+    return not scalar(con, sql + "FROM patients")
+
+
 def guard_key(con: duckdb.DuckDBPyConnection, key: str | None) -> None:
     """Refuse an ingest whose key does not fit the registry; record the first key used."""
     recorded = recorded_check(con)
@@ -79,6 +85,13 @@ def guard_key(con: duckdb.DuckDBPyConnection, key: str | None) -> None:
     if key is None:
         return
     held = holds_patients(con)
+    if held and looks_keyed(con):
+        raise PseudonymKeyError(
+            f"this registry's {held:,} patient ids look like pseudonyms stored before the key "
+            "was recorded (a registry older than migration 0005). If REGISTRY_PSEUDONYM_KEY is "
+            "the key they were made with, record it, checked against the raw ids, with "
+            f"`registry record-key --key-env VAR --ids FILE` ({SEE}); nothing was stored"
+        )
     if held:
         raise PseudonymKeyError(
             f"REGISTRY_PSEUDONYM_KEY is set but this registry holds {held:,} patients stored "

@@ -104,6 +104,27 @@ def rekey_registry(
     return Rekeyed(len(stored), rows, quarantined, blanked, audit)
 
 
+def record_key(con: duckdb.DuckDBPyConnection, *, key: str, raw_ids: list[str]) -> int:
+    """Record the check value of the key a registry older than migration 0005 was built
+    with, after checking that it turns the raw ids into every stored id; return the
+    patients checked."""
+    if recorded_check(con) is not None:
+        raise PseudonymKeyError(
+            "this registry already has its key recorded; to change it use `registry rekey`"
+        )
+    stored = query(con, "queries/pseudonyms/stored_ids").get_column("patient_id").to_list()
+    made = {pseudonym(key, r) for r in raw_ids}
+    missing = sum(s not in made for s in stored)
+    if not stored or missing:
+        raise PseudonymKeyError(
+            f"{missing:,} of the {len(stored):,} stored patients are not the pseudonym of any "
+            "raw id in the ids file under this key: either the key is not the one the registry "
+            "was built with, or the file misses patients. Nothing was recorded"
+        )
+    record_check(con, key)
+    return len(stored)
+
+
 def _check_keys(con: duckdb.DuckDBPyConnection, old_key: str | None, new_key: str) -> None:
     recorded = recorded_check(con)
     if not new_key:

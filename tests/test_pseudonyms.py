@@ -261,3 +261,23 @@ def test_read_raw_ids_refuses_a_file_without_patient_id(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "ids", "id\nP1")
     with pytest.raises(RegistryError, match="no patient_id column"):
         read_raw_ids([path])
+
+
+def test_a_registry_keyed_before_0005_gets_its_key_recorded_against_raw_ids(tmp_path: Path) -> None:
+    db = str(tmp_path / "r.duckdb")
+    folder = export(tmp_path / "in")
+    cli(["init", "--db", db])
+    cli(["ingest", str(folder), "--db", db], REGISTRY_PSEUDONYM_KEY="old-secret")
+    con = duckdb.connect(db)
+    con.execute("DELETE FROM registry_settings")  # as a registry keyed before migration 0005
+    con.close()
+    code, output = cli(["ingest", str(folder), "--db", db], REGISTRY_PSEUDONYM_KEY="old-secret")
+    assert code == 2 and "registry record-key" in output
+    args = ["record-key", "--db", db, "--key-env", "KEY", "--ids", str(folder / "patients.csv")]
+    code, output = cli(args, KEY="a-guess")
+    assert code == 2 and "2 of the 2 stored patients are not the pseudonym" in output
+    code, output = cli(args, KEY="old-secret")
+    assert code == 0 and "all 2 stored patients" in output and "secret" not in output
+    code, output = cli(["ingest", str(folder), "--db", db], REGISTRY_PSEUDONYM_KEY="old-secret")
+    assert code == 0 and "inserted 0" in output and "inserted 2" not in output
+    assert cli(args, KEY="old-secret")[0] == 2  # recorded once; changing it is rekey's job
