@@ -23,7 +23,7 @@ import polars as pl
 from registry.contract import LOAD_ORDER, normalise_column
 from registry.db import query
 from registry.errors import PseudonymKeyError, RegistryError
-from registry.pseudonyms import key_check, pseudonym, record_check, recorded_check
+from registry.pseudonyms import NOT_KEPT, key_check, pseudonym, record_check, recorded_check
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
 AUDIT_ID = re.compile(r"(?<=patient_id=)[^,]*")
@@ -107,7 +107,7 @@ def rekey_registry(
 def record_key(con: duckdb.DuckDBPyConnection, *, key: str, raw_ids: list[str]) -> int:
     """Record the check value of the key a registry older than migration 0005 was built
     with, after checking that it turns the raw ids into every stored id; return the
-    patients checked."""
+    patients checked. The text of malformed lines stored before then is blanked."""
     if recorded_check(con) is not None:
         raise PseudonymKeyError(
             "this registry already has its key recorded; to change it use `registry rekey`"
@@ -121,7 +121,19 @@ def record_key(con: duckdb.DuckDBPyConnection, *, key: str, raw_ids: list[str]) 
             "raw id in the ids file under this key: either the key is not the one the registry "
             "was built with, or the file misses patients. Nothing was recorded"
         )
-    record_check(con, key)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # malformed lines were stored as written before 0005: their text may hold raw ids
+        con.execute(
+            "UPDATE quarantine SET value = NULL, raw_row = '{\"csv_line\": null}', "
+            "detail = rtrim(detail, '.') || ? WHERE rule = 'bad_row_shape' AND value IS NOT NULL",
+            [NOT_KEPT],
+        )
+        record_check(con, key)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return len(stored)
 
 

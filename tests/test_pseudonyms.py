@@ -270,6 +270,10 @@ def test_a_registry_keyed_before_0005_gets_its_key_recorded_against_raw_ids(tmp_
     cli(["ingest", str(folder), "--db", db], REGISTRY_PSEUDONYM_KEY="old-secret")
     con = duckdb.connect(db)
     con.execute("DELETE FROM registry_settings")  # as a registry keyed before migration 0005
+    con.execute(
+        "INSERT INTO quarantine VALUES (1, 'patients.csv', 9, NULL, 'bad_row_shape', "
+        "'P7,F,1950,x', 'the line is malformed.', '{\"csv_line\": \"P7,F,1950,x\"}')"
+    )  # as stored, raw id and all, before malformed lines were scrubbed
     con.close()
     code, output = cli(["ingest", str(folder), "--db", db], REGISTRY_PSEUDONYM_KEY="old-secret")
     assert code == 2 and "registry record-key" in output
@@ -278,6 +282,9 @@ def test_a_registry_keyed_before_0005_gets_its_key_recorded_against_raw_ids(tmp_
     assert code == 2 and "2 of the 2 stored patients are not the pseudonym" in output
     code, output = cli(args, KEY="old-secret")
     assert code == 0 and "all 2 stored patients" in output and "secret" not in output
+    con = duckdb.connect(db, read_only=True)
+    assert "P7" not in str(con.execute("SELECT * FROM quarantine").fetchall())
+    con.close()
     code, output = cli(["ingest", str(folder), "--db", db], REGISTRY_PSEUDONYM_KEY="old-secret")
     assert code == 0 and "inserted 0" in output and "inserted 2" not in output
     assert cli(args, KEY="old-secret")[0] == 2  # recorded once; changing it is rekey's job
