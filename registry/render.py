@@ -92,8 +92,8 @@ def sendback_message(written: int, path: Path, site: str | None) -> str:
 
 def rekey_message(done: Rekeyed, new_key_env: str) -> str:
     """What `registry rekey` changed and what to do next."""
-    blanked = f"; {done.blanked:,} quarantined rows of unknown patients lost their id" if (
-        done.blanked) else ""  # fmt: skip
+    lost = done.blanked
+    blanked = f"; {lost:,} quarantined rows of unknown patients lost their id" if lost else ""
     return (
         f"Re-keyed {done.patients:,} patients: {done.rows:,} rows of the six tables, "
         f"{done.quarantined:,} quarantined rows, {done.audit:,} audit rows{blanked}.\n"
