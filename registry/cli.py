@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -105,14 +106,99 @@ def ingest(paths: tuple[Path, ...], db: Path | None, as_of: dt.datetime | None) 
 @db_option
 @click.option("--batch", type=int, help="Only this ingest batch (default: each file's latest).")
 @click.option("--limit", type=int, default=50, show_default=True, help="Rows to show.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the rows (with every field, ids pseudonymised) as CSV to send back to sites.",
+)
+@click.option("--site", help="Only rows of this site's patients (patients.site_id).")
 @funnel
-def quarantine(db: Path | None, batch: int | None, limit: int) -> None:
-    """Show quarantined rows with their file, line, column and rule."""
+def quarantine(
+    db: Path | None, batch: int | None, limit: int, csv_path: Path | None, site: str | None
+) -> None:
+    """Show quarantined rows with their file, line, column and rule, or write them as CSV."""
     from registry.commands import quarantined_rows
+    from registry.quarantine import write_sendback
 
     s = load_settings(db=db)
-    rows = quarantined_rows(s.db, batch=batch)
-    render.print_quarantine(out, rows, limit=limit)
+    rows = quarantined_rows(s.db, batch=batch, site=site)
+    if csv_path is None:
+        render.print_quarantine(out, rows, limit=limit)
+        return
+    out.print(render.sendback_message(write_sendback(rows, csv_path), csv_path, site))
+
+
+@main.command()
+@db_option
+@click.option(
+    "--new-key-env",
+    required=True,
+    metavar="VAR",
+    help="Name of the environment variable holding the new key (never the key itself).",
+)
+@click.option(
+    "--old-key-env",
+    metavar="VAR",
+    help="Name of the environment variable holding the current key (keyed registries).",
+)
+@click.option(
+    "--ids",
+    "id_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV/Parquet file with a patient_id column of raw ids (repeatable); keyed registries.",
+)
+@funnel
+def rekey(
+    db: Path | None, new_key_env: str, old_key_env: str | None, id_files: tuple[Path, ...]
+) -> None:
+    """Re-pseudonymise every stored patient id under a new key, in one transaction."""
+    from registry.commands import rekey_into
+
+    new_key = key_from_env(new_key_env)
+    old_key = key_from_env(old_key_env) if old_key_env else None
+    done = rekey_into(load_settings(db=db).db, old_key=old_key, new_key=new_key,
+                      id_files=list(id_files))  # fmt: skip
+    out.print(render.rekey_message(done, new_key_env))
+
+
+@main.command("record-key")
+@db_option
+@click.option(
+    "--key-env",
+    required=True,
+    metavar="VAR",
+    help="Name of the environment variable holding the registry's key (never the key itself).",
+)
+@click.option(
+    "--ids",
+    "id_files",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV/Parquet file with a patient_id column of raw ids (repeatable).",
+)
+@funnel
+def record_key(db: Path | None, key_env: str, id_files: tuple[Path, ...]) -> None:
+    """Record the key of a registry built before keys were checked, verified on raw ids."""
+    from registry.commands import record_key_into
+
+    checked = record_key_into(load_settings(db=db).db, key=key_from_env(key_env),
+                              id_files=list(id_files))  # fmt: skip
+    out.print(f"Recorded the key's check value; it turns the raw ids into all {checked:,} "
+              "stored patients. Ingests with another key, or none, are now refused.")  # fmt: skip
+
+
+def key_from_env(name: str) -> str:
+    """A key from the environment variable `name` (keys never appear on the command line)."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise RegistryError(
+            f"environment variable {name} is not set or empty; export the key in it "
+            "(keys are read from the environment so that `ps` cannot show them)"
+        )
+    return value
 
 
 @main.command()

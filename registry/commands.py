@@ -21,6 +21,7 @@ from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestRun, discover, ingest_files
 from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
+from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
 from registry.study import DEFAULT_STUDY, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
@@ -67,13 +68,34 @@ def ingest_into(
         con.close()
 
 
-def quarantined_rows(path: Path, *, batch: int | None) -> pl.DataFrame:
-    """Quarantined rows of one batch, or of the latest batch of every file."""
+def quarantined_rows(path: Path, *, batch: int | None, site: str | None = None) -> pl.DataFrame:
+    """Quarantined rows of one batch, or of the latest batch of every file; with `site`, only
+    rows of that site's patients. raw_row (JSON text) holds pseudonymised ids only."""
     con = open_registry(path, read_only=True)
     try:
-        if batch is not None:
-            return query(con, "queries/ingest/quarantine_batch", batch=batch)
-        return query(con, "queries/ingest/quarantine_latest")
+        return query(con, "queries/ingest/quarantine_rows", batch=batch, site=site)
+    finally:
+        con.close()
+
+
+def rekey_into(path: Path, *, old_key: str | None, new_key: str, id_files: list[Path]) -> Rekeyed:
+    """Re-pseudonymise every stored id of the registry under new_key (see registry.rekey)."""
+    raw_ids = read_raw_ids(id_files) if id_files else None
+    con = open_registry(path)
+    try:
+        apply_migrations(con)
+        return rekey_registry(con, old_key=old_key, new_key=new_key, raw_ids=raw_ids)
+    finally:
+        con.close()
+
+
+def record_key_into(path: Path, *, key: str, id_files: list[Path]) -> int:
+    """Record the key of a registry older than migration 0005 (see registry.rekey)."""
+    raw_ids = read_raw_ids(id_files)
+    con = open_registry(path)
+    try:
+        apply_migrations(con)
+        return record_key(con, key=key, raw_ids=raw_ids)
     finally:
         con.close()
 

@@ -42,3 +42,9 @@ class Interrupted(RegistryError):
     """Ctrl-C stopped a command; the message says what was and was not stored."""
 
     exit_code = 130
+
+
+class PseudonymKeyError(RegistryError):
+    """An operation was refused to protect the pseudonyms: a wrong, missing or new key."""
+
+    exit_code = 2

@@ -15,6 +15,7 @@ from registry.checks import summarise_checks
 from registry.errors import IngestError
 from registry.ingest import IngestResult, IngestRun, SkippedFile
 from registry.ingest.run import entirely_quarantined
+from registry.rekey import Rekeyed
 
 
 def escape(text: str) -> str:
@@ -122,25 +123,45 @@ class IngestProgress:
 
 
 def print_quarantine(out: Console, rows: pl.DataFrame, *, limit: int) -> None:
-    """Print quarantined rows as a table."""
+    """Print quarantined rows as a table that folds to fit 80 columns."""
     if rows.is_empty():
         out.print("No quarantined rows.")
         return
-    table = Table("batch", "file", "line", "column", "rule", "value", "detail")
+    table = Table(show_lines=True)
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("file / line", overflow="fold", max_width=18)
+    table.add_column("rule / column", overflow="fold", min_width=15, max_width=22)
+    table.add_column("value / why", overflow="fold", ratio=1)
     for r in rows.head(limit).iter_rows(named=True):
-        cells = [
-            r["batch_id"],
-            r["file_name"],
-            r["line"],
-            r["column_name"],
-            r["rule"],
-            r["value"],
-            r["detail"],
-        ]
-        table.add_row(*(escape("" if c is None else str(c)) for c in cells))
+        rule = r["rule"] if r["column_name"] is None else f"{r['rule']}\n{r['column_name']}"
+        value = "" if r["value"] is None else f"{r['value']}\n"
+        table.add_row(
+            escape(str(r["batch_id"])),
+            escape(f"{r['file_name']}\nline {r['line']}"),
+            escape(rule),
+            escape(f"{value}{r['detail']}"),
+        )
     out.print(table)
     if rows.height > limit:
         out.print(f"... {rows.height - limit:,} more; use --limit to see them.")
+
+
+def sendback_message(written: int, path: Path, site: str | None) -> str:
+    """What `registry quarantine --csv` wrote."""
+    whose = f" of site {escape(site)}" if site else ""
+    return f"Wrote {written:,} quarantined rows{whose} to {escape(str(path))} (ids pseudonymised)."
+
+
+def rekey_message(done: Rekeyed, new_key_env: str) -> str:
+    """What `registry rekey` changed and what to do next."""
+    lost = done.blanked
+    blanked = f"; {lost:,} quarantined rows of unknown patients lost their id" if lost else ""
+    return (
+        f"Re-keyed {done.patients:,} patients: {done.rows:,} rows of the six tables, "
+        f"{done.quarantined:,} quarantined rows, {done.audit:,} audit rows{blanked}.\n"
+        f"Next: set REGISTRY_PSEUDONYM_KEY to the key in {escape(new_key_env)} wherever ingest "
+        "or refresh runs, then destroy the old key."
+    )
 
 
 def print_checks(out: Console, violations: pl.DataFrame, *, details: bool) -> None:

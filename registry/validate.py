@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 import polars as pl
 
 from registry.contract import BOOL_FALSE, BOOL_TRUE, Column, FileSpec
+from registry.pseudonyms import pseudonym
 
 # Order in which rules are reported when a row breaks several.
 RULES: tuple[str, ...] = (
@@ -58,13 +57,8 @@ class Check:
 
 def pseudonymise(ids: pl.Series, key: str) -> pl.Series:
     """Replace identifiers by a keyed HMAC-SHA256 (hex, 32 characters), stable across runs."""
-    secret = key.encode("utf-8")
-
-    def digest(value: str) -> str:
-        return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-    uniques = ids.drop_nulls().unique()
-    mapping = dict(zip(uniques.to_list(), [digest(v) for v in uniques.to_list()], strict=True))
+    uniques = ids.drop_nulls().unique().to_list()
+    mapping = dict(zip(uniques, [pseudonym(key, v) for v in uniques], strict=True))
     return ids.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 

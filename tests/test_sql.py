@@ -12,6 +12,7 @@ EMPTY_CSV = Path(__file__).parent / "data" / "empty_patients.csv"
 EMPTY_PARQUET = Path(__file__).parent / "data" / "empty_patients.parquet"
 PARAMS = {
     "queries/ingest/quarantine_batch": {"batch": 1},
+    "queries/ingest/quarantine_rows": {"batch": 1, "site": "S1"},
     "queries/ingest/stage_csv": {"path": str(EMPTY_CSV), "columns": {"c0": "VARCHAR"}},
     "queries/ingest/stage_parquet": {"path": str(EMPTY_PARQUET)},
     "queries/ingest/raw_chunk": {"first": 0, "stop": 10},

@@ -16,6 +16,7 @@ import polars as pl
 from registry.contract import FileSpec
 from registry.db import query, scalar
 from registry.ingest.staging import Staged, raw_chunks, raw_rows_at
+from registry.pseudonyms import scrub_rejects
 from registry.validate import (
     check_rows,
     clean_strings,
@@ -58,7 +59,8 @@ def validate_staged(
         _append(con, TYPED, typed)
         _append(con, QUARANTINED, quarantine)
     repeats = _settle_repeated_keys(con, staged, spec, pseudonym_key)
-    _append(con, QUARANTINED, staged.rejects)
+    names = list(staged.names.values())
+    _append(con, QUARANTINED, scrub_rejects(staged.rejects, names=names, key=pseudonym_key))
     return Checked(
         rows_read=staged.rows + staged.rejects.height,
         rows=int(scalar(con, f"SELECT count(*) FROM {TYPED}")),
@@ -68,9 +70,10 @@ def validate_staged(
 
 
 def _pseudonymised(raw: pl.DataFrame, key: str | None) -> pl.DataFrame:
+    """Replace raw ids by pseudonyms; a blank id stays blank (missing_value), never HMAC("")."""
     if not key or "patient_id" not in raw.columns:
         return raw
-    ids = raw.get_column("patient_id").str.strip_chars()
+    ids = raw.get_column("patient_id").cast(pl.String).str.strip_chars().replace("", None)
     return raw.with_columns(pseudonymise(ids, key).alias("patient_id"))
 
 

@@ -14,6 +14,7 @@ from registry.errors import IngestError, Interrupted
 from registry.ingest.discovery import Discovery, SkippedFile
 from registry.ingest.loading import ingest_file
 from registry.ingest.storing import IngestResult
+from registry.pseudonyms import guard_key
 
 Outcome = IngestResult | IngestError
 
@@ -87,7 +88,9 @@ def ingest_files(
     """Ingest the discovered files in order, telling the reporter as each one commits.
 
     Ctrl-C raises Interrupted, whose message names the file that was not stored and the
-    files already committed (each file is one transaction)."""
+    files already committed (each file is one transaction). A key that does not fit the
+    registry raises PseudonymKeyError before any file is read."""
+    guard_key(con, pseudonym_key)
     if reporter:
         reporter.skipped(discovery.skipped)
     outcomes: list[Outcome] = []

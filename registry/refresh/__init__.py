@@ -163,7 +163,9 @@ def _fail(ctx: Context, name: str, exc: Exception) -> RefreshFailed:
     current = publish.current_stamp(ctx.opts.publish)
     kept = f"build {current} is still current" if current else "no build is published yet"
     log.error("step %s failed: %s", name, message)
-    return RefreshFailed(f"refresh run {ctx.run_id} failed at step {name}: {message} ({kept})")
+    failed = RefreshFailed(f"refresh run {ctx.run_id} failed at step {name}: {message} ({kept})")
+    failed.exit_code = exc.exit_code if isinstance(exc, RegistryError) else 1  # 2: refused
+    return failed
 
 
 def _try_history(ctx: Context) -> None:
