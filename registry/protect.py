@@ -50,11 +50,12 @@ def flow(cells: Cells, results: Result) -> None:
                              ("cohort", "attrition", i, "excluded"))  # fmt: skip
         if i == 0 or excluded is None:
             continue
-        before = rows[i - 1] if row.get("applies_to") == rows[i - 1].get("applies_to") else None
-        before = before or _last_all(rows[:i])
+        before = _last_all(rows[:i])  # the step before, or the last one for all (adjusted)
+        if before is None:
+            continue
         j = rows.index(before)
         cells.relate(f"flow.{j}.remaining", [excluded, f"flow.{i}.remaining"])
-        per_arm = []
+        per_arm: list[str | None] = []
         for key in keys[1:]:
             gone = cells.virtual(f"flow.{i}.excluded.{key}", before[key] - row[key])
             cells.relate(f"flow.{j}.{key}", [gone, f"flow.{i}.{key}"])
@@ -246,8 +247,8 @@ def pro_cells(cells: Cells, results: Result) -> None:
         for arm in ARMS:
             found.append((arm, get(pro, (instrument, arm, "n")), ("pro", instrument, arm, "n")))
             for visit, q in (get(pro, ("quantiles", instrument, arm)) or {}).items():
-                path = ("pro", "quantiles", instrument, arm, visit, "n")
-                found.append((arm, q.get("n") if isinstance(q, dict) else None, path))
+                where: Path = ("pro", "quantiles", instrument, arm, visit, "n")
+                found.append((arm, q.get("n") if isinstance(q, dict) else None, where))
     for i, row in enumerate(pro.get("trajectories", [])):
         found.append((row.get("arm"), row.get("n"), ("pro", "trajectories", i, "n")))
     for arm, value, path in found:

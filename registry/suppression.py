@@ -19,6 +19,7 @@ cohort size, an anchor, last). Pure: a dict in, a dict out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,7 @@ class Cells:
         self.cells[name] = Cell(int(value), hidden=True, protected=0 < value < self.k)
         return name
 
-    def relate(self, total: str | None, parts: list[str | None]) -> None:
+    def relate(self, total: str | None, parts: Sequence[str | None]) -> None:
         """total = sum(parts); ignored when any side is not a count."""
         if total is not None and parts and all(p is not None for p in parts):
             self.relations.append((total, [p for p in parts if p is not None]))
@@ -84,9 +85,9 @@ class Cells:
             hidden = [n for n in names if self.cells[n].hidden]
             if not any(self.cells[n].protected for n in hidden):
                 continue
-            if 0 < sum(self.cells[n].value for n in hidden) < self.k:
-                if (pick := self._candidate(names)) is not None:
-                    return pick
+            small = 0 < sum(self.cells[n].value for n in hidden) < self.k
+            if small and (pick := self._candidate(names)) is not None:
+                return pick
         return self._determined()
 
     def _candidate(self, names: list[str]) -> str | None:
@@ -146,7 +147,7 @@ def blank(results: dict[str, Any], paths: list[Path]) -> None:
         parent = get(results, path[:-1])
         in_list = isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent)
         if in_list or (isinstance(parent, dict) and path[-1] in parent):
-            parent[path[-1]] = None  # type: ignore[index]
+            parent[path[-1]] = None
 
 
 def pointer(path: Path) -> str:

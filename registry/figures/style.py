@@ -112,9 +112,13 @@ def band_colour(arm: str, alpha: float = BAND_ALPHA) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
+WITHHELD = "withheld"  # a count below the threshold, or one from which such a count follows
+
+
 def count_text(value: int | float | None, threshold: int) -> str:
-    """A count for display; None (suppressed) is shown as "<threshold", never as 0."""
-    return f"<{threshold}" if value is None else f"{round(value):,}"
+    """A count for display; None (withheld: below `threshold`, or a complement from which a
+    small count could be worked back) is shown as "withheld", never as 0 or a wrong bound."""
+    return WITHHELD if value is None else f"{round(value):,}"
 
 
 def pct(value: float | None) -> str:
