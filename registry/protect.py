@@ -166,6 +166,9 @@ def landmark(cells: Cells, at: Path, outcome: Result, fits: Result, n: str | Non
     curve_family(cells, weighted, iptw.get("weighted_km", {}), w_n, w_events, ever_treated=False)
     gap(cells, lm_n, w_n, f"{at}.iptw.n.gap")
     gap(cells, lm_events, w_events, f"{at}.iptw.events.gap")
+    # nested twice: the cohort minus the IPTW cohort is a count too (the sum of two gaps)
+    gap(cells, n, w_n, f"{at}.iptw.n.gap.cohort")
+    gap(cells, events, w_events, f"{at}.iptw.events.gap.cohort")
     for histogram in ("ps_histogram", "weights_histogram"):
         for arm in ARMS:
             bins = iptw.get(histogram, {}).get(arm) or []

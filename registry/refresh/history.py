@@ -46,10 +46,10 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
 
 def protect_counts(rows: list[Row], threshold: int) -> list[Row]:
     """Rows (oldest first) with the patients, cohort and events of a published build
-    withheld where the count is small or lies 1..threshold-1 from the last one shown (the
+    withheld where the count is small or lies 1..threshold-1 from one shown before (the
     difference would be a small count of new patients or events), and prev_* set to the
     last value shown, so that no difference on the page is a small count."""
-    last: dict[str, Any] = {column: None for column, _ in COUNTS}
+    shown: dict[str, list[Any]] = {column: [] for column, _ in COUNTS}
     out = []
     for row in rows:
         if row["status"] != "published":
@@ -57,14 +57,15 @@ def protect_counts(rows: list[Row], threshold: int) -> list[Row]:
             continue
         new = dict(row)
         for column, previous in COUNTS:
-            value, before = row[column], last[column]
-            near = before is not None and value is not None and 0 < abs(value - before) < threshold
-            small = value is not None and 0 < value < threshold
-            new[column] = WITHHELD if small or near else value
+            value, seen = row[column], shown[column]
+            # against every value shown, not only the last: counts can also go down
+            near = value is not None and any(0 < abs(value - v) < threshold for v in seen)
+            hide = near or (value is not None and 0 < value < threshold)
+            new[column] = WITHHELD if hide else value
             if previous:
-                new[previous] = before
-            if not (small or near) and value is not None:
-                last[column] = value
+                new[previous] = seen[-1] if seen else None
+            if not hide and value is not None:
+                seen.append(value)
         out.append(new)
     return out
 
