@@ -33,6 +33,7 @@ def protect(results: Result, k: int) -> Result:
     complementary = cells.solve()
     blank(out, [p for c in cells.cells.values() if c.hidden for p in c.paths])
     withhold_percentages(out)
+    withhold_years(out)
     out["withheld"] = sorted({pointer(p) for p in complementary})
     return out
 
@@ -263,6 +264,21 @@ def arm_cell(cells: Cells, arm: Any) -> str | None:
     """The flow cell of an arm's size in the cohort (published as cohort.n_<arm>)."""
     where = ("cohort", "n_treated" if arm == "treated" else "n_untreated")
     return next((n for n, c in cells.cells.items() if where in c.paths), None)
+
+
+def withhold_years(value: Any) -> None:
+    """Null the values at 1-5 years of a curve that lists them in `withheld_years`."""
+    if isinstance(value, list):
+        for item in value:
+            withhold_years(item)
+    if not isinstance(value, dict):
+        return
+    for year in value.get("withheld_years") or []:
+        for key in ("survival_at_years", "ci_lower_at_years", "ci_upper_at_years", "at_years"):
+            if isinstance(value.get(key), dict) and year in value[key]:
+                value[key][year] = None
+    for item in value.values():
+        withhold_years(item)
 
 
 def withhold_percentages(results: Result) -> None:

@@ -121,3 +121,16 @@ def test_cumulative_incidence_is_drawn_from_rounded_counts() -> None:
     steps = np.diff(out["cif"])
     assert np.all(steps > 0)  # one step per rounded batch of events
     assert len(out["times_days"]) - 1 <= -(-int((status == 1).sum()) // 5)
+
+
+def test_values_at_years_listed_as_withheld_are_left_out_of_the_published_results() -> None:
+    curve = {"survival_at_years": {"1": 0.9, "2": 0.8}, "ci_lower_at_years": {"1": 0.8, "2": 0.7},
+             "withheld_years": ["2"]}  # fmt: skip
+    results = results_with([(0, 60, 30, 30)])
+    results["outcomes"] = {"adjacent": {"km": {"treated": curve}, "cif": {"treated": {
+        "at_years": {"1": 0.1, "2": 0.2}, "withheld_years": ["1"]}}}}  # fmt: skip
+    out = protect(results, K)["outcomes"]["adjacent"]
+    assert out["km"]["treated"]["survival_at_years"] == {"1": 0.9, "2": None}
+    assert out["km"]["treated"]["ci_lower_at_years"] == {"1": 0.8, "2": None}
+    assert out["cif"]["treated"]["at_years"] == {"1": None, "2": 0.2}
+    assert curve["survival_at_years"]["2"] == 0.8  # the analysis result itself stays exact

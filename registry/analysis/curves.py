@@ -88,13 +88,13 @@ def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None
 
 def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> Result:
     """The published curve (rounded counts, see analysis/publish.py) with the exact fit's
-    n, events, median and survival at 1-5 years (withheld where a small count would show)."""
+    n, events, median and survival at 1-5 years; `withheld_years` names the years whose
+    values the published results.json leaves out (registry/protect.py)."""
     fit = km.fit_km(duration, event, weights=weights)
     exact = km_result(fit)
     w = np.ones_like(duration) if weights is None else weights
     hide = publish.withheld_years(duration[event], w[event], km.YEARS_DAYS, k)
-    for key in ("survival_at_years", "ci_lower_at_years", "ci_upper_at_years"):
-        exact[key] = _withhold(exact[key], hide)
+    exact["withheld_years"] = [y for y, h in zip(YEARS, hide, strict=True) if h]
     shown = km_result(publish.published_km(fit, k))
     exact |= {key: shown[key] for key in CURVE_KEYS}
     return exact
@@ -102,10 +102,6 @@ def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: 
 
 CURVE_KEYS = ("times_days", "survival", "ci_lower", "ci_upper", "at_risk", "events",
               "censored_times_days", "censored")  # fmt: skip
-
-
-def _withhold(by_year: dict[str, float | None], hide: list[bool]) -> dict[str, float | None]:
-    return {y: None if h else v for (y, v), h in zip(by_year.items(), hide, strict=True)}
 
 
 def cif_result(fit: competing.CumulativeIncidence) -> Result:
@@ -120,13 +116,14 @@ def cif_result(fit: competing.CumulativeIncidence) -> Result:
 
 
 def _cif(duration: np.ndarray, status: np.ndarray, cause: int, k: int) -> Result:
-    """The curve drawn from rounded counts; the values at 1-5 years exact (withheld where
-    fewer than k events of the cause happened since the last value shown)."""
+    """The curve drawn from rounded counts; the values at 1-5 years exact, with the years
+    to withhold on publishing (fewer than k events of the cause since the last one shown)."""
     exact = cif_result(competing.cumulative_incidence(duration, status, cause=cause))
     shown = cif_result(publish.published_cif(duration, status, cause, k))
     own = status == cause
     hide = publish.withheld_years(duration[own], np.ones(int(own.sum())), km.YEARS_DAYS, k)
-    return shown | {"at_years": _withhold(exact["at_years"], hide)}
+    withheld = [y for y, h in zip(YEARS, hide, strict=True) if h]
+    return shown | {"at_years": exact["at_years"], "withheld_years": withheld}
 
 
 def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int) -> Result:
