@@ -16,6 +16,7 @@ from registry.errors import IngestError
 from registry.ingest import IngestResult, IngestRun, SkippedFile
 from registry.ingest.run import entirely_quarantined
 from registry.rekey import Rekeyed
+from registry.report_format import WITHHELD
 
 
 def escape(text: str) -> str:
@@ -215,7 +216,10 @@ def print_primary(out: Console, results: dict[str, Any]) -> None:
     out.print(table)
     for reason in reasons:
         out.print(f"not estimable: {reason}")
-    out.print(f"* primary analysis. Counts below {threshold} are withheld (<{threshold}).")
+    out.print(
+        f"* primary analysis. '{WITHHELD}': a count below {threshold}, or one it could be "
+        "worked back from (as in the report)."
+    )
 
 
 def _model_row(model: str, fit: dict[str, Any], threshold: int) -> list[str]:
@@ -232,5 +236,5 @@ def _num(value: float | None, spec: str) -> str:
 
 
 def _count(value: int | None, threshold: int) -> str:
-    """A count, or '<threshold' as the report writes a suppressed one."""
-    return f"<{threshold}" if value is None else f"{value:,}"
+    """A count, or the report's marker of a withheld one."""
+    return WITHHELD if value is None else f"{value:,}"

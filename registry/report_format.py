@@ -23,9 +23,13 @@ MODELS = {
 }
 
 
+WITHHELD = "withheld"  # the one marker of every withheld count: a small one, or one it follows from
+
+
 def count(value: Any, threshold: int) -> str:
-    """A count with thousands separators; suppressed counts as '<threshold'."""
-    return f"<{threshold}" if value is None else f"{value:,}"
+    """A count with thousands separators; a withheld count (below the threshold, or one
+    from which such a count could be worked back) as 'withheld', never as a bound."""
+    return WITHHELD if value is None else f"{value:,}"
 
 
 def fixed(value: Any, digits: int = 2) -> str:
@@ -44,8 +48,10 @@ def describe(cell: dict[str, Any], binary: bool, threshold: int) -> str:
     """Table 1 cell: mean ± SD or n (%), with missing in brackets."""
     missing = f" [{count(cell['missing'], threshold)} missing]" if cell.get("missing") else ""
     if binary:
-        if cell.get("count") is None or cell.get("percent") is None:
-            return f"<{threshold}{missing}"
+        if cell.get("count") is None:
+            return f"{WITHHELD}{missing}"
+        if cell.get("percent") is None:  # withheld: with n it would give a hidden count
+            return f"{cell['count']:,}{missing}"
         return f"{cell['count']:,} ({cell['percent']:.1f} %){missing}"
     if cell.get("mean") is None:
         return f"–{missing}"

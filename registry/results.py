@@ -15,6 +15,7 @@ import polars as pl
 from registry.analysis import analyse_outcome
 from registry.cohort import Cohort
 from registry.models import km
+from registry.protect import protect
 from registry.study import Study
 from registry.table_one import table_one
 from registry.time_to_event import TimeToEvent
@@ -23,7 +24,9 @@ from registry.time_to_event import TimeToEvent
 COUNT_KEYS = frozenset(
     {"n", "events", "at_risk", "censored", "total_events", "deaths_first", "n_treated",
      "n_untreated", "excluded", "remaining", "remaining_treated", "remaining_conservative",
-     "rows", "patients", "n_baseline", "n_followup", "count", "missing"}
+     "rows", "patients", "n_baseline", "n_followup", "count", "missing", "n_rows",
+     "violations", "rows_read", "rows_inserted", "rows_updated", "rows_unchanged",
+     "rows_quarantined"}
 )  # fmt: skip
 PACKAGES = ("vertebral-registry", "duckdb", "polars", "numpy", "scipy", "lifelines", "statsmodels")
 
@@ -95,7 +98,9 @@ def build_results(
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
     }
-    return suppress_small(clean_numbers(results), study.min_cell_count)
+    # complementary suppression first (it needs the true small counts), then the rest
+    protected = protect(clean_numbers(results), study.min_cell_count)
+    return suppress_small(protected, study.min_cell_count)
 
 
 def missing_covariates(cohort: Cohort, study: Study) -> list[dict[str, Any]]:

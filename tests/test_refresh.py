@@ -174,7 +174,7 @@ def test_history_suppresses_small_changes_in_patients_and_events() -> None:
            "events": 110, "prev_events": 103, "corrected_rows": 2, "quarantined_rows": 1,
            "hr": 1.1, "prev_hr": 1.0}  # fmt: skip
     found = changes(row, 5)
-    assert found["new_patients"] == "<5"  # 3 new patients is a small cell
+    assert found["new_patients"] == "withheld"  # 3 new patients is a small cell
     assert found["new_events"] == 7
     assert (found["corrected_rows"], found["quarantined_rows"]) == (2, 1)  # rows, not patients
 

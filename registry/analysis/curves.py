@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from registry.analysis import publish
 from registry.analysis.common import (
     ARM_NAMES,
     YEARS,
@@ -81,13 +82,27 @@ def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None
     event = frame.get_column("event").to_numpy() == 1
 
     def fit(m: np.ndarray) -> Result:
-        return _km(duration[m], event[m], None if weights is None else weights[m])
+        return _km(duration[m], event[m], None if weights is None else weights[m], threshold)
 
     return per_arm(frame, threshold, fit)
 
 
-def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None) -> Result:
-    return km_result(km.fit_km(duration, event, weights=weights))
+def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> Result:
+    """The published curve (rounded counts, see analysis/publish.py) with the exact fit's
+    n, events, median and survival at 1-5 years; `withheld_years` names the years whose
+    values the published results.json leaves out (registry/protect.py)."""
+    fit = km.fit_km(duration, event, weights=weights)
+    exact = km_result(fit)
+    w = np.ones_like(duration) if weights is None else weights
+    hide = publish.withheld_years(duration[event], w[event], km.YEARS_DAYS, k)
+    exact["withheld_years"] = [y for y, h in zip(YEARS, hide, strict=True) if h]
+    shown = km_result(publish.published_km(fit, k))
+    exact |= {key: shown[key] for key in CURVE_KEYS}
+    return exact
+
+
+CURVE_KEYS = ("times_days", "survival", "ci_lower", "ci_upper", "at_risk", "events",
+              "censored_times_days", "censored")  # fmt: skip
 
 
 def cif_result(fit: competing.CumulativeIncidence) -> Result:
@@ -101,8 +116,15 @@ def cif_result(fit: competing.CumulativeIncidence) -> Result:
     }
 
 
-def _cif(duration: np.ndarray, status: np.ndarray, cause: int) -> Result:
-    return cif_result(competing.cumulative_incidence(duration, status, cause=cause))
+def _cif(duration: np.ndarray, status: np.ndarray, cause: int, k: int) -> Result:
+    """The curve drawn from rounded counts; the values at 1-5 years exact, with the years
+    to withhold on publishing (fewer than k events of the cause since the last one shown)."""
+    exact = cif_result(competing.cumulative_incidence(duration, status, cause=cause))
+    shown = cif_result(publish.published_cif(duration, status, cause, k))
+    own = status == cause
+    hide = publish.withheld_years(duration[own], np.ones(int(own.sum())), km.YEARS_DAYS, k)
+    withheld = [y for y, h in zip(YEARS, hide, strict=True) if h]
+    return shown | {"at_years": exact["at_years"], "withheld_years": withheld}
 
 
 def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int) -> Result:
@@ -110,8 +132,10 @@ def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int)
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     status = frame.get_column("event").to_numpy().astype(int)
     out: Result = {
-        "cif": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 1)),
-        "cif_death": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 2)),
+        "cif": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 1, threshold)),
+        "cif_death": per_arm(
+            frame, threshold, lambda m: _cif(duration[m], status[m], 2, threshold)
+        ),
     }
     group = arm_codes(frame)
     out["gray_test"] = guarded(lambda: _gray(duration, status, group))

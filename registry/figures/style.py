@@ -11,6 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from registry.report_format import WITHHELD
+
 Section = dict[str, Any]
 
 DEFAULT_THRESHOLD = 5
@@ -113,8 +115,9 @@ def band_colour(arm: str, alpha: float = BAND_ALPHA) -> str:
 
 
 def count_text(value: int | float | None, threshold: int) -> str:
-    """A count for display; None (suppressed) is shown as "<threshold", never as 0."""
-    return f"<{threshold}" if value is None else f"{round(value):,}"
+    """A count for display; None (withheld: below `threshold`, or a complement from which a
+    small count could be worked back) is shown as "withheld", never as 0 or a wrong bound."""
+    return WITHHELD if value is None else f"{round(value):,}"
 
 
 def pct(value: float | None) -> str:

@@ -17,11 +17,12 @@ import jinja2
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from registry.figures.style import ARM_COLOURS, base_layout, to_div
+from registry.figures.style import ARM_COLOURS, WITHHELD, base_layout, to_div
 from registry.refresh.attention import KINDS, FileWarning
 from registry.report import write_atomically
 
 Row = dict[str, Any]
+COUNTS = (("n_patients", "prev_patients"), ("n_cohort", None), ("events", "prev_events"))
 TEMPLATE = "history.html.j2"
 CIF_LINES = (("1y", "solid"), ("5y", "dot"))
 
@@ -45,17 +46,41 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def protect_counts(rows: list[Row], threshold: int) -> list[Row]:
+    """Rows (oldest first) with the patients, cohort and events of a published build
+    withheld where the count is small or lies 1..threshold-1 from one shown before (the
+    difference would be a small count of new patients or events), and prev_* set to the
+    last value shown, so that no difference on the page is a small count."""
+    shown: dict[str, list[Any]] = {column: [] for column, _ in COUNTS}
+    out = []
+    for row in rows:
+        if row["status"] != "published":
+            out.append(row)
+            continue
+        new = dict(row)
+        for column, previous in COUNTS:
+            value, seen = row[column], shown[column]
+            # against every value shown, not only the last: counts can also go down
+            near = value is not None and any(0 < abs(value - v) < threshold for v in seen)
+            hide = near or (value is not None and 0 < value < threshold)
+            new[column] = WITHHELD if hide else value
+            if previous:
+                new[previous] = seen[-1] if seen else None
+            if not hide and value is not None:
+                seen.append(value)
+        out.append(new)
+    return out
+
+
 def changes(row: Row, threshold: int) -> Row:
-    """What changed since the previous published build, for one history row; a change of
-    fewer than `threshold` patients or events is shown as '<threshold' (small cells)."""
+    """What changed since the previous published build shown, for one history row (after
+    protect_counts); a withheld count or a small change is shown as withheld."""
     if row["status"] != "published":
         return {}
     first = not row["has_previous"]
-    new_patients = row["n_patients"] - (0 if first else row["prev_patients"] or 0)
-    new_events = _delta(row["events"], 0 if first else row["prev_events"])
     return {
-        "new_patients": _small(new_patients, threshold),
-        "new_events": _small(new_events, threshold),
+        "new_patients": _change(row["n_patients"], 0 if first else row["prev_patients"], threshold),
+        "new_events": _change(row["events"], 0 if first else row["prev_events"], threshold),
         "corrected_rows": row["corrected_rows"],
         "quarantined_rows": row["quarantined_rows"],
         "hr_moved": None if first else _delta(row["hr"], row["prev_hr"]),
@@ -63,9 +88,16 @@ def changes(row: Row, threshold: int) -> Row:
     }
 
 
+def _change(now: Any, before: Any, threshold: int) -> float | str | None:
+    """A count change, or withheld when either count is withheld or the change is small."""
+    if isinstance(now, str) or isinstance(before, str):
+        return WITHHELD
+    return _small(_delta(now, before), threshold)
+
+
 def _small(value: float | None, threshold: int) -> float | str | None:
-    """A count change, or '<threshold' when it is a small cell."""
-    return f"<{threshold}" if value is not None and 0 < abs(value) < threshold else value
+    """A count change, or withheld when it is a small cell."""
+    return WITHHELD if value is not None and 0 < abs(value) < threshold else value
 
 
 def _delta(now: float | None, before: float | None) -> float | None:
@@ -140,13 +172,14 @@ def render_history(
     warnings: dict[int, list[FileWarning]] | None = None,
     lock_held: bool = True,
 ) -> str:
-    """The whole history page as one self-contained HTML string, newest build first; each
-    run lists the files that needed attention, and a 'running' run whose process is gone
-    (nobody holds the lock) shows as 'interrupted'."""
+    """The whole history page as one self-contained HTML string, newest build first; counts
+    are protected (small ones and those within the threshold of another shown value are
+    withheld), each run lists the files that needed attention, and a 'running' run whose
+    process is gone (nobody holds the lock) shows as 'interrupted'."""
     shown = [
         _attended(row, (warnings or {}).get(row["run_id"], []), lock_held)
         | {"changes": changes(row, threshold)}
-        for row in rows
+        for row in protect_counts(rows, threshold)
     ]
     return (
         environment()

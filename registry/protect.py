@@ -1,0 +1,290 @@
+"""The cells and relations of results.json, and complementary suppression over them.
+
+Each function below registers one part of the results (flow, outcomes, landmark, Table 1,
+data quality, PROs) with the relations an attacker could use: totals minus parts, flow
+differences, arm differences, model sizes against the cohort. See registry/suppression.py.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from registry.suppression import Cells, Path, blank, get, pointer
+
+Result = dict[str, Any]
+ARMS = ("treated", "untreated")
+WHOLE_COHORT_MODELS = ("unadjusted", "time_varying")
+ADJUSTED_MODELS = ("adjusted", "time_varying_adjusted", "death_cause_specific")
+
+
+def protect(results: Result, k: int) -> Result:
+    """A copy of results with every cell from which a small count could be worked back set to
+    None, the percentages beside hidden counts withheld, and `withheld` listing (as JSON
+    pointers) the counts hidden to protect another (complementary suppression)."""
+    out = copy.deepcopy(results)
+    cells = Cells(k)
+    flow(cells, out)
+    for name, outcome in out.get("outcomes", {}).items():
+        outcome_cells(cells, ("outcomes", name), outcome)
+    table_one_cells(cells, out)
+    quality_cells(cells, out)
+    pro_cells(cells, out)
+    complementary = cells.solve()
+    blank(out, [p for c in cells.cells.values() if c.hidden for p in c.paths])
+    withhold_percentages(out)
+    withhold_years(out)
+    out["withheld"] = sorted({pointer(p) for p in complementary})
+    return out
+
+
+def flow(cells: Cells, results: Result) -> None:
+    """Attrition rows, cohort size and arms: each step's remaining = its two arms; the rows
+    before = excluded + remaining, per arm too (the per-arm exclusions are virtual)."""
+    rows = get(results, ("cohort", "attrition")) or []
+    keys = ("remaining", "remaining_treated", "remaining_conservative")
+    for i, row in enumerate(rows):
+        names = [cells.add(f"flow.{i}.{key}", row.get(key), ("cohort", "attrition", i, key))
+                 for key in keys]  # fmt: skip
+        cells.relate(names[0], names[1:])
+        excluded = cells.add(f"flow.{i}.excluded", row.get("excluded"),
+                             ("cohort", "attrition", i, "excluded"))  # fmt: skip
+        if i == 0 or excluded is None:
+            continue
+        before = _last_all(rows[:i])  # the step before, or the last one for all (adjusted)
+        if before is None:
+            continue
+        j = rows.index(before)
+        cells.relate(f"flow.{j}.remaining", [excluded, f"flow.{i}.remaining"])
+        per_arm: list[str | None] = []
+        for key in keys[1:]:
+            gone = cells.virtual(f"flow.{i}.excluded.{key}", before[key] - row[key])
+            cells.relate(f"flow.{j}.{key}", [gone, f"flow.{i}.{key}"])
+            per_arm.append(gone)
+        cells.relate(excluded, per_arm)
+    last = _last_all(rows)
+    if last is not None:
+        i = rows.index(last)
+        cells.add(f"flow.{i}.remaining", last["remaining"], ("cohort", "n"), anchor=2)
+        cells.add(f"flow.{i}.remaining_treated", last["remaining_treated"],
+                  ("cohort", "n_treated"), anchor=1)  # fmt: skip
+        cells.add(f"flow.{i}.remaining_conservative", last["remaining_conservative"],
+                  ("cohort", "n_untreated"), anchor=1)  # fmt: skip
+
+
+def _last_all(rows: list[Result]) -> Result | None:
+    alls = [r for r in rows if r.get("applies_to") == "all"]
+    return alls[-1] if alls else None
+
+
+def cohort_cell(cells: Cells, value: Any, kind: str) -> str | None:
+    """The flow cell that a model's or a curve's n equals: the cohort, an arm, or the
+    complete cases of the adjusted models (matched by value, which can only over-protect)."""
+    for name, cell in cells.cells.items():
+        if name.startswith("flow.") and name.endswith(kind) and cell.value == value:
+            return name
+    return None
+
+
+def outcome_cells(cells: Cells, at: Path, outcome: Result) -> None:
+    """Patients, events, deaths and censored per outcome; per arm; per model; landmark."""
+    n = cells.add(cohort_cell(cells, outcome.get("n"), ".remaining") or f"{at}.n",
+                  outcome.get("n"), (*at, "n"))  # fmt: skip
+    events = cells.add(f"{at}.events", outcome.get("events"), (*at, "events"))
+    deaths = cells.add(f"{at}.deaths", outcome.get("deaths_first"), (*at, "deaths_first"))
+    if n is not None and events is not None and deaths is not None:
+        censored = cells.cells[n].value - cells.cells[events].value - cells.cells[deaths].value
+        cells.relate(n, [events, deaths, cells.virtual(f"{at}.censored", censored)])
+    curve_family(cells, (*at, "km"), outcome.get("km", {}), n, events, ever_treated=True)
+    models(cells, at, outcome, n, events)
+
+
+def curve_family(cells: Cells, at: Path, by_arm: Result, n: str | None, events: str | None,
+                 *, ever_treated: bool) -> None:  # fmt: skip
+    """Arm sizes and events of a set of curves: n = sum of arms, events = sum of arms."""
+    sizes, counts = [], []
+    for arm in ARMS:
+        curve = by_arm.get(arm, {}) if isinstance(by_arm, dict) else {}
+        size = curve.get("n")
+        arm_cell = (
+            cohort_cell(cells, size, f".remaining_{_flow_arm(arm)}") if ever_treated else None
+        )
+        sizes.append(cells.add(arm_cell or f"{at}.{arm}.n", size, (*at, arm, "n")))
+        counts.append(cells.add(f"{at}.{arm}.events", curve.get("total_events"),
+                                (*at, arm, "total_events")))  # fmt: skip
+    cells.relate(n, sizes)
+    cells.relate(events, counts)
+
+
+def _flow_arm(arm: str) -> str:
+    return "treated" if arm == "treated" else "conservative"
+
+
+def models(cells: Cells, at: Path, outcome: Result, n: str | None, events: str | None) -> None:
+    """Model sizes and events: the whole cohort's, the complete cases', the landmark's."""
+    cox = outcome.get("cox", {})
+    fits = {m: f for m, f in cox.items() if isinstance(f, dict) and "error" not in f}
+    fits |= {f"piecewise.{p}": f for p, f in cox.get("piecewise", {}).items()
+             if isinstance(f, dict) and "error" not in f}  # fmt: skip
+    deaths = f"{at}.deaths"
+    for model, fit in fits.items():
+        path = (*at, "cox", *model.split("."))
+        base = model in WHOLE_COHORT_MODELS or model in ADJUSTED_MODELS or "piecewise." in model
+        if not base or fit.get("n") is None:
+            continue
+        size = cells.add(cohort_cell(cells, fit["n"], ".remaining") or f"{at}.adjusted.n",
+                         fit["n"], (*path, "n"))  # fmt: skip
+        kind = "deaths" if model == "death_cause_specific" else "events"
+        whole = size == n
+        cells.add(f"{at}.{kind}" if whole else f"{at}.adjusted.{kind}", fit.get("events"),
+                  (*path, "events"))  # fmt: skip
+    for full in (events, deaths if deaths in cells.cells else None):
+        part = f"{at}.adjusted.{'events' if full == events else 'deaths'}"
+        if full is not None and part in cells.cells:
+            gap(cells, full, part, f"{part}.gap")
+    landmark(cells, at, outcome, fits, n, events)
+
+
+def landmark(cells: Cells, at: Path, outcome: Result, fits: Result, n: str | None,
+             events: str | None) -> None:  # fmt: skip
+    """The landmark cohort (and IPTW's complete cases of it) against the whole cohort."""
+    lm = fits.get("landmark", {})
+    lm_n = cells.add(f"{at}.lm.n", lm.get("n"), (*at, "cox", "landmark", "n"))
+    lm_events = cells.add(f"{at}.lm.events", lm.get("events"), (*at, "cox", "landmark", "events"))
+    fine_gray = outcome.get("fine_gray", {})
+    if "error" not in fine_gray and lm_n and fine_gray.get("n") == cells.cells[lm_n].value:
+        cells.add(lm_n, fine_gray.get("n"), (*at, "fine_gray", "n"))
+        cells.add(lm_events or f"{at}.lm.events", fine_gray.get("events"),
+                  (*at, "fine_gray", "events"))  # fmt: skip
+    curve_family(cells, (*at, "km_landmark"), outcome.get("km_landmark", {}), lm_n, lm_events,
+                 ever_treated=False)  # fmt: skip
+    gap(cells, n, lm_n, f"{at}.lm.n.gap")
+    gap(cells, events, lm_events, f"{at}.lm.events.gap")
+    iptw = fits.get("iptw", {})
+    w_n = cells.add(f"{at}.iptw.n", iptw.get("n"), (*at, "cox", "iptw", "n"))
+    w_events = cells.add(f"{at}.iptw.events", iptw.get("events"), (*at, "cox", "iptw", "events"))
+    weighted = (*at, "cox", "iptw", "weighted_km")
+    curve_family(cells, weighted, iptw.get("weighted_km", {}), w_n, w_events, ever_treated=False)
+    gap(cells, lm_n, w_n, f"{at}.iptw.n.gap")
+    gap(cells, lm_events, w_events, f"{at}.iptw.events.gap")
+    # nested twice: the cohort minus the IPTW cohort is a count too (the sum of two gaps)
+    gap(cells, n, w_n, f"{at}.iptw.n.gap.cohort")
+    gap(cells, events, w_events, f"{at}.iptw.events.gap.cohort")
+    for histogram in ("ps_histogram", "weights_histogram"):
+        for arm in ARMS:
+            bins = iptw.get(histogram, {}).get(arm) or []
+            path = (*at, "cox", "iptw", histogram, arm)
+            names = [cells.add(f"{path}.{i}", b, (*path, i)) for i, b in enumerate(bins)]
+            cells.relate(f"{weighted}.{arm}.n" if f"{weighted}.{arm}.n" in cells.cells else None,
+                         names)  # fmt: skip
+
+
+def gap(cells: Cells, whole: str | None, part: str | None, name: str) -> None:
+    """whole = part + the (virtual) count between them."""
+    if whole is None or part is None:
+        return
+    cells.relate(
+        whole, [part, cells.virtual(name, cells.cells[whole].value - cells.cells[part].value)]
+    )
+
+
+def table_one_cells(cells: Cells, results: Result) -> None:
+    """Per arm and variable: arm = n + missing; a binary n = count + the rest; per covariate,
+    the missing of the two arms add up to data_quality.missing_covariates."""
+    missing_by_variable: dict[str, list[str | None]] = {}
+    for i, row in enumerate(results.get("table1", [])):
+        for arm in ARMS:
+            cell = row.get(arm, {})
+            at = ("table1", i, arm)
+            arm_cell = cohort_cell(cells, cell.get("n", 0) + cell.get("missing", 0),
+                                   f".remaining_{_flow_arm(arm)}")  # fmt: skip
+            size = cells.add(arm_cell or f"t1.arm.{arm}", cell.get("n", 0) + cell.get("missing", 0))
+            n = cells.add(f"{at}.n", cell.get("n"), (*at, "n"))
+            missing = cells.add(f"{at}.missing", cell.get("missing"), (*at, "missing"))
+            cells.relate(size, [n, missing])
+            missing_by_variable.setdefault(row["variable"], []).append(missing)
+            if row.get("binary") and n is not None and isinstance(cell.get("count"), int):
+                count = cells.add(f"{at}.count", cell["count"], (*at, "count"))
+                rest = cells.virtual(f"{at}.rest", cells.cells[n].value - cell["count"])
+                cells.relate(n, [count, rest])
+    names = {"female": "sex"}
+    quality = results.get("data_quality", {}).get("missing_covariates", [])
+    for j, row in enumerate(quality):
+        total = cells.add(f"dq.missing.{row['covariate']}", row.get("missing"),
+                          ("data_quality", "missing_covariates", j, "missing"))  # fmt: skip
+        for variable, parts in missing_by_variable.items():
+            if names.get(variable, variable) == row["covariate"]:
+                cells.relate(total, parts)
+
+
+def quality_cells(cells: Cells, results: Result) -> None:
+    """Ingest batches (read = inserted + updated + unchanged + quarantined), quarantine by
+    rule against the file's quarantined total, checks (rows and patients)."""
+    quality = results.get("data_quality", {})
+    parts = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_quarantined")
+    by_file: dict[str, str | None] = {}
+    for i, batch in enumerate(quality.get("batches", [])):
+        at = ("data_quality", "batches", i)
+        names = [cells.add(f"{at}.{key}", batch.get(key), (*at, key)) for key in parts]
+        cells.relate(cells.add(f"{at}.rows_read", batch.get("rows_read"), (*at, "rows_read")),
+                     names)  # fmt: skip
+        by_file[str(batch.get("file_name"))] = names[-1]
+    rules: dict[str, list[str | None]] = {}
+    for i, row in enumerate(quality.get("quarantine", [])):
+        at = ("data_quality", "quarantine", i)
+        rules.setdefault(str(row.get("file_name")), []).append(
+            cells.add(f"{at}.n_rows", row.get("n_rows"), (*at, "n_rows"))
+        )
+    for file_name, names in rules.items():
+        cells.relate(by_file.get(file_name), names)
+    for i, row in enumerate(quality.get("checks", [])):
+        at = ("data_quality", "checks", i)
+        for key in ("violations", "patients"):
+            cells.add(f"{at}.{key}", row.get(key), (*at, key))
+
+
+def pro_cells(cells: Cells, results: Result) -> None:
+    """PRO counts of an arm: the arm = those with the visit (or pair) + those without."""
+    pro = results.get("pro", {})
+    found: list[tuple[Any, Any, Path]] = []
+    for instrument in ("VAS", "ODI"):
+        for arm in ARMS:
+            found.append((arm, get(pro, (instrument, arm, "n")), ("pro", instrument, arm, "n")))
+            for visit, q in (get(pro, ("quantiles", instrument, arm)) or {}).items():
+                where: Path = ("pro", "quantiles", instrument, arm, visit, "n")
+                found.append((arm, q.get("n") if isinstance(q, dict) else None, where))
+    for i, row in enumerate(pro.get("trajectories", [])):
+        found.append((row.get("arm"), row.get("n"), ("pro", "trajectories", i, "n")))
+    for arm, value, path in found:
+        name = cells.add(pointer(path), value, path)
+        gap(cells, arm_cell(cells, arm), name, f"{pointer(path)}.gap")
+
+
+def arm_cell(cells: Cells, arm: Any) -> str | None:
+    """The flow cell of an arm's size in the cohort (published as cohort.n_<arm>)."""
+    where = ("cohort", "n_treated" if arm == "treated" else "n_untreated")
+    return next((n for n, c in cells.cells.items() if where in c.paths), None)
+
+
+def withhold_years(value: Any) -> None:
+    """Null the values at 1-5 years of a curve that lists them in `withheld_years`."""
+    if isinstance(value, list):
+        for item in value:
+            withhold_years(item)
+    if not isinstance(value, dict):
+        return
+    for year in value.get("withheld_years") or []:
+        for key in ("survival_at_years", "ci_lower_at_years", "ci_upper_at_years", "at_years"):
+            if isinstance(value.get(key), dict) and year in value[key]:
+                value[key][year] = None
+    for item in value.values():
+        withhold_years(item)
+
+
+def withhold_percentages(results: Result) -> None:
+    """A percentage beside a hidden count or n would give it back (count = % x n)."""
+    for row in results.get("table1", []):
+        for arm in ARMS:
+            cell = row.get(arm, {})
+            if "percent" in cell and (cell.get("count") is None or cell.get("n") is None):
+                cell["percent"] = None
