@@ -36,3 +36,7 @@ class DemoFolderNotEmpty(RegistryError):
     """`registry demo --out DIR` refused a folder holding files the demo did not write."""
 
     exit_code = 2
+
+
+class PackageDataError(RegistryError):
+    """A file the package ships (SQL, template, study) is missing: the install is incomplete."""
