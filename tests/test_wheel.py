@@ -114,15 +114,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-@pytest.fixture(scope="module")
-def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _install(wheel: Path, venv: Path) -> None:
     """A fresh virtualenv holding the wheel and only its declared dependencies, at the
     locked versions (-c: a dependency missing from pyproject.toml would fail the demo)."""
-    venv = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", venv], cwd=venv.parent)
     pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
     _run([*pip, "install", "-c", ROOT / "requirements.lock", wheel], cwd=venv.parent)
-    return venv
 
 
 def _clean_env() -> dict[str, str]:
@@ -142,10 +139,8 @@ def test_the_wheel_holds_every_sql_file_template_and_the_study(wheel: Path) -> N
     assert modules <= names
 
 
-@pytest.mark.slow
-def test_the_installed_wheel_pins_the_locked_versions_and_reads_nothing_from_the_checkout(
-    venv: Path,
-) -> None:
+def _check_installed_from_the_lock(venv: Path) -> None:
+    """Nothing is read from the checkout, and every installed version is the locked one."""
     python = venv / "bin" / "python"
     where = _run(
         [python, "-c", "import importlib.resources as i, registry.resources as r; "
@@ -173,8 +168,12 @@ def test_the_installed_wheel_pins_the_locked_versions_and_reads_nothing_from_the
 
 @pytest.mark.slow
 def test_the_installed_wheel_runs_demo_init_check_and_refresh_from_another_folder(
-    venv: Path, tmp_path: Path
+    wheel: Path, tmp_path: Path
 ) -> None:
+    # one test, so that pytest -n 2 never builds the virtualenv twice
+    venv = tmp_path / "venv"
+    _install(wheel, venv)
+    _check_installed_from_the_lock(venv)
     cli, env = venv / "bin" / "registry", _clean_env()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
