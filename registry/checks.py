@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from registry.db import SQL_DIR, query
+from registry.db import query
+from registry.resources import sql_names
 
-CHECKS_DIR = SQL_DIR / "checks"
 VIOLATION_SCHEMA = {
     "check": pl.String,
     "table_name": pl.String,
@@ -19,7 +19,7 @@ VIOLATION_SCHEMA = {
 
 def check_names() -> list[str]:
     """Names of the checks, one per file in sql/checks."""
-    return sorted(p.stem for p in CHECKS_DIR.glob("*.sql"))
+    return sql_names("checks")
 
 
 def run_check(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+from registry.resources import sql_text
 
 
 def connect(path: Path | str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -21,10 +20,9 @@ def connect(path: Path | str = ":memory:", *, read_only: bool = False) -> duckdb
     return duckdb.connect(str(path), read_only=read_only, config=config)
 
 
-@cache
 def load_sql(name: str) -> str:
-    """Text of sql/<name>.sql (name like 'checks/fracture_before_index')."""
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    """Text of sql/<name>.sql (name like 'checks/fracture_before_index'), from the package."""
+    return sql_text(name)
 
 
 def query(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:

@@ -48,3 +48,7 @@ class PseudonymKeyError(RegistryError):
     """An operation was refused to protect the pseudonyms: a wrong, missing or new key."""
 
     exit_code = 2
+
+
+class PackageDataError(RegistryError):
+    """A file the package ships (SQL, template, study) is missing: the install is incomplete."""

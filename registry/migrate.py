@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import duckdb
 
-from registry.db import SQL_DIR, load_sql, scalar
+from registry.db import load_sql, scalar
 from registry.errors import MigrationError
-
-MIGRATIONS = SQL_DIR / "migrations"
-VIEWS = SQL_DIR / "views"
+from registry.resources import sql_names
 
 
 def available_migrations() -> list[str]:
     """Names of the migration files, in the order they apply."""
-    return sorted(p.stem for p in MIGRATIONS.glob("[0-9]*.sql"))
+    return [name for name in sql_names("migrations") if name[:1].isdigit()]
 
 
 def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -56,8 +54,8 @@ def _apply_one(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def apply_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re-)create every view in sql/views."""
-    for path in sorted(VIEWS.glob("*.sql")):
-        con.execute(load_sql(f"views/{path.stem}"))
+    for name in sql_names("views"):
+        con.execute(load_sql(f"views/{name}"))
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -21,9 +21,7 @@ from registry.errors import ReportWriteError
 from registry.figures.style import DRAW_SCRIPT
 from registry.report_format import count, describe, fixed, pvalue
 from registry.report_sections import sections
-from registry.study import REPORTS_DIR
-
-TEMPLATES = REPORTS_DIR / "templates"
+from registry.resources import reports_text, template_env
 
 
 def write_json(results: dict[str, Any], path: Path) -> Path:
@@ -150,13 +148,7 @@ def _cannot_write(path: Path, exc: OSError) -> ReportWriteError:
 @cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment: autoescaping on, the report's number filters."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_env("registry._reports", "templates")
     env.filters.update(fixed=fixed, pvalue=pvalue)
     return env
 
@@ -169,7 +161,7 @@ def render_report(results: dict[str, Any], *, built_at: dt.datetime) -> str:
         count=lambda v: count(v, threshold), describe=lambda d, b: describe(d, b, threshold)
     )
     context = sections(results, threshold)
-    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    css = reports_text("templates/report.css")
     return env.get_template("report.html.j2").render(
         **context,
         css=css,

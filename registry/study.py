@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import ConfigError
+from registry.resources import default_study
 
-REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
-DEFAULT_STUDY = REPORTS_DIR / "adjacent_refracture.toml"
+DEFAULT_STUDY = default_study()
 OUTCOMES = ("adjacent", "remote", "same_level", "any_new")
 PROCEDURES = ("vertebroplasty", "kyphoplasty")
 COVARIATES = (

@@ -5,7 +5,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from registry.db import SQL_DIR, load_sql
+from registry.db import load_sql
+
+SQL_DIR = Path(__file__).parent.parent / "sql"  # the source of truth, read through the package
 
 SQL_FILES = sorted(SQL_DIR.rglob("*.sql"))
 EMPTY_CSV = Path(__file__).parent / "data" / "empty_patients.csv"

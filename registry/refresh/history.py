@@ -20,6 +20,7 @@ from plotly.offline import get_plotlyjs
 from registry.figures.style import ARM_COLOURS, WITHHELD, base_layout, to_div
 from registry.refresh.attention import KINDS, FileWarning
 from registry.report import write_atomically
+from registry.resources import template_env
 
 Row = dict[str, Any]
 COUNTS = (("n_patients", "prev_patients"), ("n_cohort", None), ("events", "prev_events"))
@@ -155,13 +156,7 @@ def incidence_figure(rows: list[Row]) -> go.Figure:
 @cache
 def environment() -> jinja2.Environment:
     """The history page's Jinja2 environment (autoescaping on)."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return template_env("registry.refresh")
 
 
 def render_history(
