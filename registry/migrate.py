@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from registry.db import SQL_DIR, load_sql, scalar
+from registry.db import SQL_DIR, load_sql
 from registry.errors import MigrationError
 
 MIGRATIONS = SQL_DIR / "migrations"
@@ -58,8 +58,3 @@ def apply_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re-)create every view in sql/views."""
     for path in sorted(VIEWS.glob("*.sql")):
         con.execute(load_sql(f"views/{path.stem}"))
-
-
-def schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The newest applied migration, or None for an empty database."""
-    return scalar(con, "SELECT max(name) FROM schema_migrations")

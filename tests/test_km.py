@@ -23,7 +23,6 @@ from registry.models.km import (
     median_follow_up,
     restricted_mean,
     rmst_difference,
-    thin_curve,
 )
 
 HERE = Path(__file__).parent
@@ -236,16 +235,6 @@ def test_bad_input_is_refused_with_a_message() -> None:
         fit_km([1, 2], [1])
     with pytest.raises(ModelFitError, match="exactly 2 groups"):
         rmst_difference([1, 2, 3], [1, 1, 1], ["a", "b", "c"], tau=2)
-
-
-def test_thin_curve_keeps_the_event_steps() -> None:
-    data = _data("lung")
-    km = fit_km(data["time"], data["status"])
-    thin = thin_curve(km)
-    assert thin.times[0] == 0 and thin.times[-1] == km.times[-1]
-    assert (thin.events[1:-1] > 0).all()
-    np.testing.assert_array_equal(thin.at(km.times)[0], km.survival)
-    assert thin_curve(km, max_points=20).times.size <= 20
 
 
 @pytest.mark.slow
