@@ -91,6 +91,22 @@ def test_cuminc_curves_match_r(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", DATASETS)
+def test_pooled_curves_match_r(name: str) -> None:
+    # cuminc(d$time, d$status) without groups: the call the report makes on each arm's rows
+    # (analysis.curves.competing_risks); est to 1e-9 absolute, var to 1e-6 relative
+    time, status, _, _ = arrays(load(name))
+    curves = reference(f"{name}_pooled.csv")
+    assert curves["group"].unique().to_list() == ["1"]  # cuminc's label for "no groups"
+    for (cause,), curve in curves.group_by("cause", maintain_order=True):
+        fit = cumulative_incidence(time, status, cause=int(cause))
+        steps = right_limits(curve)
+        days = steps["time"].to_numpy()
+        assert set(fit.times) <= set(days) and fit.max_time == days.max()
+        np.testing.assert_allclose(fit.at(days), steps["est"].to_numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(fit.variance_at(days), steps["var"].to_numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", DATASETS)
 def test_pooled_timepoints_match_r(name: str) -> None:
     # timepoints(cuminc(d$time, d$status), times)   (no groups)
     time, status, _, _ = arrays(load(name))

@@ -113,6 +113,18 @@ def test_median_and_ci_match_r(name: str) -> None:
         assert km.median_ci == (r["lcl"][0], r["ucl"][0])
 
 
+@pytest.mark.parametrize("name", DATASETS)
+def test_pooled_median_and_restricted_mean_match_r(name: str) -> None:
+    # summary(survfit(Surv(time, status) ~ 1, conf.type = "log-log"), rmean = 730)$table:
+    # records, events, median and its CI to the day, rmean and se(rmean) to RTOL (1e-6)
+    data, r = _data(name), _ref(f"{name}_pooled_table.csv")
+    km = fit_km(data["time"], data["status"])
+    assert (km.n, km.total_events) == (r["records"][0], r["events"][0])
+    assert (km.median, km.median_ci) == (r["median"][0], (r["lcl"][0], r["ucl"][0]))
+    mean, se = restricted_mean(km, 730)
+    assert (mean, se) == pytest.approx((r["rmean"][0], r["se_rmean"][0]), rel=RTOL)
+
+
 def test_median_exactly_at_half_takes_the_midpoint_like_r() -> None:
     # print(survfit(Surv(c(1, 2, 3, 4, 5, 6), c(1, 1, 1, 0, 1, 1)) ~ 1, conf.type = "log-log"))
     # -> median 4 (S = 0.5 from day 3 to day 5), 0.95LCL 1, 0.95UCL NA
