@@ -57,11 +57,6 @@ def quantiles(picked: pl.DataFrame, threshold: int) -> dict[str, Any]:
     return out
 
 
-def pro_results(cohort: Cohort, assessments: pl.DataFrame, threshold: int = 5) -> dict[str, Any]:
-    """results.json's `pro`: before/after per instrument and arm, trajectories, box stats."""
-    return summarise_visits(visits(cohort, assessments), threshold)
-
-
 def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> dict[str, Any]:
     """results.json's `pro` from the picked visits (see `visits`)."""
     table = pro.before_after(picked).rename(RENAMED)
@@ -75,11 +70,6 @@ def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> dict[str, Any]
     out["trajectories"] = trajectories.filter(pl.col("n") >= threshold).to_dicts()
     out["quantiles"] = quantiles(picked, threshold)
     return out
-
-
-def baseline_scores(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
-    """patient_id, instrument, score of each patient's baseline visit (for Table 1)."""
-    return baseline_of(visits(cohort, assessments))
 
 
 def baseline_of(picked: pl.DataFrame) -> pl.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from registry.db import load_sql, scalar
+from registry.db import load_sql
 from registry.errors import MigrationError
 from registry.resources import sql_names
 
@@ -56,8 +56,3 @@ def apply_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re-)create every view in sql/views."""
     for name in sql_names("views"):
         con.execute(load_sql(f"views/{name}"))
-
-
-def schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The newest applied migration, or None for an empty database."""
-    return scalar(con, "SELECT max(name) FROM schema_migrations")

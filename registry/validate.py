@@ -37,15 +37,6 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]00:00(:00(\.0+)?)?)?$"
 
 
 @dataclass(frozen=True)
-class Validated:
-    """Typed rows that passed every rule, the quarantined lines, and exact repeats."""
-
-    rows: pl.DataFrame  # contract columns, typed, plus `line`
-    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA, one row per rejected line
-    repeats: int  # exact duplicate lines inside the file (no-ops)
-
-
-@dataclass(frozen=True)
 class Check:
     """One rule on one column: rows where `failing` is true break it."""
 
@@ -238,26 +229,3 @@ def check_rows(
         "line", *(pl.col(f"{c}__t").alias(c) for c in spec.column_names)
     )
     return typed, first_violation_per_line(found, strings)
-
-
-def validate_rows(
-    raw: pl.DataFrame,
-    spec: FileSpec,
-    *,
-    as_of: dt.date,
-    patients: pl.DataFrame,
-    rejects: pl.DataFrame | None = None,
-) -> Validated:
-    """Apply every row rule of the contract to a whole file held in memory; `patients`
-    holds known (patient_id, birth_year); `rejects` are lines already quarantined by the
-    reader (malformed CSV). Ingest applies the same rules chunk by chunk (check_rows) and
-    the duplicate-key rule over the whole file (conflicting_keys)."""
-    typed, quarantine = check_rows(raw, spec, as_of=as_of, patients=patients)
-    clean, clashes = conflicting_keys(typed, spec)
-    parts = [quarantine, first_violation_per_line(clashes, clean_strings(raw, spec))]
-    if rejects is not None and rejects.height:
-        parts.insert(0, rejects)
-    quarantine = pl.concat(parts, how="vertical_relaxed").sort("line")
-    return Validated(
-        rows=clean, quarantine=quarantine, repeats=typed.height - clean.height - clashes.height
-    )

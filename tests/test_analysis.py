@@ -103,6 +103,10 @@ def test_pain_and_disability_reproduce_the_press_release(results: dict[str, Any]
     assert vas["followup_mean"] == pytest.approx(1.3, abs=0.2)
     assert odi["baseline_mean"] == pytest.approx(69.3, abs=1.5)
     assert odi["followup_mean"] == pytest.approx(18.8, abs=1.0)
+    # and the spreads (7.9 ± 1.5 -> 1.3 ± 1.8; 69.3 ± 13.5 -> 18.8 ± 6.9), on the product's
+    # own anchors (analysis_pro.anchors: the cohort's treat_on, else t0)
+    assert (vas["baseline_sd"], vas["followup_sd"]) == pytest.approx((1.5, 1.8), abs=0.2)
+    assert (odi["baseline_sd"], odi["followup_sd"]) == pytest.approx((13.5, 6.9), abs=1.5)
 
 
 def test_small_counts_are_suppressed_everywhere(results: dict[str, Any]) -> None:

@@ -134,3 +134,17 @@ def test_rmst_difference_is_treated_minus_untreated(result: dict[str, Any]) -> N
         rmst["rmst"]["treated"] - rmst["rmst"]["untreated"]
     )
     assert rmst["ci_lower"] < rmst["difference_days"] < rmst["ci_upper"]
+
+
+def test_the_golden_frames_are_what_the_generator_writes_today(tmp_path: Path) -> None:
+    """tests/reference/make_demo_frames.py rebuilds the frames the R scripts read from the
+    product's current stages; a change to synth, ingest, cohort or time-to-event that moves
+    them fails here, so R's outputs are never compared with frames R did not see (rerun the
+    generator, then analysis_reference.R and iptw_reference.R)."""
+    from tests.reference.make_demo_frames import OUTCOME, demo_frames, iptw_frame, numbered
+
+    frames = numbered(demo_frames(tmp_path))
+    files = {f"demo_{OUTCOME}_{name}.csv": frame for name, frame in frames.items()}
+    files["iptw_landmark.csv"] = iptw_frame(frames["landmark"])
+    for name, frame in files.items():
+        assert frame.write_csv() == (HERE / "data" / name).read_text(), name

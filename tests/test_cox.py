@@ -16,13 +16,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from registry.analysis.common import wald
 from registry.models.cox import (
     CoxInputError,
     fit_cox,
     ph_test,
     scaled_schoenfeld,
     scaled_schoenfeld_smooth,
-    score_residuals,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -182,9 +182,10 @@ def test_time_varying_transplant_removes_immortal_time_bias() -> None:
     # coxph(Surv(futime, fustat) ~ transplant, data = jasa)             -> coef -1.3234448
     # coxph(Surv(start, stop, event) ~ transplant + ..., data = heart)  -> coef -0.0102508
     naive, tv = fit_case("jasa_naive"), fit_case("heart")
-    assert naive.hr()[0] == pytest.approx(math.exp(-1.3234448481842183), rel=1e-9)
-    assert tv.hr()[0] == pytest.approx(math.exp(-0.010250772409083765), rel=1e-9)
-    assert naive.p_values()[0] < 1e-6 < 0.9 < tv.p_values()[0]
+    naive_hr, tv_hr = wald(naive.coef[0], naive.se[0]), wald(tv.coef[0], tv.se[0])
+    assert naive_hr["hr"] == pytest.approx(math.exp(-1.3234448481842183), rel=1e-9)
+    assert tv_hr["hr"] == pytest.approx(math.exp(-0.010250772409083765), rel=1e-9)
+    assert naive_hr["p"] < 1e-6 < 0.9 < tv_hr["p"]
 
 
 @pytest.mark.parametrize("case", ZPH_CASES)
@@ -286,24 +287,16 @@ def test_matches_lifelines_on_lung() -> None:
 
 
 def test_confidence_interval_and_wald_p() -> None:
-    """ci() is exp(coef -/+ z se); p_values() the two-sided Wald test (R's summary(fit))."""
+    """The report's HR, CI and p (analysis.common.wald): exp(coef -/+ z se) and the two-sided
+    Wald test, as R's summary(fit)."""
     fit = fit_case("lung")
-    lo, hi = fit.ci(0.95)
-    np.testing.assert_allclose(lo, np.exp(fit.coef - 1.959963984540054 * fit.se))
-    np.testing.assert_allclose(hi, np.exp(fit.coef + 1.959963984540054 * fit.se))
-    # summary(coxph(Surv(time, status) ~ age + sex + ph.ecog, lung2))$coefficients[, 5]
-    z = fit.coef / fit.se
-    np.testing.assert_allclose(fit.p_values(), [math.erfc(abs(v) / math.sqrt(2)) for v in z])
-
-
-def test_score_residuals_sum_to_the_score() -> None:
-    """Weighted score residuals sum to the score, ~0 at the estimate; rows in input order."""
-    fit = fit_case("sim_weighted_strata")
-    resid = score_residuals(fit)
-    sim = load("sim")
-    assert resid.shape == (sim.height, 3)
-    total = (sim["w"].to_numpy()[:, None] * resid).sum(axis=0)
-    np.testing.assert_allclose(total, 0, atol=1e-6)
+    for coef, se in zip(fit.coef, fit.se, strict=True):
+        result = wald(float(coef), float(se))
+        assert result["hr"] == pytest.approx(math.exp(coef), rel=1e-12)
+        assert result["ci_lower"] == pytest.approx(math.exp(coef - 1.959963984540054 * se))
+        assert result["ci_upper"] == pytest.approx(math.exp(coef + 1.959963984540054 * se))
+        # summary(coxph(Surv(time, status) ~ age + sex + ph.ecog, lung2))$coefficients[, 5]
+        assert result["p"] == pytest.approx(math.erfc(abs(coef / se) / math.sqrt(2)), rel=1e-9)
 
 
 def test_row_order_does_not_matter() -> None:

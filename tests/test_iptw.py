@@ -15,7 +15,14 @@ from registry.errors import ModelFitError
 from registry.models.iptw import fit_propensity, standardised_difference, summarise_weights
 
 HERE = Path(__file__).parent
-COVARIATES = ["age", "male", "bmd_t_score", "glucocorticoids", "prior_vertebral_fractures"]
+COVARIATES = [
+    "age",
+    "male",
+    "bmd_t_score",
+    "glucocorticoids",
+    "prior_vertebral_fractures",
+    "n_index_levels",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,8 @@ def propensity(data: pl.DataFrame):  # type: ignore[no-untyped-def]
 
 
 def test_propensity_coefficients_match_glm(data: pl.DataFrame) -> None:
-    # R: glm(treated ~ age + male + bmd_t_score + glucocorticoids + prior_vertebral_fractures,
+    # R: glm(treated ~ age + male + bmd_t_score + glucocorticoids + prior_vertebral_fractures
+    #        + n_index_levels,
     #        family = binomial, control = glm.control(epsilon = 1e-14))
     expected = numbers(reference("propensity_coef"), "coef")
     np.testing.assert_allclose(propensity(data).coef, expected, rtol=1e-6)

@@ -23,7 +23,6 @@ from registry.models.km import (
     median_follow_up,
     restricted_mean,
     rmst_difference,
-    thin_curve,
 )
 
 HERE = Path(__file__).parent
@@ -112,6 +111,18 @@ def test_median_and_ci_match_r(name: str) -> None:
         assert (km.n, km.total_events) == (r["records"][0], r["events"][0])
         assert km.median == r["median"][0]
         assert km.median_ci == (r["lcl"][0], r["ucl"][0])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_pooled_median_and_restricted_mean_match_r(name: str) -> None:
+    # summary(survfit(Surv(time, status) ~ 1, conf.type = "log-log"), rmean = 730)$table:
+    # records, events, median and its CI to the day, rmean and se(rmean) to RTOL (1e-6)
+    data, r = _data(name), _ref(f"{name}_pooled_table.csv")
+    km = fit_km(data["time"], data["status"])
+    assert (km.n, km.total_events) == (r["records"][0], r["events"][0])
+    assert (km.median, km.median_ci) == (r["median"][0], (r["lcl"][0], r["ucl"][0]))
+    mean, se = restricted_mean(km, 730)
+    assert (mean, se) == pytest.approx((r["rmean"][0], r["se_rmean"][0]), rel=RTOL)
 
 
 def test_median_exactly_at_half_takes_the_midpoint_like_r() -> None:
@@ -236,16 +247,6 @@ def test_bad_input_is_refused_with_a_message() -> None:
         fit_km([1, 2], [1])
     with pytest.raises(ModelFitError, match="exactly 2 groups"):
         rmst_difference([1, 2, 3], [1, 1, 1], ["a", "b", "c"], tau=2)
-
-
-def test_thin_curve_keeps_the_event_steps() -> None:
-    data = _data("lung")
-    km = fit_km(data["time"], data["status"])
-    thin = thin_curve(km)
-    assert thin.times[0] == 0 and thin.times[-1] == km.times[-1]
-    assert (thin.events[1:-1] > 0).all()
-    np.testing.assert_array_equal(thin.at(km.times)[0], km.survival)
-    assert thin_curve(km, max_points=20).times.size <= 20
 
 
 @pytest.mark.slow

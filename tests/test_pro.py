@@ -12,20 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
+from registry.analysis_pro import anchors, summarise_visits
+from registry.cohort import Cohort
 from registry.models.pro import (
     ARMS,
     INSTRUMENTS,
     VISITS,
     _wilcoxon_p,
     before_after,
-    build_anchors,
     paired_changes,
     pick_visits,
     signed_rank_test,
-    summarise_pro,
     trajectories,
 )
-from registry.synth import generate_cohort
 
 DAY0 = dt.date(2024, 1, 1)
 
@@ -188,47 +187,34 @@ def test_trajectories_count_every_visit() -> None:
 
 
 def test_zero_rows() -> None:
-    summary = summarise_pro(_assessments([]), _anchors([]))
-    assert summary.visits.height == 0
-    assert summary.before_after.height == 4 and summary.before_after["n"].to_list() == [0] * 4
-    assert summary.trajectories["n"].sum() == 0
-    assert paired_changes(summary.visits).height == 0
+    # the product's path: analysis_pro.summarise_visits over pick_visits
+    picked = pick_visits(_assessments([]), _anchors([]))
+    assert picked.height == 0 and paired_changes(picked).height == 0
+    table = before_after(picked)
+    assert table.height == 4 and table["n"].to_list() == [0] * 4
+    assert trajectories(picked)["n"].sum() == 0
+    summary = summarise_visits(picked)
+    assert {summary[i][arm]["n"] for i in INSTRUMENTS for arm in ARMS} == {0}
+    assert summary["trajectories"] == [] and summary["quantiles"] == {}
 
 
-def test_build_anchors() -> None:
-    index = pl.DataFrame(
+def test_anchor_is_the_treatment_day_for_the_treated_and_t0_for_the_untreated() -> None:
+    # analysis_pro.anchors reads the cohort's own treat_on (the study's treatment, already
+    # settled by the cohort stage: first vertebroplasty of an index level on or after t0)
+    patients = pl.DataFrame(
         {
-            "patient_id": ["A", "A", "B"],
-            "diagnosed_on": [dt.date(2024, 1, 5), dt.date(2024, 1, 1), dt.date(2024, 2, 1)],
+            "patient_id": ["A", "B"],
+            "treated": [True, False],
+            "treat_on": [dt.date(2024, 2, 1), None],
+            "t0": [dt.date(2024, 1, 1), dt.date(2024, 2, 1)],
         }
     )
-    procedures = pl.DataFrame(
-        {
-            "patient_id": ["A", "A", "B"],
-            "performed_on": [dt.date(2024, 3, 1), dt.date(2024, 2, 1), dt.date(2024, 2, 10)],
-            "procedure": ["vertebroplasty", "vertebroplasty", "kyphoplasty"],
-        }
-    )
-    anchors = build_anchors(index, procedures)
-    assert anchors.rows() == [
+    empty = pl.DataFrame()
+    cohort = Cohort(patients=patients, attrition=empty, policy=empty, reference_levels=empty)
+    assert anchors(cohort).rows() == [
         ("A", "treated", dt.date(2024, 2, 1)),
         ("B", "untreated", dt.date(2024, 2, 1)),
     ]
-    both = build_anchors(index, procedures, treatments=("vertebroplasty", "kyphoplasty"))
-    assert both.row(1) == ("B", "treated", dt.date(2024, 2, 10))
-
-
-def test_synthetic_cohort_reproduces_the_published_scores() -> None:
-    # DESIGN.md: VAS 7.9 ± 1.5 -> 1.3 ± 1.8, ODI 69.3 ± 13.5 -> 18.8 ± 6.9 one month after
-    tables = generate_cohort(patients=20000, seed=3).tables
-    anchors = build_anchors(tables["index_fractures"], tables["procedures"])
-    table = before_after(pick_visits(tables["assessments"], anchors))
-    expected = {"VAS": ((7.9, 1.5, 1.3, 1.8), 0.15), "ODI": ((69.3, 13.5, 18.8, 6.9), 1.0)}
-    for instrument, (moments, tolerance) in expected.items():
-        row = _row(table, instrument, "treated")
-        assert row["n"] > 5000
-        got = (row["baseline_mean"], row["baseline_sd"], row["follow_up_mean"], row["follow_up_sd"])
-        assert got == pytest.approx(moments, abs=tolerance), instrument
 
 
 WILCOXON = pl.read_csv(Path(__file__).parent / "reference" / "pro" / "wilcoxon.csv")

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from registry.commands import run_demo
 from registry.report import render_report, results_json, write_report
-from registry.report_format import hr_text
+from registry.report_format import hr_text, pvalue
 
 BUILT = dt.datetime(2026, 1, 2, 3, 4)
 SECTIONS = (
@@ -173,3 +173,81 @@ def test_results_json_keeps_lists_of_numbers_on_one_line() -> None:
     text = results_json(data)
     assert json.loads(text) == data
     assert '"times_days": [0.0, 1.5]' in text and '  "a": "x\\ny"' in text
+
+
+def section_text(html: str, section: str) -> str:
+    """The visible text of one <section>, whitespace collapsed."""
+    start = html.index(f'<section id="{section}">')
+    part = html[start : html.index("</section>", start)]
+    return " ".join(" ".join(parse(part).text).split())
+
+
+PRIMARY_FITS = {  # the primary model's estimate -> the sentence the headline must say
+    "higher": (
+        {"hr": 1.5, "ci_lower": 1.2, "ci_upper": 2.0, "p": 0.0004},
+        "Treated patients had a higher rate of new adjacent-level fractures.",
+    ),
+    "lower": (
+        {"hr": 0.5, "ci_lower": 0.3, "ci_upper": 0.8, "p": 0.004},
+        "Treated patients had a lower rate of new adjacent-level fractures.",
+    ),
+    "no difference": (
+        {"hr": 0.98, "ci_lower": 0.8, "ci_upper": 1.2, "p": 0.84},
+        "The data show no clear difference in the rate of new adjacent-level fractures between "
+        "treated and untreated patients: the confidence interval includes no effect (HR 1).",
+    ),
+    "not estimable": (
+        {"error": "no events in the treated arm"},
+        "The primary model could not be estimated on these data.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PRIMARY_FITS))
+def test_headline_says_what_the_primary_estimate_means(
+    demo: tuple[str, dict[str, Any]], case: str
+) -> None:
+    results = copy.deepcopy(demo[1])
+    fit, sentence = PRIMARY_FITS[case]
+    cox = results["outcomes"][results["study"]["primary_outcome"]]["cox"]
+    cox["time_varying_adjusted"] = {**cox["time_varying_adjusted"], **fit}
+    if "error" in fit:
+        cox["time_varying_adjusted"] = fit
+    text = section_text(render_report(results, built_at=BUILT), "headline")
+    assert sentence in text
+    others = [s for c, (_, s) in PRIMARY_FITS.items() if c != case]
+    assert not any(other in text for other in others)
+    if "error" in fit:
+        assert "HR not estimable" in text
+    else:
+        assert f"HR {hr_text(fit)}, p = {pvalue(fit['p'])}" in text
+
+
+PH_TESTS = {  # the primary outcome's PH test -> the diagnostics sentence
+    "violated": (
+        {"global_p": 0.002, "violated": True},
+        "The global test rejects proportional hazards (p = 0.002): read the piecewise hazard "
+        "ratios and the restricted mean time below.",
+    ),
+    "holds": (
+        {"global_p": 0.41, "violated": False},
+        "No evidence against proportional hazards (global p = 0.410).",
+    ),
+    "not computed": (
+        {"error": "too few events"},
+        "The proportional-hazards test could not be computed.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PH_TESTS))
+def test_diagnostics_say_whether_proportional_hazards_hold(
+    demo: tuple[str, dict[str, Any]], case: str
+) -> None:
+    results = copy.deepcopy(demo[1])
+    ph, sentence = PH_TESTS[case]
+    outcome = results["outcomes"][results["study"]["primary_outcome"]]
+    outcome["ph_test"] = ph if "error" in ph else {**outcome["ph_test"], **ph}
+    text = section_text(render_report(results, built_at=BUILT), "diagnostics")
+    assert sentence in text
+    assert not any(other in text for c, (_, other) in PH_TESTS.items() if c != case)

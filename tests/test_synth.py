@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.contract import BOOL_FALSE, BOOL_TRUE, SPECS
-from registry.levels import nearest_distance
+from registry.levels import POSITION
 from registry.synth import SCENARIOS, TABLES, SynthCohort, generate_cohort, write_cohort
 
 DTYPES = {"date": pl.Date, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
@@ -179,7 +179,8 @@ def _fracture_kinds(cohort: SynthCohort) -> list[tuple[set[str], int]]:
     out = []
     for r in rows.iter_rows(named=True):
         kinds = {k for k in ("adjacent", "remote", "same") if math.ceil(r[f"t_{k}"]) == r["day"]}
-        out.append((kinds, nearest_distance(r["level"], r["level_index"])))
+        nearest = min(abs(POSITION[r["level"]] - POSITION[ref]) for ref in r["level_index"])
+        out.append((kinds, nearest))
     return out
 
 
@@ -415,8 +416,6 @@ def test_levels_per_patient_and_sandwiches(large: SynthCohort) -> None:
 
 def _positions() -> dict[str, int]:
     """Level name to spine position."""
-    from registry.levels import POSITION
-
     return POSITION
 
 

@@ -217,17 +217,6 @@ def _with_origin(km: KaplanMeier, total_weight: float) -> KaplanMeier:
     )
 
 
-def thin_curve(km: KaplanMeier, max_points: int | None = None) -> KaplanMeier:
-    """Keep day 0, the event times and the last time (for plotting); optionally subsample."""
-    keep = np.flatnonzero(km.events > 0)
-    keep = np.unique(np.concatenate([[0], keep, [km.times.size - 1]]))
-    if max_points is not None and keep.size > max_points:
-        pick = np.unique(np.linspace(0, keep.size - 1, max(max_points, 2)).round().astype(int))
-        keep = keep[pick]
-    fields = ("times", "survival", "ci_lower", "ci_upper", "at_risk", "events", "censored")
-    return replace(km, **{name: getattr(km, name)[keep] for name in fields})
-
-
 def median_follow_up(
     duration: npt.ArrayLike, event: npt.ArrayLike
 ) -> tuple[float | None, float | None, float | None]:

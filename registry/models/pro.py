@@ -26,7 +26,6 @@ where R gives 0.0091 on datasets::sleep.)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,44 +39,6 @@ UNTREATED_BASELINE_DAYS = 7
 WINDOWS = {"1 month": (21, 45, 30), "6 months": (150, 210, 180), "12 months": (330, 400, 365)}
 VISITS = ("baseline", *WINDOWS)
 KEY = ["patient_id", "instrument"]
-
-
-@dataclass(frozen=True)
-class ProSummary:
-    """The chosen visits, the paired before/after table and the trajectories."""
-
-    visits: pl.DataFrame
-    before_after: pl.DataFrame
-    trajectories: pl.DataFrame
-
-
-def build_anchors(
-    index_fractures: pl.DataFrame,
-    procedures: pl.DataFrame,
-    *,
-    treatments: tuple[str, ...] = ("vertebroplasty",),
-) -> pl.DataFrame:
-    """Per patient: arm and anchor_on (first treatment date, else first diagnosis date)."""
-    first_treatment = (
-        procedures.filter(pl.col("procedure").is_in(list(treatments)))
-        .group_by("patient_id")
-        .agg(pl.col("performed_on").min().alias("treated_on"))
-    )
-    first_diagnosis = index_fractures.group_by("patient_id").agg(
-        pl.col("diagnosed_on").min().alias("diagnosed_on")
-    )
-    return (
-        first_diagnosis.join(first_treatment, on="patient_id", how="full", coalesce=True)
-        .select(
-            "patient_id",
-            pl.when(pl.col("treated_on").is_null())
-            .then(pl.lit("untreated"))
-            .otherwise(pl.lit("treated"))
-            .alias("arm"),
-            pl.coalesce("treated_on", "diagnosed_on").alias("anchor_on"),
-        )
-        .sort("patient_id")
-    )
 
 
 def pick_visits(assessments: pl.DataFrame, anchors: pl.DataFrame) -> pl.DataFrame:
@@ -245,11 +206,3 @@ def _exact_signed_rank_p(v: float, n: int) -> float:
     # P(V >= w) = P(V <= n(n+1)/2 - w) by symmetry: no 1 - cdf cancellation in the tail
     tail = cdf[counts.size - 1 - w] if v > n * (n + 1) / 4 else cdf[w]
     return float(min(1.0, 2 * tail))
-
-
-def summarise_pro(assessments: pl.DataFrame, anchors: pl.DataFrame) -> ProSummary:
-    """Pick the visits, then the before/after table and the trajectories."""
-    visits = pick_visits(assessments, anchors)
-    return ProSummary(
-        visits=visits, before_after=before_after(visits), trajectories=trajectories(visits)
-    )

@@ -9,9 +9,10 @@ d <- read.csv("tests/data/iptw_landmark.csv")
 out <- "tests/reference/iptw"
 fmt <- function(x) sprintf("%.17g", x)
 
-# Propensity model: glm(treated ~ age + male + bmd_t_score + glucocorticoids + prior_vertebral_fractures, binomial)
-ps_fit <- glm(treated ~ age + male + bmd_t_score + glucocorticoids + prior_vertebral_fractures,
-              family = binomial, data = d, control = glm.control(epsilon = 1e-14, maxit = 100))
+# Propensity model: glm(treated ~ age + male + bmd_t_score + glucocorticoids +
+#   prior_vertebral_fractures + n_index_levels, binomial) -- the study's covariates
+ps_fit <- glm(treated ~ age + male + bmd_t_score + glucocorticoids + prior_vertebral_fractures +
+                n_index_levels, family = binomial, data = d, control = glm.control(epsilon = 1e-14, maxit = 100))
 write.csv(data.frame(term = names(coef(ps_fit)), coef = fmt(coef(ps_fit))),
           file.path(out, "propensity_coef.csv"), row.names = FALSE)
 
@@ -37,7 +38,8 @@ smd <- function(x, a, w) {
   v0 <- sum(w[a == 0] * (x[a == 0] - m0)^2) / sum(w[a == 0])
   (m1 - m0) / sqrt((v1 + v0) / 2)
 }
-covs <- c("age", "male", "bmd_t_score", "glucocorticoids", "prior_vertebral_fractures")
+covs <- c("age", "male", "bmd_t_score", "glucocorticoids", "prior_vertebral_fractures",
+          "n_index_levels")
 write.csv(data.frame(covariate = covs,
                      smd_before = fmt(sapply(covs, function(v) smd(d[[v]], d$treated, rep(1, nrow(d))))),
                      smd_after = fmt(sapply(covs, function(v) smd(d[[v]], d$treated, w)))),

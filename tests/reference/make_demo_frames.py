@@ -10,7 +10,8 @@ numbers:
   tests/data/demo_adjacent_{outcomes,counting,landmark}.csv   id = 1, 2, ... in patient order
       (tests/reference/analysis_reference.R)
   tests/data/iptw_landmark.csv   the landmark frame, complete covariates only, id = 0, 1, ...
-      in row order, male = sex == "M" (tests/reference/iptw_reference.R)
+      in row order, male = sex == "M", with the study's covariates (those of
+      reports/adjacent_refracture.toml) (tests/reference/iptw_reference.R)
 
 Then rerun those two R scripts and commit the frames with their outputs.
 """
@@ -86,6 +87,7 @@ def iptw_frame(landmark: pl.DataFrame) -> pl.DataFrame:
             "bmd_t_score",
             "glucocorticoids",
             "prior_vertebral_fractures",
+            "n_index_levels",
         )
     )
 

@@ -38,15 +38,6 @@ class FineGrayFit:
     events: int  # events of the cause of interest
     converged: bool
 
-    def hr(self) -> Array:
-        """Subdistribution hazard ratios exp(coef)."""
-        return np.exp(self.coef)
-
-    def ci(self, level: float = 0.95) -> Array:
-        """Wald confidence limits of the hazard ratios, one (lower, upper) row per covariate."""
-        z = float(stats.norm.ppf(0.5 + level / 2))
-        return np.exp(np.column_stack((self.coef - z * self.se, self.coef + z * self.se)))
-
 
 def fit_fine_gray(
     time: ArrayLike,

@@ -19,7 +19,6 @@ and their binned, patient-free summary for plots).
 from registry.models.cox.checks import CoxInputError
 from registry.models.cox.fit import fit_cox
 from registry.models.cox.result import CoxFit
-from registry.models.cox.robust import score_residuals
 from registry.models.cox.schoenfeld import scaled_schoenfeld, scaled_schoenfeld_smooth
 from registry.models.cox.zph import ph_test
 
@@ -30,5 +29,4 @@ __all__ = [
     "ph_test",
     "scaled_schoenfeld",
     "scaled_schoenfeld_smooth",
-    "score_residuals",
 ]

@@ -6,15 +6,6 @@ import numpy as np
 
 from registry.models.cox.derivs import risk_terms
 from registry.models.cox.design import Design
-from registry.models.cox.result import CoxFit
-
-
-def score_residuals(fit: CoxFit) -> np.ndarray:
-    """Per-row score residuals (n, p), unweighted, as R's residuals(fit, type='score')."""
-    des = fit._design
-    out = np.empty_like(des.x)
-    out[des.order] = _score_residuals(des, fit.coef)
-    return out
 
 
 def _score_residuals(des: Design, beta: np.ndarray) -> np.ndarray:
