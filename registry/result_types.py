@@ -35,6 +35,7 @@ class ModelError(TypedDict):
     error: str
 
 
+@final
 class KMCurve(TypedDict):
     """A Kaplan-Meier curve of one arm: the published (rounded) curve, exact values at years."""
 
@@ -76,6 +77,7 @@ class Binned(TypedDict):
     n: list[Count]
 
 
+@final
 class SchoenfeldSmooth(Binned):
     """Binned scaled Schoenfeld residuals of one term, and its coefficient."""
 
@@ -83,6 +85,7 @@ class SchoenfeldSmooth(Binned):
     warnings: NotRequired[list[str]]
 
 
+@final
 class PHTest(TypedDict):
     """R's cox.zph table; `violated` when the global p is below 0.05."""
 
@@ -172,6 +175,7 @@ Piecewise = TypedDict(
 )
 
 
+@final
 class CIFCurve(TypedDict):
     """Aalen-Johansen cumulative incidence of one arm (published curve, exact at years)."""
 
@@ -184,6 +188,7 @@ class CIFCurve(TypedDict):
     warnings: NotRequired[list[str]]
 
 
+@final
 class ChiSquare(TypedDict):
     """A chi-square test: log-rank or Gray's."""
 
@@ -193,6 +198,7 @@ class ChiSquare(TypedDict):
     warnings: NotRequired[list[str]]
 
 
+@final
 class FineGray(Wald):
     """Fine-Gray subdistribution HR of treatment."""
 
@@ -203,6 +209,7 @@ class FineGray(Wald):
     warnings: NotRequired[list[str]]
 
 
+@final
 class RMST(TypedDict):
     """Restricted mean time free of the outcome, landmark to horizon, per arm and difference."""
 
@@ -479,3 +486,25 @@ class Results(TypedDict):
     provenance: Provenance
     small_cell_threshold: int
     withheld: NotRequired[list[str]]  # added by protect(): JSON pointers of complements
+
+
+# The models with a hazard ratio of treatment: the Cox models but the piecewise one (two
+# HRs), and Fine-Gray, which sits beside `cox` in an outcome.
+FitName = Literal[
+    "time_varying_adjusted",
+    "time_varying",
+    "landmark",
+    "iptw",
+    "adjusted",
+    "unadjusted",
+    "fine_gray",
+    "death_cause_specific",
+]
+HRFit = CoxFit | IPTWFit | FineGray
+
+
+def hr_fit(outcome: OutcomeResults, name: FitName) -> HRFit | ModelError:
+    """One model with a hazard ratio of treatment, by name."""
+    if name == "fine_gray":
+        return outcome["fine_gray"]
+    return outcome["cox"][name]
