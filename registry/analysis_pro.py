@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import polars as pl
 
 from registry.cohort import Cohort
 from registry.models import pro
+from registry.result_types import BoxStats, ProChange, ProQuantiles, ProResults, Trajectory
 
 RENAMED = {
     "follow_up_mean": "followup_mean",
@@ -34,7 +35,7 @@ def visits(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
     return pro.pick_visits(assessments, anchors(cohort))
 
 
-def quantiles(picked: pl.DataFrame, threshold: int) -> dict[str, Any]:
+def quantiles(picked: pl.DataFrame, threshold: int) -> ProQuantiles:
     """Box-plot statistics per instrument, arm and visit (fences at the 5th/95th centiles,
     so no single patient's extreme score is drawn); visits with fewer than `threshold`
     patients are left out."""
@@ -49,25 +50,26 @@ def quantiles(picked: pl.DataFrame, threshold: int) -> dict[str, Any]:
         score.std().alias("sd"),
         pl.len().alias("n"),
     )
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, dict[str, BoxStats]]] = {}
     table = table.filter(pl.col("n") >= threshold)
     for row in table.sort("instrument", "arm", "visit").iter_rows(named=True):
         instrument, arm, visit = row.pop("instrument"), row.pop("arm"), row.pop("visit")
-        out.setdefault(instrument, {}).setdefault(arm, {})[visit] = row
-    return out
+        out.setdefault(instrument, {}).setdefault(arm, {})[visit] = cast(BoxStats, row)
+    return cast(ProQuantiles, out)  # instruments and arms are the contract's names
 
 
-def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> dict[str, Any]:
+def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> ProResults:
     """results.json's `pro` from the picked visits (see `visits`)."""
     table = pro.before_after(picked).rename(RENAMED)
-    out: dict[str, Any] = {}
+    changes: dict[str, dict[str, ProChange]] = {}
     for row in table.iter_rows(named=True):
         instrument, arm = row.pop("instrument"), row.pop("arm")
         if 0 < (row.get("n") or 0) < threshold:  # too few pairs: their summaries are withheld
             row = {key: (value if key == "n" else None) for key, value in row.items()}
-        out.setdefault(instrument, {})[arm] = row
-    trajectories = pro.trajectories(picked)
-    out["trajectories"] = trajectories.filter(pl.col("n") >= threshold).to_dicts()
+        changes.setdefault(instrument, {})[arm] = cast(ProChange, row)
+    out = cast(ProResults, changes)  # the instruments first, as results.json has always had
+    trajectories = pro.trajectories(picked).filter(pl.col("n") >= threshold)
+    out["trajectories"] = cast(list[Trajectory], trajectories.to_dicts())
     out["quantiles"] = quantiles(picked, threshold)
     return out
 

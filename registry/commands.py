@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import duckdb
 import polars as pl
@@ -22,6 +22,7 @@ from registry.ingest import IngestRun, discover, ingest_files
 from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
 from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
+from registry.result_types import BatchRow, CheckRow, IngestQuality, QuarantineRow, Results
 from registry.study import DEFAULT_STUDY, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
@@ -156,7 +157,7 @@ def analyse_registry(
     *,
     as_of: dt.date,
     min_cell_count: int | None = None,
-) -> dict[str, Any]:
+) -> Results:
     """Every model of the study on the registry; writes results.json into out_dir if given
     (the report writes it itself, beside index.html)."""
     from registry.analysis_pro import baseline_of, summarise_visits, visits
@@ -212,7 +213,7 @@ def report_registry(
 
 def data_quality(
     con: duckdb.DuckDBPyConnection, *, counted: pl.DataFrame | None = None
-) -> dict[str, Any]:
+) -> IngestQuality:
     """Ingest batches, quarantined lines by rule and cross-table check counts (no rows).
 
     `counted` (rule, rows, patients) holds checks already run, e.g. the after-death
@@ -220,18 +221,20 @@ def data_quality(
     """
     known = {} if counted is None else {rule: (n, p) for rule, n, p in counted.iter_rows()}
     return {
-        "batches": query(con, "queries/report/ingest_batches").to_dicts(),
-        "quarantine": query(con, "queries/report/quarantine_by_rule").to_dicts(),
+        "batches": cast(list[BatchRow], query(con, "queries/report/ingest_batches").to_dicts()),
+        "quarantine": cast(
+            list[QuarantineRow], query(con, "queries/report/quarantine_by_rule").to_dicts()
+        ),
         "checks": check_counts(con, known),
     }
 
 
 def check_counts(
     con: duckdb.DuckDBPyConnection, known: dict[str, tuple[int, int]]
-) -> list[dict[str, Any]]:
+) -> list[CheckRow]:
     """Violations and patients of every check, by name (zeros included), counted in DuckDB:
     the offending rows themselves are not needed here."""
-    rows = []
+    rows: list[CheckRow] = []
     for name in check_names():
         sql = (
             "SELECT count(*), count(DISTINCT patient_id) "

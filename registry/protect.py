@@ -12,13 +12,13 @@ from typing import Any
 
 from registry.suppression import Cells, Path, blank, get, pointer
 
-Result = dict[str, Any]
+JsonTree = dict[str, Any]  # results.json as serialised: walked by JSON pointer, not by type
 ARMS = ("treated", "untreated")
 WHOLE_COHORT_MODELS = ("unadjusted", "time_varying")
 ADJUSTED_MODELS = ("adjusted", "time_varying_adjusted", "death_cause_specific")
 
 
-def protect(results: Result, k: int) -> Result:
+def protect(results: JsonTree, k: int) -> JsonTree:
     """A copy of results with every cell from which a small count could be worked back set to
     None, the percentages beside hidden counts withheld, and `withheld` listing (as JSON
     pointers) the counts hidden to protect another (complementary suppression)."""
@@ -38,7 +38,7 @@ def protect(results: Result, k: int) -> Result:
     return out
 
 
-def flow(cells: Cells, results: Result) -> None:
+def flow(cells: Cells, results: JsonTree) -> None:
     """Attrition rows, cohort size and arms: each step's remaining = its two arms; the rows
     before = excluded + remaining, per arm too (the per-arm exclusions are virtual)."""
     rows = get(results, ("cohort", "attrition")) or []
@@ -72,7 +72,7 @@ def flow(cells: Cells, results: Result) -> None:
                   ("cohort", "n_untreated"), anchor=1)  # fmt: skip
 
 
-def _last_all(rows: list[Result]) -> Result | None:
+def _last_all(rows: list[JsonTree]) -> JsonTree | None:
     alls = [r for r in rows if r.get("applies_to") == "all"]
     return alls[-1] if alls else None
 
@@ -86,7 +86,7 @@ def cohort_cell(cells: Cells, value: Any, kind: str) -> str | None:
     return None
 
 
-def outcome_cells(cells: Cells, at: Path, outcome: Result) -> None:
+def outcome_cells(cells: Cells, at: Path, outcome: JsonTree) -> None:
     """Patients, events, deaths and censored per outcome; per arm; per model; landmark."""
     n = cells.add(cohort_cell(cells, outcome.get("n"), ".remaining") or f"{at}.n",
                   outcome.get("n"), (*at, "n"))  # fmt: skip
@@ -99,7 +99,7 @@ def outcome_cells(cells: Cells, at: Path, outcome: Result) -> None:
     models(cells, at, outcome, n, events)
 
 
-def curve_family(cells: Cells, at: Path, by_arm: Result, n: str | None, events: str | None,
+def curve_family(cells: Cells, at: Path, by_arm: JsonTree, n: str | None, events: str | None,
                  *, ever_treated: bool) -> None:  # fmt: skip
     """Arm sizes and events of a set of curves: n = sum of arms, events = sum of arms."""
     sizes, counts = [], []
@@ -120,7 +120,7 @@ def _flow_arm(arm: str) -> str:
     return "treated" if arm == "treated" else "conservative"
 
 
-def models(cells: Cells, at: Path, outcome: Result, n: str | None, events: str | None) -> None:
+def models(cells: Cells, at: Path, outcome: JsonTree, n: str | None, events: str | None) -> None:
     """Model sizes and events: the whole cohort's, the complete cases', the landmark's."""
     cox = outcome.get("cox", {})
     fits = {m: f for m, f in cox.items() if isinstance(f, dict) and "error" not in f}
@@ -145,7 +145,7 @@ def models(cells: Cells, at: Path, outcome: Result, n: str | None, events: str |
     landmark(cells, at, outcome, fits, n, events)
 
 
-def landmark(cells: Cells, at: Path, outcome: Result, fits: Result, n: str | None,
+def landmark(cells: Cells, at: Path, outcome: JsonTree, fits: JsonTree, n: str | None,
              events: str | None) -> None:  # fmt: skip
     """The landmark cohort (and IPTW's complete cases of it) against the whole cohort."""
     lm = fits.get("landmark", {})
@@ -188,7 +188,7 @@ def gap(cells: Cells, whole: str | None, part: str | None, name: str) -> None:
     )
 
 
-def table_one_cells(cells: Cells, results: Result) -> None:
+def table_one_cells(cells: Cells, results: JsonTree) -> None:
     """Per arm and variable: arm = n + missing; a binary n = count + the rest; per covariate,
     the missing of the two arms add up to data_quality.missing_covariates."""
     missing_by_variable: dict[str, list[str | None]] = {}
@@ -217,7 +217,7 @@ def table_one_cells(cells: Cells, results: Result) -> None:
                 cells.relate(total, parts)
 
 
-def quality_cells(cells: Cells, results: Result) -> None:
+def quality_cells(cells: Cells, results: JsonTree) -> None:
     """Ingest batches (read = inserted + updated + unchanged + quarantined), quarantine by
     rule against the file's quarantined total, checks (rows and patients)."""
     quality = results.get("data_quality", {})
@@ -243,7 +243,7 @@ def quality_cells(cells: Cells, results: Result) -> None:
             cells.add(f"{at}.{key}", row.get(key), (*at, key))
 
 
-def pro_cells(cells: Cells, results: Result) -> None:
+def pro_cells(cells: Cells, results: JsonTree) -> None:
     """PRO counts of an arm: the arm = those with the visit (or pair) + those without."""
     pro = results.get("pro", {})
     found: list[tuple[Any, Any, Path]] = []
@@ -281,7 +281,7 @@ def withhold_years(value: Any) -> None:
         withhold_years(item)
 
 
-def withhold_percentages(results: Result) -> None:
+def withhold_percentages(results: JsonTree) -> None:
     """A percentage beside a hidden count or n would give it back (count = % x n)."""
     for row in results.get("table1", []):
         for arm in ARMS:

@@ -17,6 +17,7 @@ from registry.ingest import IngestResult, IngestRun, SkippedFile
 from registry.ingest.run import entirely_quarantined
 from registry.rekey import Rekeyed
 from registry.report_format import WITHHELD
+from registry.result_types import FitName, HRFit, ModelError, Results, hr_fit
 
 
 def escape(text: str) -> str:
@@ -194,12 +195,18 @@ def print_attrition(out: Console, attrition: pl.DataFrame) -> None:
 
 
 # The order the terminal lists the models in; the primary analysis first and marked.
-TERMINAL_MODELS = ("time_varying_adjusted", "time_varying", "iptw", "landmark", "unadjusted")
+TERMINAL_MODELS: tuple[FitName, ...] = (
+    "time_varying_adjusted",
+    "time_varying",
+    "iptw",
+    "landmark",
+    "unadjusted",
+)
 
 
-def print_primary(out: Console, results: dict[str, Any]) -> None:
+def print_primary(out: Console, results: Results) -> None:
     """Print each outcome's hazard ratios, the primary (time-varying, adjusted) model first."""
-    threshold = int(results.get("small_cell_threshold") or 5)
+    threshold = results["small_cell_threshold"]
     table = Table(box=box.SIMPLE_HEAD, title="Hazard ratios of treatment", title_justify="left")
     table.add_column("outcome / model", overflow="fold")
     table.add_column("HR (95% CI)", no_wrap=True)
@@ -209,7 +216,7 @@ def print_primary(out: Console, results: dict[str, Any]) -> None:
     for name, outcome in results["outcomes"].items():
         table.add_row(f"[bold]{escape(name)}[/]", "", "", "", "")
         for model in TERMINAL_MODELS:
-            fit = outcome["cox"][model]
+            fit = hr_fit(outcome, model)
             table.add_row(*_model_row(model, fit, threshold))
             if "error" in fit:
                 reasons.append(f"{name} / {model}: {escape(str(fit['error']))}")
@@ -222,7 +229,7 @@ def print_primary(out: Console, results: dict[str, Any]) -> None:
     )
 
 
-def _model_row(model: str, fit: dict[str, Any], threshold: int) -> list[str]:
+def _model_row(model: str, fit: HRFit | ModelError, threshold: int) -> list[str]:
     label = f"  {model}" + (" *" if model == TERMINAL_MODELS[0] else "")
     if "error" in fit:
         return [label, "not estimable", "", "", ""]

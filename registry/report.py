@@ -12,7 +12,7 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import jinja2
 from plotly.offline import get_plotlyjs
@@ -22,14 +22,15 @@ from registry.figures.style import DRAW_SCRIPT
 from registry.report_format import count, describe, fixed, pvalue
 from registry.report_sections import sections
 from registry.resources import reports_text, template_env
+from registry.result_types import Results
 
 
-def write_json(results: dict[str, Any], path: Path) -> Path:
+def write_json(results: Results, path: Path) -> Path:
     """Write results atomically (a half-written results.json is never seen)."""
     return write_atomically(path, results_json(results) + "\n")
 
 
-def results_json(value: Any, depth: int = 0) -> str:
+def results_json(value: object, depth: int = 0) -> str:
     """JSON indented by one space per level like json.dumps(indent=1), except that a list
     of plain values (a curve's thousands of numbers) stays on one line: one number per
     line made a third of results.json whitespace."""
@@ -50,7 +51,7 @@ def write_atomically(path: Path, text: str) -> Path:
     return path
 
 
-def write_report(results: dict[str, Any], out_dir: Path, *, built_at: dt.datetime) -> Path:
+def write_report(results: Results, out_dir: Path, *, built_at: dt.datetime) -> Path:
     """Write results.json and index.html side by side, both or neither; return the page."""
     page = render_report(results, built_at=built_at)  # everything rendered before any write
     body = results_json(results) + "\n"
@@ -153,10 +154,10 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_report(results: dict[str, Any], *, built_at: dt.datetime) -> str:
+def render_report(results: Results, *, built_at: dt.datetime) -> str:
     """The whole page as one self-contained HTML string (plotly.js embedded once)."""
     env = environment()
-    threshold = int(results["small_cell_threshold"])
+    threshold = results["small_cell_threshold"]
     env.filters.update(
         count=lambda v: count(v, threshold), describe=lambda d, b: describe(d, b, threshold)
     )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-YEARS = ("1", "2", "3", "4", "5")
+from registry.result_types import FitName, ModelError, Table1Cell, Wald, Year
+
+YEARS: tuple[Year, ...] = ("1", "2", "3", "4", "5")
 NAMES = {
     "adjacent": "Adjacent-level fracture",
     "remote": "Remote-level fracture",
     "same_level": "Same-level fracture (recollapse)",
     "any_new": "Any new vertebral fracture",
 }
-MODELS = {
+MODELS: dict[FitName, str] = {
     "time_varying_adjusted": "Time-varying, adjusted (primary)",
     "time_varying": "Time-varying, unadjusted",
     "landmark": "Landmark",
@@ -44,7 +46,7 @@ def pvalue(value: Any) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def describe(cell: dict[str, Any], binary: bool, threshold: int) -> str:
+def describe(cell: Table1Cell, binary: bool, threshold: int) -> str:
     """Table 1 cell: mean ± SD or n (%), with missing in brackets."""
     missing = f" [{count(cell['missing'], threshold)} missing]" if cell.get("missing") else ""
     if binary:
@@ -58,9 +60,10 @@ def describe(cell: dict[str, Any], binary: bool, threshold: int) -> str:
     return f"{cell['mean']:.1f} ± {fixed(cell.get('sd'), 1)}{missing}"
 
 
-def hr_text(fit: dict[str, Any]) -> str:
-    """'0.95 (0.69–1.30)' or the reason the model is missing."""
-    if "error" in fit or any(fit.get(k) is None for k in ("hr", "ci_lower", "ci_upper")):
+def hr_text(fit: Wald | ModelError) -> str:
+    """'0.95 (0.69–1.30)', or "not estimable" for a model that could not be fitted (or has
+    no finite estimate)."""
+    if "error" in fit or fit["hr"] is None or fit["ci_lower"] is None or fit["ci_upper"] is None:
         return "not estimable"
     return f"{fixed(fit['hr'])} ({fixed(fit['ci_lower'])}–{fixed(fit['ci_upper'])})"
 

@@ -7,16 +7,33 @@ from typing import Any
 from registry import figures
 from registry.figures.style import variable_label
 from registry.report_format import MODELS, NAMES, YEARS, count, fixed, hr_text, percent, pvalue
+from registry.result_types import (
+    ChiSquare,
+    CIFCurve,
+    CohortSummary,
+    CoxFit,
+    IPTWFit,
+    KMCurve,
+    ModelError,
+    Num,
+    OutcomeResults,
+    PHTest,
+    ProChange,
+    ProResults,
+    Results,
+    hr_fit,
+)
 
-Result = dict[str, Any]
+Context = dict[str, Any]  # what a template part is given (text, divs, rows): not a result
 ARM_LABELS = {"treated": "Treated", "untreated": "Untreated"}
 
 
-def sections(results: Result, threshold: int) -> Result:
+def sections(results: Results, threshold: int) -> Context:
     """The template's context."""
-    outcomes: Result = results["outcomes"]
-    study: Result = results["study"]
-    primary = study["primary_outcome"]
+    outcomes = results["outcomes"]
+    study = results["study"]
+    # a study may leave its primary outcome out of `outcomes` (the default one, say)
+    primary = outcomes.get(study["primary_outcome"])
     return {
         "study": study,
         "cohort": results["cohort"],
@@ -25,30 +42,31 @@ def sections(results: Result, threshold: int) -> Result:
         "years": YEARS,
         "headline": headline(results, threshold),
         "flow": results["cohort"]["attrition"],
-        "policy": [r for r in results["cohort"].get("data_policy", []) if r["rows"] != 0],
+        "policy": [r for r in results["cohort"]["data_policy"] if r["rows"] != 0],
         "follow_up": follow_up(results["cohort"]),
-        **landmark_counts(outcomes.get(primary, {})),
+        **landmark_counts(primary),
         "table1": results["table1"],
         "km_figures": [km_item(n, o, threshold) for n, o in outcomes.items()],
-        "km_extra": km_extra(primary, outcomes.get(primary, {}), threshold),
+        "km_extra": km_extra(study["primary_outcome"], primary, threshold),
         "cif_figures": [cif_item(n, o, threshold) for n, o in outcomes.items()],
         "forest_div": figures.to_div(
             figures.forest_figure(outcomes, threshold=threshold), "forest"
         ),
         "hr_rows": hr_rows(outcomes, threshold),
-        **diagnostics(outcomes.get(primary, {}), outcomes, threshold),
+        **diagnostics(primary, outcomes, threshold),
         **pro_section(results["pro"], threshold),
         "quality": results["data_quality"],
         "quality_div": quality_div(quality_rows(results), threshold),
     }
 
 
-def headline(results: Result, threshold: int) -> Result:
+def headline(results: Results, threshold: int) -> Context:
     """The question answered in three sentences."""
-    cohort, primary = results["cohort"], results["study"]["primary_outcome"]
-    outcome = results["outcomes"].get(primary, {})
-    fit = outcome.get("cox", {}).get("time_varying_adjusted", {"error": "no cohort"})
-    cif = outcome.get("cif", {})
+    cohort = results["cohort"]
+    outcome = results["outcomes"].get(results["study"]["primary_outcome"])
+    no_outcome: ModelError = {"error": "the primary outcome was not analysed"}
+    fit = outcome["cox"]["time_varying_adjusted"] if outcome else no_outcome
+    cif = outcome["cif"] if outcome else {"treated": no_outcome, "untreated": no_outcome}
     return {
         "cohort": (
             f"{count(cohort['n'], threshold)} eligible patients with an osteoporotic vertebral "
@@ -58,14 +76,14 @@ def headline(results: Result, threshold: int) -> Result:
         ),
         "primary": f"HR {hr_text(fit)}" + ("" if "error" in fit else f", p = {pvalue(fit['p'])}"),
         "plain": plain_words(fit),
-        "cif_treated": five_year(cif.get("treated", {})),
-        "cif_untreated": five_year(cif.get("untreated", {})),
+        "cif_treated": five_year(cif["treated"]),
+        "cif_untreated": five_year(cif["untreated"]),
     }
 
 
-def plain_words(fit: Result) -> str:
+def plain_words(fit: CoxFit | ModelError) -> str:
     """What the primary estimate means, without jargon."""
-    if "error" in fit or fit.get("ci_lower") is None or fit.get("ci_upper") is None:
+    if "error" in fit or fit["ci_lower"] is None or fit["ci_upper"] is None:
         return "The primary model could not be estimated on these data."
     if fit["ci_lower"] > 1:
         return "Treated patients had a higher rate of new adjacent-level fractures."
@@ -77,64 +95,75 @@ def plain_words(fit: Result) -> str:
     )
 
 
-def five_year(cif: Result) -> str:
+def five_year(cif: CIFCurve | ModelError) -> str:
     """Cumulative incidence at five years with its CI, as a percentage."""
-    value = cif.get("at_years", {}).get("5") if "error" not in cif else None
-    return percent(value)
+    return percent(None if "error" in cif else cif["at_years"]["5"])
 
 
-def follow_up(cohort: Result) -> str:
+def follow_up(cohort: CohortSummary) -> str:
     """Median follow-up with CI, in years."""
-    fu = cohort.get("median_follow_up_days") or {}
-    if fu.get("median") is None:
+    fu = cohort.get("median_follow_up_days")  # none on an empty cohort
+    if fu is None or fu["median"] is None:
         return "not reached"
     return f"{fu['median'] / 365.25:.1f} years"
 
 
-def landmark_counts(outcome: Result) -> Result:
+def landmark_counts(outcome: OutcomeResults | None) -> Context:
     """Size of the landmark cohort of the primary outcome."""
-    fit = outcome.get("cox", {}).get("landmark", {})
-    km = outcome.get("km_landmark", {})
-    return {"landmark_n": fit.get("n"), "landmark_treated": km.get("treated", {}).get("n")}
+    if outcome is None:
+        return {"landmark_n": None, "landmark_treated": None}
+    fit, km = outcome["cox"]["landmark"], outcome["km_landmark"]["treated"]
+    return {
+        "landmark_n": None if "error" in fit else fit["n"],
+        "landmark_treated": None if "error" in km else km["n"],
+    }
 
 
-def km_item(name: str, outcome: Result, threshold: int) -> Result:
+def p_of(test: ChiSquare | ModelError) -> Num:
+    """The p-value of a test, None if it could not be computed."""
+    return None if "error" in test else test["p"]
+
+
+def km_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
     """One outcome's KM figure, caption and table at 1-5 years."""
     fig = figures.km_figure(outcome["km"], title=NAMES.get(name, name), threshold=threshold)
     rows = {}
     for arm in ("treated", "untreated"):
-        km = outcome["km"].get(arm, {})
+        km = outcome["km"][arm]
         if "error" in km:
             continue
-        at = {y: percent(km["survival_at_years"].get(y)) for y in YEARS}
+        at = {y: percent(km["survival_at_years"][y]) for y in YEARS}
         rows[ARM_LABELS[arm]] = {"at_years": at, "median": median_years(km)}
     return {
         "caption": NAMES.get(name, name),
         "div": figures.to_div(fig, f"km-{name.replace('_', '-')}"),
         "rows": rows,
-        "logrank": outcome.get("logrank", {}).get("p"),
-        "logrank_site": outcome.get("logrank_stratified_site", {}).get("p"),
+        "logrank": p_of(outcome["logrank"]),
+        "logrank_site": p_of(outcome["logrank_stratified_site"]),
     }
 
 
-def median_years(km: Result) -> str:
+def median_years(km: KMCurve) -> str:
     """Median survival time with its CI, in years."""
-    median = km.get("median_days")
+    median = km["median_days"]
     if median is None:
         return "not reached"
-    low, high = (None if d is None else d / 365.25 for d in (km.get("median_ci") or [None, None]))
+    low, high = (None if d is None else d / 365.25 for d in km["median_ci"])
     return f"{median / 365.25:.1f} ({fixed(low, 1)}–{fixed(high, 1)})"
 
 
-def km_extra(name: str, outcome: Result, threshold: int) -> list[Result]:
+def km_extra(name: str, outcome: OutcomeResults | None, threshold: int) -> list[Context]:
     """The primary outcome's landmark curves and IPT-weighted landmark curves."""
+    if outcome is None:
+        return []
     label = NAMES.get(name, name)
-    weighted = outcome.get("cox", {}).get("iptw", {}).get("weighted_km")
+    iptw = outcome["cox"]["iptw"]
+    weighted = None if "error" in iptw else iptw["weighted_km"]
     slug = name.replace("_", "-")
     items = [
-        ("Landmark cohort (time from the landmark)", outcome.get("km_landmark"), "km-landmark")
+        ("Landmark cohort (time from the landmark)", outcome["km_landmark"], "km-landmark"),
+        ("IPT-weighted landmark cohort", weighted, "km-weighted"),
     ]
-    items.append(("IPT-weighted landmark cohort", weighted, "km-weighted"))
     return [
         {
             "caption": f"{label}: {caption}",
@@ -148,14 +177,14 @@ def km_extra(name: str, outcome: Result, threshold: int) -> list[Result]:
     ]
 
 
-def cif_item(name: str, outcome: Result, threshold: int) -> Result:
+def cif_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
     """One outcome's cumulative-incidence figure and its values at 1-5 years."""
     fig = figures.cif_figure(
-        outcome["cif"], outcome.get("cif_death"), title=NAMES.get(name, name),
+        outcome["cif"], outcome["cif_death"], title=NAMES.get(name, name),
         threshold=threshold, km_by_arm_for_risk_table=outcome["km"],
     )  # fmt: skip
     rows = {
-        ARM_LABELS[arm]: {y: percent(cif.get("at_years", {}).get(y)) for y in YEARS}
+        ARM_LABELS[arm]: {y: percent(cif["at_years"][y]) for y in YEARS}
         for arm, cif in outcome["cif"].items()
         if "error" not in cif
     }
@@ -163,42 +192,41 @@ def cif_item(name: str, outcome: Result, threshold: int) -> Result:
         "caption": NAMES.get(name, name),
         "div": figures.to_div(fig, f"cif-{name.replace('_', '-')}"),
         "rows": rows,
-        "gray": outcome.get("gray_test", {}).get("p"),
+        "gray": p_of(outcome["gray_test"]),
     }
 
 
-def model_fit(outcome: Result, model: str) -> Result:
-    """A Cox model, or the Fine-Gray fit, of one outcome."""
-    if model == "fine_gray":
-        return dict(outcome.get("fine_gray", {"error": "missing"}))
-    return dict(outcome.get("cox", {}).get(model, {"error": "missing"}))
-
-
-def hr_rows(outcomes: Result, threshold: int) -> list[Result]:
+def hr_rows(outcomes: dict[str, OutcomeResults], threshold: int) -> list[Context]:
     """The hazard-ratio table: every model of every outcome."""
     rows = []
     for name, outcome in outcomes.items():
         for model, label in MODELS.items():
-            fit = model_fit(outcome, model)
+            fit = hr_fit(outcome, model)
+            fitted = None if "error" in fit else fit
             rows.append({
                 "outcome": NAMES.get(name, name), "label": label,
-                "estimate": hr_text(fit), "p": pvalue(fit.get("p")),
-                "n": count(fit.get("n"), threshold) if "error" not in fit else "–",
-                "events": count(fit.get("events"), threshold) if "error" not in fit else "–",
+                "estimate": hr_text(fit), "p": pvalue(fitted and fitted["p"]),
+                "n": count(fitted["n"], threshold) if fitted else "–",
+                "events": count(fitted["events"], threshold) if fitted else "–",
                 "primary": model == "time_varying_adjusted",
             })  # fmt: skip
     return rows
 
 
-def diagnostics(primary: Result, outcomes: Result, threshold: int) -> Result:
+def diagnostics(
+    primary: OutcomeResults | None, outcomes: dict[str, OutcomeResults], threshold: int
+) -> Context:
     """PH test, Schoenfeld plots, piecewise HRs and RMST, propensity overlap and balance."""
-    ph = primary.get("ph_test", {})
-    iptw = primary.get("cox", {}).get("iptw", {})
-    smooth = ph.get("smooth", {})
+    missing: ModelError = {"error": "the primary outcome was not analysed"}
+    ph = primary["ph_test"] if primary else missing
+    fitted_ph = None if "error" in ph else ph
+    iptw_fit = primary["cox"]["iptw"] if primary else missing
+    iptw = None if "error" in iptw_fit else iptw_fit
+    smooth = fitted_ph.get("smooth", {}) if fitted_ph else {}
     return {
         "ph_table": [
             {**row, "term": variable_label(row["term"]) if row["term"] != "GLOBAL" else "Global"}
-            for row in ph.get("table", [])
+            for row in (fitted_ph["table"] if fitted_ph else [])
         ],
         "ph_verdict": ph_verdict(ph),
         "schoenfeld_divs": [
@@ -210,22 +238,24 @@ def diagnostics(primary: Result, outcomes: Result, threshold: int) -> Result:
         "piecewise": [piecewise_row(n, o) for n, o in outcomes.items()],
         "weights_note": weights_note(iptw),
         "ps_div": figures.to_div(
-            figures.propensity_figure(iptw.get("ps_histogram", {}), threshold=threshold),
+            figures.propensity_figure(iptw["ps_histogram"] if iptw else None, threshold=threshold),
             "ps-overlap",
         ),
         "weights_div": figures.to_div(
-            figures.weights_figure(iptw.get("weights_histogram", {}), threshold=threshold),
+            figures.weights_figure(
+                iptw["weights_histogram"] if iptw else None, threshold=threshold
+            ),
             "weights",
         ),
-        "love_div": figures.to_div(figures.love_plot(iptw.get("balance", [])), "love"),
+        "love_div": figures.to_div(figures.love_plot(iptw["balance"] if iptw else []), "love"),
     }
 
 
-def ph_verdict(ph: Result) -> str:
+def ph_verdict(ph: PHTest | ModelError) -> str:
     """One sentence on proportional hazards."""
-    if "error" in ph or "global_p" not in ph:
+    if "error" in ph or ph["global_p"] is None:
         return "The proportional-hazards test could not be computed."
-    if ph.get("violated"):
+    if ph["violated"]:
         return (
             f"The global test rejects proportional hazards (p = {pvalue(ph['global_p'])}): read "
             "the piecewise hazard ratios and the restricted mean time below."
@@ -233,89 +263,99 @@ def ph_verdict(ph: Result) -> str:
     return f"No evidence against proportional hazards (global p = {pvalue(ph['global_p'])})."
 
 
-def piecewise_row(name: str, outcome: Result) -> Result:
+def piecewise_row(name: str, outcome: OutcomeResults) -> Context:
     """Piecewise HRs and the RMST difference of one outcome."""
-    pieces = outcome.get("cox", {}).get("piecewise", {})
-    rmst = outcome.get("rmst", {})
-    missing = "error" in rmst or rmst.get("difference_days") is None
+    pieces, rmst = outcome["cox"]["piecewise"], outcome["rmst"]
+    failed: ModelError = {"error": "not fitted"}
+    early, late = (pieces["0-1y"], pieces["1-5y"]) if "error" not in pieces else (failed, failed)
+    missing = "error" in rmst or rmst["difference_days"] is None
     diff = (
-        "not estimable" if missing else estimate(rmst, "difference_days", "ci_lower", "ci_upper", 0)
+        "not estimable"
+        if "error" in rmst or missing
+        else estimate(rmst["difference_days"], rmst["ci_lower"], rmst["ci_upper"], 0)
     )
     return {
         "outcome": NAMES.get(name, name),
-        "early": hr_text(pieces.get("0-1y", {"error": "missing"})),
-        "late": hr_text(pieces.get("1-5y", {"error": "missing"})),
+        "early": hr_text(early),
+        "late": hr_text(late),
         "rmst": diff,
     }
 
 
-def mean_sd(row: Result, prefix: str) -> str:
+def mean_sd(mean: Num, sd: Num) -> str:
     """'mean ± SD' of a PRO visit."""
-    return f"{fixed(row.get(prefix + '_mean'), 1)} ± {fixed(row.get(prefix + '_sd'), 1)}"
+    return f"{fixed(mean, 1)} ± {fixed(sd, 1)}"
 
 
-def estimate(row: Result, value: str, lower: str, upper: str, digits: int) -> str:
+def estimate(value: Num, lower: Num, upper: Num, digits: int) -> str:
     """'value (lower to upper)' with fixed decimals."""
-    low, high = fixed(row.get(lower), digits), fixed(row.get(upper), digits)
-    return f"{fixed(row.get(value), digits)} ({low} to {high})"
+    return f"{fixed(value, digits)} ({fixed(lower, digits)} to {fixed(upper, digits)})"
 
 
-def weights_note(iptw: Result) -> str:
+def weights_note(iptw: IPTWFit | None) -> str:
     """The weight distribution in one sentence."""
-    w = iptw.get("weights")
-    if not w:
+    if iptw is None:
         return "Weights were not estimated."
+    w = iptw["weights"]
     return (
         f"Stabilised weights: median {w['median']:.2f}, 1st–99th centile {w['p01']:.2f}–"
         f"{w['p99']:.2f}, maximum {w['max']:.2f}; effective sample size "
         f"{w['ess_treated']:,.0f} treated and {w['ess_untreated']:,.0f} not treated. "
-        f"Largest |SMD| after weighting: {fixed(iptw.get('max_abs_smd_after'))} (target < 0.1)."
+        f"Largest |SMD| after weighting: {fixed(iptw['max_abs_smd_after'])} (target < 0.1)."
     )
 
 
-def pro_section(pro: Result, threshold: int) -> Result:
+def pro_changes(pro: ProResults) -> list[tuple[str, str, ProChange]]:
+    """(instrument, arm, summary) of the instruments and arms with assessments."""
+    found: list[tuple[str, str, ProChange]] = []
+    for instrument, by_arm in (("VAS", pro.get("VAS")), ("ODI", pro.get("ODI"))):
+        if by_arm is None:
+            continue
+        for arm, r in (("treated", by_arm.get("treated")), ("untreated", by_arm.get("untreated"))):
+            if r:
+                found.append((instrument, arm, r))
+    return found
+
+
+def pro_section(pro: ProResults, threshold: int) -> Context:
     """Before/after table rows and the PRO figures."""
     rows = []
-    for instrument in ("VAS", "ODI"):
-        for arm in ("treated", "untreated"):
-            r = pro.get(instrument, {}).get(arm)
-            if not r:
-                continue
-            rows.append({
-                "instrument": instrument, "arm": ARM_LABELS[arm], "n": count(r.get("n"), threshold),
-                "baseline": mean_sd(r, "baseline"),
-                "followup": mean_sd(r, "followup"),
-                "change": estimate(r, "change_mean", "change_ci_lower", "change_ci_upper", 1),
-                "p_t": pvalue(r.get("p_ttest")), "p_w": pvalue(r.get("p_wilcoxon")),
-            })  # fmt: skip
+    for instrument, arm, r in pro_changes(pro):
+        rows.append({
+            "instrument": instrument, "arm": ARM_LABELS[arm], "n": count(r["n"], threshold),
+            "baseline": mean_sd(r["baseline_mean"], r["baseline_sd"]),
+            "followup": mean_sd(r["followup_mean"], r["followup_sd"]),
+            "change": estimate(r["change_mean"], r["change_ci_lower"], r["change_ci_upper"], 1),
+            "p_t": pvalue(r["p_ttest"]), "p_w": pvalue(r["p_wilcoxon"]),
+        })  # fmt: skip
     divs = []
-    for instrument in ("VAS", "ODI"):
-        quartiles = pro.get("quantiles", {}).get(instrument, {})
-        box = figures.pro_box_figure(quartiles, instrument=instrument, threshold=threshold)
+    quantiles = pro["quantiles"]
+    for instrument, quartiles in (("VAS", quantiles.get("VAS")), ("ODI", quantiles.get("ODI"))):
+        box = figures.pro_box_figure(quartiles or {}, instrument=instrument, threshold=threshold)
         line = figures.trajectory_figure(
-            pro.get("trajectories", []), instrument=instrument, threshold=threshold
+            pro["trajectories"], instrument=instrument, threshold=threshold
         )
         divs += [figures.to_div(box, f"pro-{instrument.lower()}-box"),
                  figures.to_div(line, f"pro-{instrument.lower()}-trajectory")]  # fmt: skip
     return {"pro_rows": rows, "pro_divs": divs}
 
 
-def quality_div(rows: list[Result], threshold: int) -> str:
+def quality_div(rows: list[Context], threshold: int) -> str:
     """The data-quality bars, or one sentence when there is nothing to show."""
     if all(row["count"] == 0 for row in rows):
         return '<p class="note">No quarantined rows and no cross-table check violations.</p>'
     return figures.to_div(figures.quality_figure(rows, threshold=threshold), "quality")
 
 
-def quality_rows(results: Result) -> list[Result]:
+def quality_rows(results: Results) -> list[Context]:
     """Bars of the data-quality figure: quarantined lines by file and rule, check violations."""
     quality = results["data_quality"]
     rows = [
         {"label": f"{q['file_name']}: {q['rule']} ({q['column_name']})", "count": q["n_rows"]}
-        for q in quality.get("quarantine", [])
+        for q in quality["quarantine"]
     ]
     rows += [
         {"label": f"check: {c['check'].replace('_', ' ')}", "count": c["violations"]}
-        for c in quality.get("checks", [])
+        for c in quality["checks"]
     ]
     return rows

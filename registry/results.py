@@ -7,7 +7,7 @@ import hashlib
 import importlib.metadata
 import json
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -16,6 +16,18 @@ from registry.analysis import analyse_outcome
 from registry.cohort import Cohort
 from registry.models import km
 from registry.protect import protect
+from registry.result_types import (
+    AttritionRow,
+    CohortSummary,
+    IngestQuality,
+    MissingCovariate,
+    OutcomeResults,
+    PolicyRow,
+    ProResults,
+    Provenance,
+    Results,
+    StudySection,
+)
 from registry.study import Study
 from registry.table_one import table_one
 from registry.time_to_event import TimeToEvent
@@ -31,19 +43,19 @@ COUNT_KEYS = frozenset(
 PACKAGES = ("vertebral-registry", "duckdb", "polars", "numpy", "scipy", "lifelines", "statsmodels")
 
 
-def cohort_summary(cohort: Cohort, study: Study) -> dict[str, Any]:
+def cohort_summary(cohort: Cohort, study: Study) -> CohortSummary:
     """Cohort size by arm, attrition, data policy and median follow-up (reverse KM)."""
     patients = cohort.patients
     treated = int(patients.get_column("treated").sum()) if patients.height else 0
     untreated = patients.height - treated
     # a small arm hides the other one too: n minus one arm would give it back
     hide = any(0 < arm < study.min_cell_count for arm in (treated, untreated))
-    summary: dict[str, Any] = {
+    summary: CohortSummary = {
         "n": patients.height,
         "n_treated": None if hide else treated,
         "n_untreated": None if hide else untreated,
-        "attrition": cohort.attrition.to_dicts(),
-        "data_policy": cohort.policy.to_dicts(),
+        "attrition": cast(list[AttritionRow], cohort.attrition.to_dicts()),
+        "data_policy": cast(list[PolicyRow], cohort.policy.to_dicts()),
     }
     if patients.height:
         duration = patients.get_column("duration_days").to_numpy().astype(float)
@@ -53,7 +65,7 @@ def cohort_summary(cohort: Cohort, study: Study) -> dict[str, Any]:
     return summary
 
 
-def provenance(study_text: str, snapshot: pl.DataFrame, as_of: str) -> dict[str, Any]:
+def provenance(study_text: str, snapshot: pl.DataFrame, as_of: str) -> Provenance:
     """Hashes of the study file and the registry contents, versions, as_of."""
     digest = hashlib.sha256(json.dumps(snapshot.rows()).encode()).hexdigest()
     versions: dict[str, str | None] = {}
@@ -76,34 +88,55 @@ def build_results(
     tte: TimeToEvent,
     study: Study,
     *,
-    pro: dict[str, Any],
+    pro: ProResults,
     baseline_scores: pl.DataFrame,
-    data_quality: dict[str, Any],
-    prov: dict[str, Any],
-) -> dict[str, Any]:
+    data_quality: IngestQuality,
+    prov: Provenance,
+) -> Results:
     """Every number of the report, small counts suppressed."""
     outcomes = {
         name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
         for name in study.outcomes
     }
-    iptw = outcomes.get(study.primary_outcome, {}).get("cox", {}).get("iptw", {})
-    weighted = {row["covariate"]: row["smd_after"] for row in iptw.get("balance", [])}
-    results = {
-        "study": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(study).items()},
+    weighted = smd_after_weighting(outcomes.get(study.primary_outcome))
+    results: Results = {
+        "study": study_section(study),
         "cohort": cohort_summary(cohort, study),
         "table1": table_one(cohort, baseline_scores, weighted, study.min_cell_count),
         "outcomes": outcomes,
         "pro": pro,
-        "data_quality": data_quality | {"missing_covariates": missing_covariates(cohort, study)},
+        "data_quality": {**data_quality, "missing_covariates": missing_covariates(cohort, study)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
     }
+    return publish(results, study.min_cell_count)
+
+
+def publish(results: Results, threshold: int) -> Results:
+    """results.json as it is written and rendered: numbers made JSON-safe and every count
+    that is small, or gives a small one back, withheld. The one pass between the estimators
+    and any reader; it works on the document by JSON pointer, so the shape stays `Results`."""
     # complementary suppression first (it needs the true small counts), then the rest
-    protected = protect(clean_numbers(results), study.min_cell_count)
-    return suppress_small(protected, study.min_cell_count)
+    protected = protect(clean_numbers(results), threshold)
+    return cast(Results, suppress_small(protected, threshold))
 
 
-def missing_covariates(cohort: Cohort, study: Study) -> list[dict[str, Any]]:
+def study_section(study: Study) -> StudySection:
+    """The study specification as results.json holds it (tuples as lists)."""
+    return cast(
+        StudySection, {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(study).items()}
+    )
+
+
+def smd_after_weighting(outcome: OutcomeResults | None) -> dict[str, float | None]:
+    """Covariate -> standardised mean difference after IPT weighting (Table 1), if fitted."""
+    iptw = outcome["cox"]["iptw"] if outcome is not None else None
+    if iptw is None or "error" in iptw:
+        return {}
+    return {row["covariate"]: row["smd_after"] for row in iptw["balance"]}
+
+
+def missing_covariates(cohort: Cohort, study: Study) -> list[MissingCovariate]:
     """Eligible patients missing each covariate of the adjusted models (a count key, so
     small numbers are suppressed)."""
     if not study.covariates:

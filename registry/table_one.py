@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -10,6 +10,7 @@ import polars as pl
 from registry.cohort import Cohort
 from registry.levels import POSITION
 from registry.models.iptw import standardised_difference
+from registry.result_types import Num, Table1Cell, Table1Row
 
 REGIONS = {  # where the index levels are: the thoracolumbar junction dominates
     "cervical (C1-C7)": (POSITION["C1"], POSITION["C7"]),
@@ -54,13 +55,13 @@ def baseline_frame(cohort: Cohort, baseline_scores: pl.DataFrame) -> pl.DataFram
     return frame
 
 
-def describe(frame: pl.DataFrame, column: str, *, binary: bool, threshold: int) -> dict[str, Any]:
+def describe(frame: pl.DataFrame, column: str, *, binary: bool, threshold: int) -> Table1Cell:
     """n, mean ± SD (or count and %) and missing for one arm and variable. The percentage of
     a small count is withheld too (with n shown it would give the count back), and so are
     the mean and SD of fewer than `threshold` values."""
     values = frame.get_column(column)
     present = values.drop_nulls().cast(pl.Float64)
-    out: dict[str, Any] = {"n": present.len(), "missing": values.null_count()}
+    out: Table1Cell = {"n": present.len(), "missing": values.null_count()}
     small = 0 < present.len() < threshold
     if binary:
         count = int(present.sum())
@@ -68,7 +69,8 @@ def describe(frame: pl.DataFrame, column: str, *, binary: bool, threshold: int) 
         percent = 100 * count / present.len() if present.len() and not hidden else None
         out |= {"count": count, "percent": percent}
     else:
-        out |= {"mean": None if small else present.mean(), "sd": None if small else present.std()}
+        mean, sd = cast(Num, present.mean()), cast(Num, present.std())
+        out |= {"mean": None if small else mean, "sd": None if small else sd}
     return out
 
 
@@ -83,8 +85,8 @@ def smd(frame: pl.DataFrame, column: str) -> float | None:
 
 
 def table_one(
-    cohort: Cohort, baseline_scores: pl.DataFrame, weighted: dict[str, float], threshold: int
-) -> list[dict[str, Any]]:
+    cohort: Cohort, baseline_scores: pl.DataFrame, weighted: dict[str, float | None], threshold: int
+) -> list[Table1Row]:
     """Rows of Table 1; `weighted` maps covariate -> SMD after IPT weighting (when known)."""
     frame = baseline_frame(cohort, baseline_scores)
     arms = {
@@ -95,14 +97,14 @@ def table_one(
     variables += [(c, label, True) for c, label in BINARY.items()]
     variables += [(c, f"Index level {c}", True) for c in REGIONS]
     weight_key = {"female": "male", "any_prior_fracture": None}
-    rows = []
+    rows: list[Table1Row] = []
     for column, label, binary in variables:
         key = weight_key.get(column, column)
         after = weighted.get(key) if key else None
         rows.append({
             "variable": column, "label": label, "binary": binary,
-            **{arm: describe(part, column, binary=binary, threshold=threshold)
-               for arm, part in arms.items()},
+            "treated": describe(arms["treated"], column, binary=binary, threshold=threshold),
+            "untreated": describe(arms["untreated"], column, binary=binary, threshold=threshold),
             "smd_before": smd(frame, column),
             "smd_after": (-after if column == "female" and after is not None else after),
         })  # fmt: skip

@@ -426,17 +426,24 @@ def fit(hr: float, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
+def with_models(fine_gray: dict[str, Any] | None = None, **cox: dict[str, Any]) -> Any:
+    """An outcome's models as results.json holds them: every one present, those not given
+    as not fitted (a missing model is a KeyError, not a skipped row)."""
+    names = ("unadjusted", "adjusted", "time_varying", "time_varying_adjusted", "landmark",
+             "iptw", "piecewise", "death_cause_specific")  # fmt: skip
+    failed = {"error": "not fitted"}
+    return {"cox": {n: cox.get(n, failed) for n in names}, "fine_gray": fine_gray or failed}
+
+
 def test_forest_skips_failed_models_and_shows_suppressed_counts() -> None:
-    outcome = {
-        "cox": {
-            "time_varying_adjusted": fit(0.9, events=None),
-            "iptw": {"error": "no overlap"},
-            "landmark": fit(1.1) | {"hr": None},
-            "unadjusted": fit(1.2),
-        },
-        "fine_gray": fit(1.0),
-    }
-    fig = F.forest_figure({"adjacent": outcome, SCRIPT: {"cox": {}}}, threshold=5)
+    outcome = with_models(
+        time_varying_adjusted=fit(0.9, events=None),
+        iptw={"error": "no overlap"},
+        landmark=fit(1.1) | {"hr": None},
+        unadjusted=fit(1.2),
+        fine_gray=fit(1.0),
+    )
+    fig = F.forest_figure({"adjacent": outcome, SCRIPT: with_models()}, threshold=5)
     labels = list(fig.layout.yaxis.ticktext)
     assert labels[:4] == [
         "<b>Adjacent-level fracture</b>",
@@ -451,7 +458,7 @@ def test_forest_skips_failed_models_and_shows_suppressed_counts() -> None:
 
 
 def test_forest_writes_intervals_with_an_en_dash_and_pads_the_axis() -> None:
-    outcome = {"cox": {"time_varying_adjusted": fit(0.91) | {"ci_lower": 0.66, "ci_upper": 4.03}}}
+    outcome = with_models(time_varying_adjusted=fit(0.91) | {"ci_lower": 0.66, "ci_upper": 4.03})
     fig = F.forest_figure({"adjacent": outcome})
     [column] = [a for a in fig.layout.annotations if a.xref == "paper" and a.y == 1]
     assert column.text == "<b>0.91 (0.66–4.03)</b>"

@@ -135,6 +135,7 @@ def test_the_wheel_holds_every_sql_file_template_and_the_study(wheel: Path) -> N
     assert {f"registry/_reports/templates/{name}" for name in TEMPLATES} <= names
     assert "registry/_reports/adjacent_refracture.toml" in names
     assert "registry/refresh/history.html.j2" in names
+    assert "registry/results.schema.json" in names  # the contract of results.json
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "registry").rglob("*.py")}
     assert modules <= names
 

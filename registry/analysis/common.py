@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import TypeVar, cast
 
 import numpy as np
 import polars as pl
@@ -14,15 +14,16 @@ from scipy import stats
 from registry.errors import ModelFitError
 from registry.models import cox, km
 from registry.models.iptw import design_matrix
+from registry.result_types import Arm, CoxFit, ModelError, Wald, Year
 from registry.study import Study
 
-YEARS = {str(i + 1): d for i, d in enumerate(km.YEARS_DAYS)}
+YEARS = cast(dict[Year, int], {str(i + 1): d for i, d in enumerate(km.YEARS_DAYS)})
 Z95 = float(stats.norm.ppf(0.975))
 PIECE_DAY = 365  # piecewise hazard ratios: 0-1 year and 1-5 years
-Result = dict[str, Any]
+R = TypeVar("R", bound=Mapping[str, object])  # a result TypedDict
 
 
-def guarded(fit: Callable[[], Result]) -> Result:
+def guarded(fit: Callable[[], R]) -> R | ModelError:
     """Run one model; its warnings are kept with it, a failure becomes {'error': reason}."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -33,16 +34,16 @@ def guarded(fit: Callable[[], Result]) -> Result:
         except ModelFitError as exc:
             return {"error": str(exc)}
     notes = sorted({str(w.message) for w in caught if not issubclass(w.category, RuntimeWarning)})
-    return {**result, "warnings": notes} if notes else result
+    return cast(R, {**result, "warnings": notes}) if notes else result
 
 
-def arm_masks(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+def arm_masks(frame: pl.DataFrame) -> dict[Arm, np.ndarray]:
     """Boolean row masks of the two arms (ever-treated or treated-by-landmark)."""
     treated = frame.get_column("treated").cast(pl.Boolean).to_numpy()
     return {"treated": treated, "untreated": ~treated}
 
 
-ARM_NAMES = ("treated", "untreated")  # arm codes 0 and 1: the names' sorted order
+ARM_NAMES: tuple[Arm, Arm] = ("treated", "untreated")  # arm codes 0 and 1: the names' sorted order
 
 
 def arm_codes(frame: pl.DataFrame) -> np.ndarray:
@@ -51,17 +52,19 @@ def arm_codes(frame: pl.DataFrame) -> np.ndarray:
     return (~arm_masks(frame)["treated"]).astype(np.int8)
 
 
-def per_arm(frame: pl.DataFrame, threshold: int, fit: Callable[[np.ndarray], Result]) -> Result:
+def per_arm(
+    frame: pl.DataFrame, threshold: int, fit: Callable[[np.ndarray], R]
+) -> dict[Arm, R | ModelError]:
     """One fit per arm; an arm smaller than the small-cell threshold is not estimated, since
     its curve would show individual patients' event days."""
-    small = {"error": f"fewer than {threshold} patients in this arm: not shown"}
+    small: ModelError = {"error": f"fewer than {threshold} patients in this arm: not shown"}
     return {
         arm: small if 0 < mask.sum() < threshold else guarded(partial(fit, mask))
         for arm, mask in arm_masks(frame).items()
     }
 
 
-def wald(coef: float, se: float) -> Result:
+def wald(coef: float, se: float) -> Wald:
     """Hazard ratio with its 95% Wald CI and two-sided p."""
     z = coef / se if se > 0 else float("nan")
     with np.errstate(over="ignore"):  # an infinite bound is written as null
@@ -74,7 +77,7 @@ def wald(coef: float, se: float) -> Result:
         }
 
 
-def cox_result(fit: cox.CoxFit, label: str, term: str = "treated") -> Result:
+def cox_result(fit: cox.CoxFit, label: str, term: str = "treated") -> CoxFit:
     """HR, CI and p of the treatment term, the model's size and every term."""
     i = fit.names.index(term)
     return {

@@ -11,7 +11,6 @@ from registry.analysis.common import (
     ARM_NAMES,
     YEARS,
     Z95,
-    Result,
     arm_codes,
     guarded,
     per_arm,
@@ -19,14 +18,27 @@ from registry.analysis.common import (
 )
 from registry.errors import ModelFitError
 from registry.models import competing, km
+from registry.result_types import (
+    RMST,
+    Arm,
+    ChiSquare,
+    CIFCurve,
+    CompetingRisks,
+    FineGray,
+    KMCurve,
+    ModelError,
+    Num,
+    Year,
+)
 from registry.study import Study
 
 DAYS_PER_YEAR = 365.25  # whole years as the report's axis and numbers at risk count them
 
 
-def km_result(fit: km.KaplanMeier) -> Result:
+def km_result(fit: km.KaplanMeier, withheld: list[Year] | None = None) -> KMCurve:
     """A Kaplan-Meier curve as plain lists, thinned to the rows the step function needs (see
-    curve_rows), with the censorings as their own lists, and survival at 1-5 years."""
+    curve_rows), with the censorings as their own lists, survival at 1-5 years and the years
+    to withhold on publishing."""
     surv, lower, upper = fit.at(np.array(km.YEARS_DAYS, dtype=float))
     rows = curve_rows(fit)
     # weighted curves hold sums of weights: rounded, so that they are suppressed like counts
@@ -48,6 +60,7 @@ def km_result(fit: km.KaplanMeier) -> Result:
         "ci_upper_at_years": _by_year(upper),
         "median_days": fit.median,
         "median_ci": list(fit.median_ci),
+        "withheld_years": withheld or [],
     }
 
 
@@ -72,51 +85,58 @@ def curve_rows(fit: km.KaplanMeier) -> np.ndarray:
     return np.unique(np.concatenate([[0, size - 1], changed, year_rows[year_rows < size]]))
 
 
-def _by_year(values: np.ndarray) -> dict[str, float | None]:
+def _by_year(values: np.ndarray) -> dict[Year, Num]:
     return {y: (None if np.isnan(v) else float(v)) for y, v in zip(YEARS, values, strict=True)}
 
 
-def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None = None) -> Result:
+def km_by_arm(
+    frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None = None
+) -> dict[Arm, KMCurve | ModelError]:
     """Kaplan-Meier per arm for the outcome (death and other censoring as censored)."""
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     event = frame.get_column("event").to_numpy() == 1
 
-    def fit(m: np.ndarray) -> Result:
+    def fit(m: np.ndarray) -> KMCurve:
         return _km(duration[m], event[m], None if weights is None else weights[m], threshold)
 
     return per_arm(frame, threshold, fit)
 
 
-def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> Result:
+def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> KMCurve:
     """The published curve (rounded counts, see analysis/publish.py) with the exact fit's
     n, events, median and survival at 1-5 years; `withheld_years` names the years whose
     values the published results.json leaves out (registry/protect.py)."""
     fit = km.fit_km(duration, event, weights=weights)
-    exact = km_result(fit)
     w = np.ones_like(duration) if weights is None else weights
     hide = publish.withheld_years(duration[event], w[event], km.YEARS_DAYS, k)
-    exact["withheld_years"] = [y for y, h in zip(YEARS, hide, strict=True) if h]
+    exact = km_result(fit, [y for y, h in zip(YEARS, hide, strict=True) if h])
     shown = km_result(publish.published_km(fit, k))
-    exact |= {key: shown[key] for key in CURVE_KEYS}
-    return exact
+    return exact | {  # the curve's rows from the published fit
+        "times_days": shown["times_days"],
+        "survival": shown["survival"],
+        "ci_lower": shown["ci_lower"],
+        "ci_upper": shown["ci_upper"],
+        "at_risk": shown["at_risk"],
+        "events": shown["events"],
+        "censored_times_days": shown["censored_times_days"],
+        "censored": shown["censored"],
+    }
 
 
-CURVE_KEYS = ("times_days", "survival", "ci_lower", "ci_upper", "at_risk", "events",
-              "censored_times_days", "censored")  # fmt: skip
-
-
-def cif_result(fit: competing.CumulativeIncidence) -> Result:
-    """A cumulative incidence curve as plain lists, with values at 1-5 years."""
+def cif_result(fit: competing.CumulativeIncidence, withheld: list[Year] | None = None) -> CIFCurve:
+    """A cumulative incidence curve as plain lists, with values at 1-5 years and the years
+    to withhold on publishing."""
     return {
         "times_days": fit.times.tolist(),
         "cif": fit.cif.tolist(),
         "ci_lower": fit.ci_lower.tolist(),
         "ci_upper": fit.ci_upper.tolist(),
         "at_years": _by_year(np.asarray(fit.at([float(d) for d in km.YEARS_DAYS]))),
+        "withheld_years": withheld or [],
     }
 
 
-def _cif(duration: np.ndarray, status: np.ndarray, cause: int, k: int) -> Result:
+def _cif(duration: np.ndarray, status: np.ndarray, cause: int, k: int) -> CIFCurve:
     """The curve drawn from rounded counts; the values at 1-5 years exact, with the years
     to withhold on publishing (fewer than k events of the cause since the last one shown)."""
     exact = cif_result(competing.cumulative_incidence(duration, status, cause=cause))
@@ -127,28 +147,27 @@ def _cif(duration: np.ndarray, status: np.ndarray, cause: int, k: int) -> Result
     return shown | {"at_years": exact["at_years"], "withheld_years": withheld}
 
 
-def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int) -> Result:
+def competing_risks(frame: pl.DataFrame, landmark: pl.DataFrame, threshold: int) -> CompetingRisks:
     """Aalen-Johansen CIF per arm for the outcome and death, Gray's test, Fine-Gray."""
     duration = frame.get_column("duration_days").to_numpy().astype(float)
     status = frame.get_column("event").to_numpy().astype(int)
-    out: Result = {
+    group = arm_codes(frame)
+    return {
         "cif": per_arm(frame, threshold, lambda m: _cif(duration[m], status[m], 1, threshold)),
         "cif_death": per_arm(
             frame, threshold, lambda m: _cif(duration[m], status[m], 2, threshold)
         ),
+        "gray_test": guarded(lambda: _gray(duration, status, group)),
+        "fine_gray": guarded(lambda: _fine_gray(landmark)),
     }
-    group = arm_codes(frame)
-    out["gray_test"] = guarded(lambda: _gray(duration, status, group))
-    out["fine_gray"] = guarded(lambda: _fine_gray(landmark))
-    return out
 
 
-def _gray(duration: np.ndarray, status: np.ndarray, group: np.ndarray) -> Result:
+def _gray(duration: np.ndarray, status: np.ndarray, group: np.ndarray) -> ChiSquare:
     statistic, df, p = competing.gray_test(duration, status, group, cause=1)
     return {"statistic": float(statistic), "df": int(df), "p": float(p)}
 
 
-def _fine_gray(landmark: pl.DataFrame) -> Result:
+def _fine_gray(landmark: pl.DataFrame) -> FineGray:
     """Fine-Gray subdistribution HR of treatment by the landmark (death competing); a fit
     that cannot give a finite estimate raises ModelFitError, written as {"error": reason}."""
     status = landmark.get_column("event").to_numpy().astype(int)
@@ -181,7 +200,7 @@ def _fine_gray(landmark: pl.DataFrame) -> Result:
     }
 
 
-def rmst(landmark: pl.DataFrame, study: Study) -> Result:
+def rmst(landmark: pl.DataFrame, study: Study) -> RMST:
     """Difference in restricted mean time free of the outcome, landmark to the horizon."""
     tau = float(study.horizon_days - study.landmark_days)
     group = arm_codes(landmark)
@@ -196,7 +215,7 @@ def rmst(landmark: pl.DataFrame, study: Study) -> Result:
     # by name, not by the module's sorted group order (which gives untreated minus treated)
     difference = means["treated"] - means["untreated"]
     se = float(np.hypot(ses["treated"], ses["untreated"]))
-    return {
+    result: RMST = {
         "tau_days": tau,
         "rmst": means,
         "se": ses,
@@ -205,17 +224,19 @@ def rmst(landmark: pl.DataFrame, study: Study) -> Result:
         "ci_upper": difference + Z95 * se,
         "p": float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else None,
         "label": "treated minus untreated, landmark cohort",
-        **short_follow_up(landmark, tau),
     }
+    notes = short_follow_up(landmark, tau)
+    if notes:
+        result["warnings"] = notes
+    return result
 
 
-def short_follow_up(landmark: pl.DataFrame, tau: float) -> Result:
-    """A warning when an arm's follow-up ends before tau (its curve is carried flat to tau)."""
+def short_follow_up(landmark: pl.DataFrame, tau: float) -> list[str]:
+    """Warnings for each arm whose follow-up ends before tau (its curve is carried flat)."""
     by_arm = landmark.group_by("treated").agg(pl.col("duration_days").max())
     last = by_arm.sort("treated", descending=True).rows()  # treated first, every run
     short = [("treated" if arm else "untreated", d) for arm, d in last if d < tau]
-    notes = [f"{arm} follow-up ends at day {d} before tau = {tau:.0f}" for arm, d in short]
-    return {"warnings": notes} if notes else {}
+    return [f"{arm} follow-up ends at day {d} before tau = {tau:.0f}" for arm, d in short]
 
 
 def site_codes(frame: pl.DataFrame) -> np.ndarray:
@@ -224,7 +245,7 @@ def site_codes(frame: pl.DataFrame) -> np.ndarray:
     return frame.get_column("site_id").fill_null("unknown").rank("dense").to_numpy()
 
 
-def logrank_result(frame: pl.DataFrame, *, stratified: bool) -> Result:
+def logrank_result(frame: pl.DataFrame, *, stratified: bool) -> ChiSquare:
     """Log-rank test of the arms, optionally stratified by site."""
     group = arm_codes(frame)
     strata = site_codes(frame) if stratified else None

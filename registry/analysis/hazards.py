@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import polars as pl
 
 from registry.analysis.common import (
     DEATH_LABEL,
     PIECE_DAY,
-    Result,
     complete,
     covariate_matrix,
     cox_result,
@@ -17,10 +18,21 @@ from registry.analysis.common import (
 from registry.analysis.curves import km_by_arm
 from registry.models import cox
 from registry.models.iptw import design_matrix, fit_propensity
+from registry.result_types import (
+    BalanceRow,
+    CoxFit,
+    Histogram,
+    IPTWFit,
+    PHRow,
+    PHTest,
+    Piecewise,
+    SchoenfeldSmooth,
+    WeightSummary,
+)
 from registry.study import Study
 
 
-def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) -> Result:
+def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) -> CoxFit:
     """Cox model on one row per patient (ever-treated or landmark frame), Efron ties."""
     rows = complete(frame, adjusted=adjusted)
     x, names = covariate_matrix(rows, study, adjusted=adjusted)
@@ -35,7 +47,7 @@ def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) 
 
 def fit_time_varying(
     counting: pl.DataFrame, study: Study, *, adjusted: bool, cause: int = 1
-) -> Result:
+) -> CoxFit:
     """Cox model on (start, stop] rows with treatment as a time-varying exposure; cause 2
     makes death the event (the competing event's cause-specific hazard). The adjusted
     outcome model carries its Schoenfeld-residual test (R's cox.zph) under `ph_test`."""
@@ -52,23 +64,31 @@ def fit_time_varying(
     result = cox_result(fit, label)
     result |= {"n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
     if adjusted and cause == 1:
-        result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit)) | schoenfeld(fit, study))
+        result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit), schoenfeld(fit, study)))
     return result
 
 
-def ph_result(table: pl.DataFrame) -> Result:
+def ph_result(table: pl.DataFrame, smooth: dict[str, SchoenfeldSmooth] | None = None) -> PHTest:
     """The cox.zph table; `violated` when the global test is significant at 5 %, in which
-    case the piecewise hazard ratios and the RMST difference are the ones to read."""
+    case the piecewise hazard ratios and the RMST difference are the ones to read; `smooth`
+    the binned residuals (see schoenfeld)."""
     global_p = float(table.filter(pl.col("term") == "GLOBAL").get_column("p").item())
-    return {"table": table.to_dicts(), "global_p": global_p, "violated": global_p < 0.05}
+    result: PHTest = {
+        "table": cast(list[PHRow], table.to_dicts()),
+        "global_p": global_p,
+        "violated": global_p < 0.05,
+    }
+    if smooth:
+        result["smooth"] = smooth
+    return result
 
 
-def schoenfeld(fit: cox.CoxFit, study: Study) -> Result:
+def schoenfeld(fit: cox.CoxFit, study: Study) -> dict[str, SchoenfeldSmooth]:
     """Binned scaled Schoenfeld residuals of the treatment term (no single patient shown)."""
     smooth = guarded(
         lambda: cox.scaled_schoenfeld_smooth(fit, "treated", min_events=study.min_cell_count)
     )
-    return {"smooth": {"treated": smooth}} if "error" not in smooth else {}
+    return {"treated": smooth} if "error" not in smooth else {}
 
 
 def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
@@ -90,7 +110,7 @@ def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
     return both.with_columns((pl.col("start") >= day).cast(pl.Int8).alias("period"))
 
 
-def fit_piecewise(counting: pl.DataFrame, study: Study) -> Result:
+def fit_piecewise(counting: pl.DataFrame, study: Study) -> Piecewise:
     """Time-varying adjusted Cox with separate treatment HRs for 0-1 and 1-5 years."""
     rows = complete(split_at(counting, PIECE_DAY), adjusted=True)
     x, names = covariate_matrix(rows, study, adjusted=True)
@@ -110,7 +130,7 @@ def fit_piecewise(counting: pl.DataFrame, study: Study) -> Result:
     }
 
 
-def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray | None]:
+def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[IPTWFit, np.ndarray | None]:
     """Stabilised-IPTW Cox on the landmark frame (no immortal time) with robust variance."""
     rows = complete(landmark, adjusted=True)
     x, names = design_matrix(rows, study.covariates)
@@ -124,20 +144,24 @@ def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[Result, np.ndarray |
         robust=True,
         names=("treated",),
     )
-    result = cox_result(fit, "IPTW (stabilised weights, landmark cohort, robust SE)")
-    result["weights"] = ps.weight_summary
-    result["balance"] = ps.balance.to_dicts()
-    result["max_abs_smd_after"] = float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0))
-    result["weighted_km"] = km_by_arm(rows, study.min_cell_count, weights=ps.weights)
     cap = float(np.quantile(ps.weights, 0.99)) * 1.5
-    result["ps_histogram"] = histogram(ps.score, treated, np.linspace(0, 1, 21), study)
-    result["weights_histogram"] = histogram(
-        np.minimum(ps.weights, cap), treated, np.linspace(0, cap, 21), study
-    )
+    result: IPTWFit = {
+        **cox_result(fit, "IPTW (stabilised weights, landmark cohort, robust SE)"),
+        "weights": cast(WeightSummary, ps.weight_summary),
+        "balance": cast(list[BalanceRow], ps.balance.to_dicts()),
+        "max_abs_smd_after": float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0)),
+        "weighted_km": km_by_arm(rows, study.min_cell_count, weights=ps.weights),
+        "ps_histogram": histogram(ps.score, treated, np.linspace(0, 1, 21), study),
+        "weights_histogram": histogram(
+            np.minimum(ps.weights, cap), treated, np.linspace(0, cap, 21), study
+        ),
+    }
     return result, ps.weights
 
 
-def histogram(values: np.ndarray, treated: np.ndarray, edges: np.ndarray, study: Study) -> Result:
+def histogram(
+    values: np.ndarray, treated: np.ndarray, edges: np.ndarray, study: Study
+) -> Histogram:
     """Counts per bin and arm (small counts suppressed here: these lists have no count key)."""
 
     def counts(mask: np.ndarray) -> list[int | None]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from registry.analysis.common import LANDMARK, NAIVE, Result, guarded
+from registry.analysis.common import LANDMARK, NAIVE, guarded
 from registry.analysis.curves import competing_risks, km_by_arm, logrank_result, rmst
 from registry.analysis.hazards import fit_fixed, fit_iptw, fit_piecewise, fit_time_varying
+from registry.result_types import CoxFit, ModelError, OutcomeResults, PHTest
 from registry.study import Study
 
 
 def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
-                    landmark: pl.DataFrame, study: Study) -> Result:  # fmt: skip
+                    landmark: pl.DataFrame, study: Study) -> OutcomeResults:  # fmt: skip
     """Every estimator of the study for one outcome."""
     out = outcomes.filter(pl.col("outcome") == name)
     cp = counting.filter(pl.col("outcome") == name)
@@ -43,6 +44,14 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
         "cif_death": cr["cif_death"],
         "gray_test": cr["gray_test"],
         "fine_gray": cr["fine_gray"],
-        "ph_test": tv_adjusted.pop("ph_test", {"error": "the adjusted model was not fitted"}),
+        "ph_test": ph_test_of(tv_adjusted),
         "rmst": guarded(lambda: rmst(lm, study)),
     }
+
+
+def ph_test_of(fit: CoxFit | ModelError) -> PHTest | ModelError:
+    """The PH test the time-varying adjusted fit carries, moved out of it: results.json
+    holds it as the outcome's `ph_test`."""
+    if "error" in fit:
+        return {"error": "the adjusted model was not fitted"}
+    return fit.pop("ph_test", {"error": "the adjusted model was not fitted"})

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from registry.figures.style import (
     ARMS,
     DAYS_PER_YEAR,
+    ByArm,
     Section,
     arm_colour,
     arm_label,
@@ -35,6 +36,7 @@ from registry.figures.survival import (
     style_time_axes,
     year_day,
 )
+from registry.result_types import Arm, CIFCurve, KMCurve, ModelError
 
 RISK_YEARS = (1, 2, 5)  # absolute risks written on the curves
 LABEL_GAP_PX = 6  # between a risk label and its point
@@ -181,7 +183,7 @@ def extend_to(curve: Section, day: float | None) -> Section:
     return {**curve, **{k: [*curve[k], day if k == "times_days" else curve[k][-1]] for k in keys}}
 
 
-def follow_up_ends(km_by_arm: dict[str, Any] | None) -> dict[str, float]:
+def follow_up_ends(km_by_arm: ByArm | None) -> dict[str, float]:
     """The last time of each arm's Kaplan-Meier curve: where its follow-up ends."""
     return {arm: curve["times_days"][-1] for arm, curve in fitted(km_by_arm)}
 
@@ -198,19 +200,19 @@ def cif_axis(fig: go.Figure, top: float) -> None:
     )
 
 
-def failed_cif(cif_by_arm: dict[str, Any], cif_death_by_arm: dict[str, Any] | None) -> Section:
+def failed_cif(cif_by_arm: ByArm, cif_death_by_arm: ByArm | None) -> Section:
     """Every curve of the figure by name, for the note on those that were not estimated."""
     deaths = {f"death, {arm}": c for arm, c in (cif_death_by_arm or {}).items()}
     return {**(cif_by_arm or {}), **deaths}
 
 
 def cif_figure(
-    cif_by_arm: dict[str, Any],
-    cif_death_by_arm: dict[str, Any] | None,
+    cif_by_arm: dict[Arm, CIFCurve | ModelError],
+    cif_death_by_arm: dict[Arm, CIFCurve | ModelError] | None,
     *,
     title: str,
     threshold: int,
-    km_by_arm_for_risk_table: dict[str, Any] | None,
+    km_by_arm_for_risk_table: dict[Arm, KMCurve | ModelError] | None,
 ) -> go.Figure:
     """Cumulative incidence per arm with 95 % bands, death as dashed lines, risks at 1/2/5 years."""
     ends = follow_up_ends(km_by_arm_for_risk_table)

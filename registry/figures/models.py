@@ -4,6 +4,7 @@ histograms, scaled Schoenfeld residuals."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -29,10 +30,17 @@ from registry.figures.style import (
     year_ticks,
     years,
 )
+from registry.result_types import (
+    FitName,
+    Histogram,
+    OutcomeResults,
+    SchoenfeldSmooth,
+    hr_fit,
+)
 
 PRIMARY = "time_varying_adjusted"
 # Forest plot rows of each outcome, in this order; fine_gray sits beside cox in results.json.
-FOREST_MODELS = (
+FOREST_MODELS: tuple[tuple[FitName, str], ...] = (
     ("time_varying_adjusted", "Time-varying, adjusted (primary)"),
     ("time_varying", "Time-varying, unadjusted"),
     ("landmark", "Landmark"),
@@ -42,7 +50,8 @@ FOREST_MODELS = (
     ("fine_gray", "Fine-Gray (subdistribution)"),
     ("death_cause_specific", "Death, cause-specific (competing)"),
 )
-MODEL_LABELS = dict(FOREST_MODELS)
+
+MODEL_LABELS: dict[str, str] = dict(FOREST_MODELS)
 PRIMARY_COLOUR = "#000000"
 SECONDARY_COLOUR = "#6b6b6b"
 SMD_LIMIT = 0.1
@@ -59,14 +68,7 @@ class ForestRow:
     fit: Section | None = None
 
 
-def model_fit(outcome: Section, model: str) -> Any:
-    """A model's result in an outcome section (Fine-Gray is not under "cox")."""
-    if model == "fine_gray":
-        return outcome.get("fine_gray")
-    return (outcome.get("cox") or {}).get(model)
-
-
-def not_plotted(fit: Any) -> str | None:
+def not_plotted(fit: Section) -> str | None:
     """Why a fit cannot be drawn (its error, or a missing estimate), None if it can."""
     error = error_of(fit)
     if error is not None:
@@ -83,14 +85,16 @@ def model_row(outcome: str, model: str, fit: Section, threshold: int) -> ForestR
     return ForestRow(f"<b>{label}</b>" if model == PRIMARY else label, outcome, model, fit)
 
 
-def forest_rows(outcomes: dict[str, Any], threshold: int) -> tuple[list[ForestRow], list[str]]:
+def forest_rows(
+    outcomes: dict[str, OutcomeResults], threshold: int
+) -> tuple[list[ForestRow], list[str]]:
     """The rows of the forest plot, and a note for each model that was skipped."""
     rows: list[ForestRow] = []
     skipped: list[str] = []
     for name, outcome in outcomes.items():
         rows.append(ForestRow(f"<b>{outcome_label(name)}</b>", name))
         for model, label in FOREST_MODELS:
-            fit = model_fit(outcome, model)
+            fit = hr_fit(outcome, model)
             why = not_plotted(fit)
             if why is None:
                 rows.append(model_row(name, model, fit, threshold))
@@ -167,7 +171,9 @@ def add_hr_column(fig: go.Figure, rows: list[ForestRow]) -> None:
         )
 
 
-def forest_figure(outcomes: dict[str, Any], *, threshold: int = DEFAULT_THRESHOLD) -> go.Figure:
+def forest_figure(
+    outcomes: dict[str, OutcomeResults], *, threshold: int = DEFAULT_THRESHOLD
+) -> go.Figure:
     """Hazard ratios and 95 % CIs of every model by outcome, log scale, primary model marked."""
     rows, skipped = forest_rows(outcomes, threshold)
     fig = go.Figure()
@@ -204,7 +210,7 @@ def forest_figure(outcomes: dict[str, Any], *, threshold: int = DEFAULT_THRESHOL
     return base_layout(fig, title="Hazard ratios by outcome and model", height=150 + 22 * len(rows))
 
 
-def love_plot(balance: list[dict[str, Any]]) -> go.Figure:
+def love_plot(balance: Sequence[Section]) -> go.Figure:
     """Absolute standardised mean differences before and after weighting, per covariate."""
     rows = sorted(balance, key=lambda r: -abs(r.get("smd_before") or 0.0))
     names = [esc(variable_label(r.get("covariate"))) for r in rows]
@@ -233,7 +239,7 @@ def love_plot(balance: list[dict[str, Any]]) -> go.Figure:
     return base_layout(fig, title="Covariate balance", height=200 + 28 * len(rows))
 
 
-def bins(hist: dict[str, Any]) -> list[tuple[float, float]]:
+def bins(hist: Section) -> list[tuple[float, float]]:
     """(left, right) edges of each bin of a pre-binned histogram."""
     edges = hist.get("bin_edges") or []
     return list(pairwise(edges))
@@ -263,7 +269,7 @@ def add_binned_arm(
     )
 
 
-def binned_figure(hist: dict[str, Any], *, title: str, x_title: str, threshold: int) -> go.Figure:
+def binned_figure(hist: Section, *, title: str, x_title: str, threshold: int) -> go.Figure:
     """Overlapping per-arm histograms from bin edges and counts (never from raw values)."""
     edges = bins(hist)
     fig = go.Figure()
@@ -277,21 +283,24 @@ def binned_figure(hist: dict[str, Any], *, title: str, x_title: str, threshold: 
     return base_layout(fig, title=title, height=400)
 
 
-def propensity_figure(hist: dict[str, Any], *, threshold: int = DEFAULT_THRESHOLD) -> go.Figure:
+def propensity_figure(hist: Histogram | None, *, threshold: int = DEFAULT_THRESHOLD) -> go.Figure:
     """Propensity score distribution per arm (overlap), from pre-binned counts."""
     return binned_figure(
-        hist, title="Propensity score by arm", x_title="Propensity score", threshold=threshold
+        hist or {}, title="Propensity score by arm", x_title="Propensity score", threshold=threshold
     )
 
 
-def weights_figure(hist: dict[str, Any], *, threshold: int = DEFAULT_THRESHOLD) -> go.Figure:
+def weights_figure(hist: Histogram | None, *, threshold: int = DEFAULT_THRESHOLD) -> go.Figure:
     """Stabilised IPTW weights per arm, from pre-binned counts."""
     return binned_figure(
-        hist, title="Stabilised weights by arm", x_title="Stabilised weight", threshold=threshold
+        hist or {},
+        title="Stabilised weights by arm",
+        x_title="Stabilised weight",
+        threshold=threshold,
     )
 
 
-def schoenfeld_hover(smooth: dict[str, Any], threshold: int) -> list[str]:
+def schoenfeld_hover(smooth: Section, threshold: int) -> list[str]:
     """Hover text of each residual bin."""
     rows = zip(
         smooth["time_days"],
@@ -313,7 +322,7 @@ def gap(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 6)
 
 
-def residual_trace(smooth: dict[str, Any], threshold: int) -> go.Scatter:
+def residual_trace(smooth: Section, threshold: int) -> go.Scatter:
     """Mean residual per time bin with its 95 % CI as error bars."""
     mean, lower, upper = (smooth[k] for k in ("residual_mean", "residual_lower", "residual_upper"))
     error = {
@@ -337,7 +346,7 @@ def residual_trace(smooth: dict[str, Any], threshold: int) -> go.Scatter:
 
 
 def schoenfeld_figure(
-    smooth: dict[str, Any], *, term: str, threshold: int = DEFAULT_THRESHOLD
+    smooth: SchoenfeldSmooth, *, term: str, threshold: int = DEFAULT_THRESHOLD
 ) -> go.Figure:
     """Binned scaled Schoenfeld residuals of a term over time, with the model's beta."""
     fig = go.Figure(residual_trace(smooth, threshold))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import plotly.graph_objects as go
 
@@ -20,6 +20,7 @@ from registry.figures.style import (
     note,
     num,
 )
+from registry.result_types import QuantilesByArm, Trajectory
 
 VISITS = ("baseline", "1 month", "6 months", "12 months")
 INSTRUMENT_RANGES = {"VAS": (0.0, 10.0), "ODI": (0.0, 100.0)}
@@ -55,7 +56,9 @@ def box_complete(stats: Any) -> bool:
     return isinstance(stats, dict) and all(stats.get(k) is not None for k in QUARTILES)
 
 
-def add_box_arm(fig: go.Figure, arm: str, by_visit: dict[str, Any], visits: list[str]) -> None:
+def add_box_arm(
+    fig: go.Figure, arm: str, by_visit: Mapping[str, Section], visits: list[str]
+) -> None:
     """One arm's precomputed boxes (quartiles, fences, mean and SD), one per visit."""
     shown = [v for v in visits if box_complete(by_visit.get(v))]
     if not shown:
@@ -78,7 +81,7 @@ def add_box_arm(fig: go.Figure, arm: str, by_visit: dict[str, Any], visits: list
     )
 
 
-def visit_tick(visit: str, quantiles: dict[str, Any], arms: list[str], threshold: int) -> str:
+def visit_tick(visit: str, quantiles: Section, arms: list[str], threshold: int) -> str:
     """A visit's tick label with the n of each arm under it, in the arm's colour."""
     parts = []
     for arm in arms:
@@ -90,16 +93,17 @@ def visit_tick(visit: str, quantiles: dict[str, Any], arms: list[str], threshold
 
 
 def pro_box_figure(
-    pro_quantiles: dict[str, Any], *, instrument: str, threshold: int = DEFAULT_THRESHOLD
+    pro_quantiles: QuantilesByArm, *, instrument: str, threshold: int = DEFAULT_THRESHOLD
 ) -> go.Figure:
     """Box plots of an instrument by visit and arm, from precomputed quartiles."""
-    arms = arm_order(pro_quantiles)
-    visits = visit_order(v for arm in arms for v in (pro_quantiles.get(arm) or {}))
+    by_arm = cast(Mapping[str, Mapping[str, Section]], pro_quantiles)  # arm -> visit -> stats
+    arms = arm_order(by_arm)
+    visits = visit_order(v for arm in arms for v in (by_arm.get(arm) or {}))
     fig = go.Figure()
     for arm in arms:
-        add_box_arm(fig, arm, pro_quantiles.get(arm) or {}, visits)
+        add_box_arm(fig, arm, by_arm.get(arm) or {}, visits)
     fig.update_layout(boxmode="group")
-    ticks = [visit_tick(v, pro_quantiles, arms, threshold) for v in visits]
+    ticks = [visit_tick(v, by_arm, arms, threshold) for v in visits]
     fig.update_xaxes(
         type="category",
         categoryorder="array",
@@ -150,7 +154,7 @@ def add_trajectory_arm(fig: go.Figure, arm: str, rows: list[Section], threshold:
 
 
 def trajectory_figure(
-    trajectories: list[dict[str, Any]], *, instrument: str, threshold: int = DEFAULT_THRESHOLD
+    trajectories: Sequence[Trajectory], *, instrument: str, threshold: int = DEFAULT_THRESHOLD
 ) -> go.Figure:
     """Mean and 95 % CI of an instrument at each visit, per arm."""
     rows = [r for r in trajectories if r.get("instrument") == instrument]

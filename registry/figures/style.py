@@ -6,14 +6,17 @@ import html
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
 from registry.report_format import WITHHELD
 
-Section = dict[str, Any]
+# A part of results.json as the figure helpers read it; the public figure functions take
+# the result types (registry/result_types.py).
+Section = Mapping[str, Any]
+ByArm = Mapping[Any, Section]  # curves or fits by arm (keys: Arm)
 
 DEFAULT_THRESHOLD = 5
 DAYS_PER_YEAR = 365.25

@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from registry.figures.style import (
     DAYS_PER_YEAR,
     DOTTED_BAND_ARMS,
+    ByArm,
     Section,
     arm_colour,
     arm_label,
@@ -30,6 +31,7 @@ from registry.figures.style import (
     year_ticks,
     years,
 )
+from registry.result_types import Arm, KMCurve, ModelError
 
 
 def year_day(year: int) -> int:
@@ -52,7 +54,7 @@ def at_risk_at(curve: Section, day: float) -> int | None:
     return value
 
 
-def fitted(curves: dict[str, Any] | None) -> list[tuple[str, Section]]:
+def fitted(curves: ByArm | None) -> list[tuple[str, Section]]:
     """The (arm, curve) pairs that were estimated, skipping errors and empty curves."""
     return [
         (arm, curve)
@@ -61,9 +63,7 @@ def fitted(curves: dict[str, Any] | None) -> list[tuple[str, Section]]:
     ]
 
 
-def skipped_note(
-    fig: go.Figure, what: str, curves: dict[str, Any] | None, *, below: int = 10
-) -> None:
+def skipped_note(fig: go.Figure, what: str, curves: ByArm | None, *, below: int = 10) -> None:
     """Say which arms could not be estimated (their error message), if any."""
     failed = [
         f"{arm_label(arm)}: {esc(error_of(c))}" for arm, c in (curves or {}).items() if error_of(c)
@@ -216,9 +216,7 @@ def add_km_arm(fig: go.Figure, arm: str, curve: Section, threshold: int) -> None
     add_censor_marks(fig, arm, curve)
 
 
-def add_risk_table(
-    fig: go.Figure, km_by_arm: dict[str, Any], ticks: list[int], threshold: int
-) -> None:
+def add_risk_table(fig: go.Figure, km_by_arm: ByArm, ticks: list[int], threshold: int) -> None:
     """Numbers at risk at each whole year, one text row per arm, in the second subplot row."""
     arms = fitted(km_by_arm)
     add_risk_rows(fig, arms, ticks, threshold)
@@ -305,7 +303,9 @@ def style_time_axes(fig: go.Figure, ticks: list[int], rows: int) -> None:
         fig.update_xaxes(range=year_axis(ticks)["range"], row=2, col=1)
 
 
-def km_figure(km_by_arm: dict[str, Any], *, title: str, threshold: int) -> go.Figure:
+def km_figure(
+    km_by_arm: dict[Arm, KMCurve | ModelError], *, title: str, threshold: int
+) -> go.Figure:
     """Kaplan-Meier curves per arm with 95 % bands, censoring marks and numbers at risk."""
     arms = fitted(km_by_arm)
     fig = frame(len(arms))

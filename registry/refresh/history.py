@@ -21,29 +21,33 @@ from registry.figures.style import ARM_COLOURS, WITHHELD, base_layout, to_div
 from registry.refresh.attention import KINDS, FileWarning
 from registry.report import write_atomically
 from registry.resources import template_env
+from registry.result_types import Arm, Results
 
-Row = dict[str, Any]
+Row = dict[str, Any]  # a row of the history table (a build's facts), not a result
+ARMS: tuple[Arm, Arm] = ("treated", "untreated")
 COUNTS = (("n_patients", "prev_patients"), ("n_cohort", None), ("events", "prev_events"))
 TEMPLATE = "history.html.j2"
 CIF_LINES = (("1y", "solid"), ("5y", "dot"))
 
 
-def headline(results: dict[str, Any]) -> dict[str, Any]:
-    """The numbers a build contributes to the history (primary outcome, primary model)."""
-    primary = results["study"]["primary_outcome"]
-    outcome = results["outcomes"].get(primary, {})
-    fit = outcome.get("cox", {}).get("time_varying_adjusted", {})
-    facts: dict[str, Any] = {
-        "n_cohort": results["cohort"].get("n"),
-        "events": outcome.get("events"),
-        "hr": fit.get("hr"),
-        "ci_lower": fit.get("ci_lower"),
-        "ci_upper": fit.get("ci_upper"),
+def headline(results: Results) -> Row:
+    """The numbers a build contributes to the history (primary outcome, primary model); None
+    where the study leaves the primary outcome out or the model could not be fitted."""
+    outcome = results["outcomes"].get(results["study"]["primary_outcome"])
+    fit = outcome["cox"]["time_varying_adjusted"] if outcome else None
+    hr = None if fit is None or "error" in fit else fit
+    facts: Row = {
+        "n_cohort": results["cohort"]["n"],
+        "events": outcome["events"] if outcome else None,
+        "hr": hr and hr["hr"],
+        "ci_lower": hr and hr["ci_lower"],
+        "ci_upper": hr and hr["ci_upper"],
     }
-    for arm in ("treated", "untreated"):
-        years = outcome.get("cif", {}).get(arm, {}).get("at_years", {})
-        facts[f"cif_1y_{arm}"] = years.get("1")
-        facts[f"cif_5y_{arm}"] = years.get("5")
+    for arm in ARMS:
+        cif = outcome["cif"][arm] if outcome else None
+        years = None if cif is None or "error" in cif else cif["at_years"]
+        facts[f"cif_1y_{arm}"] = years and years["1"]
+        facts[f"cif_5y_{arm}"] = years and years["5"]
     return facts
 
 

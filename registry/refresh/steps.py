@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from registry import __version__
 from registry.checks import check_names, run_checks
@@ -28,6 +27,7 @@ from registry.refresh.lock import lock_is_held
 from registry.refresh.runlog import end_build, record_warnings, registry
 from registry.refresh.wording import plural
 from registry.report import write_report
+from registry.result_types import Results
 from registry.study import DEFAULT_STUDY, load_study
 
 Clock = Callable[[], dt.datetime]
@@ -56,7 +56,7 @@ class Context:
     stamp: str
     as_of: dt.date
     clock: Clock
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[Results] = field(default_factory=list)
     fingerprint: str = ""
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, file, reason)
 

@@ -3,8 +3,6 @@ report's proportional-hazards plots that shows no patient-level value."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from registry.models.cox.checks import CoxInputError
@@ -12,6 +10,7 @@ from registry.models.cox.derivs import derivs, risk_terms
 from registry.models.cox.design import Design
 from registry.models.cox.result import CoxFit
 from registry.models.cox.zph import km_transform
+from registry.result_types import Binned, SchoenfeldSmooth
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 
@@ -35,7 +34,7 @@ def scaled_schoenfeld(fit: CoxFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def scaled_schoenfeld_smooth(
     fit: CoxFit, term: str, *, bins: int = 10, min_events: int = 5
-) -> dict[str, Any]:
+) -> SchoenfeldSmooth:
     """Scaled Schoenfeld residuals of one term in `bins` equal-count bins of event time.
 
     Per bin: mean event time, mean residual with mean +/- 1.96 SE, and the events; plot them
@@ -58,10 +57,10 @@ def scaled_schoenfeld_smooth(
             f"{t.size} event(s) have a residual for {term}, fewer than min_events "
             f"({min_events}): too few to plot without showing single patients."
         )
-    return _binned(t, r, np.arange(t.size) * k // t.size, k) | {"beta": float(fit.coef[j])}
+    return {**_binned(t, r, np.arange(t.size) * k // t.size, k), "beta": float(fit.coef[j])}
 
 
-def _binned(t: np.ndarray, r: np.ndarray, which: np.ndarray, k: int) -> dict[str, Any]:
+def _binned(t: np.ndarray, r: np.ndarray, which: np.ndarray, k: int) -> Binned:
     """Mean time, mean residual +/- 1.96 SE and count of each bin 0..k-1 of `which`."""
     n = np.bincount(which, minlength=k)
     mean_r = np.bincount(which, r, k) / n
