@@ -1,7 +1,8 @@
 """Time lifelines against the in-house engine (and both against R) on the pipeline's frames.
 
 Usage: python benchmarks/lifelines_vs_inhouse.py --tte DIR --label TEXT --out-md PATH
-           [--repeats 3] [--ctv-max-rows 150000] [--lifelines-skip cox_iptw] [--no-r]
+           [--repeats 3] [--ctv-max-rows 150000] [--lifelines-skip cox_iptw] [--only CASES]
+           [--adapter] [--no-r]
 
 DIR is what `registry tte --out DIR --csv` wrote (outcomes, landmark, counting and the data
 dictionary); the rows of the study's primary outcome are used (--study, default
@@ -9,7 +10,8 @@ reports/adjacent_refracture.toml). Every case builds its model as registry/analy
 it (analysis/common.py covariate_matrix, complete) and times, from the Polars frame, the whole
 route of each engine: ours is `.to_numpy()` of the columns plus the fit; lifelines is
 `df.select(cols).to_pandas()` plus the fit (what an adapter at the model boundary would
-cost). Medians of --repeats runs (gc first); a lifelines fit slower than 30 s is timed once.
+cost). Medians of --repeats runs (gc first), ours and lifelines in turn (the machine is
+shared: both see the same load); a lifelines fit slower than 30 s is timed once.
 Cases:
 
   km                  KaplanMeierFitter per arm      vs km.fit_km per arm
@@ -46,7 +48,7 @@ from run import load_average
 from versus_r_common import HERE, machine, r_ready, run_rscript, time_ours
 
 from registry.analysis.common import arm_masks, complete, covariate_matrix
-from registry.models import cox, km
+from registry.models import cox, km, lifelines_fits
 from registry.models.iptw import design_matrix, fit_propensity
 from registry.study import DEFAULT_STUDY, Study, load_study
 
@@ -60,6 +62,7 @@ LIFELINES_FIT = {"precision": 1e-14, "r_precision": 1e-14, "step_size": 1.0}
 # lifelines' own heuristic sends a single binary covariate down its per-row Efron path (2-3x
 # slower here than its per-time batch path, which suits the frames' ~1,826 distinct days).
 BATCH_MODE = True
+ADAPTER = False  # --adapter: time lifelines through registry.models.lifelines_fits
 ONCE_ABOVE = 30.0  # seconds: a lifelines fit slower than this is timed once
 Values = dict[str, np.ndarray]
 
@@ -165,9 +168,24 @@ def ours_km(frame: pl.DataFrame) -> dict[str, km.KaplanMeier]:
 # ---- lifelines -----------------------------------------------------------------------------
 
 
+def adapter_fixed(frame: pl.DataFrame) -> Values:
+    """registry.models.lifelines_fits.fit_cox_fixed, as the analysis calls it (--adapter)."""
+    names = names_of(frame)
+    fit = lifelines_fits.fit_cox_fixed(
+        frame.get_column("duration_days").to_numpy().astype(float),
+        frame.get_column("e").to_numpy() == 1,
+        frame.select(names).to_numpy(),
+        names=tuple(names),
+    )
+    return {"coef": fit.coef, "se": fit.se}
+
+
 def lifelines_fixed(frame: pl.DataFrame, weights: np.ndarray | None = None) -> Values:
     """CoxPHFitter (Efron) on the model columns converted once to pandas."""
     from lifelines import CoxPHFitter
+
+    if ADAPTER and weights is None:
+        return adapter_fixed(frame)
 
     cols = ["duration_days", "e", *names_of(frame)]
     data = frame.select(cols).to_pandas()
@@ -199,6 +217,8 @@ def lifelines_km(frame: pl.DataFrame) -> dict[str, Any]:
     """KaplanMeierFitter per arm (its default CI: exponential Greenwood, i.e. log-log)."""
     from lifelines import KaplanMeierFitter
 
+    if ADAPTER:  # the adapter returns a KaplanMeier; compare it as lifelines' curve
+        return {arm: _AsFitter(f) for arm, f in adapter_km(frame).items()}
     data = frame.select("duration_days", "event", "treated").to_pandas()
     treated = data["treated"].astype(bool).to_numpy()
     fits = {}
@@ -209,8 +229,25 @@ def lifelines_km(frame: pl.DataFrame) -> dict[str, Any]:
     return fits
 
 
+def adapter_km(frame: pl.DataFrame) -> dict[str, km.KaplanMeier]:
+    """lifelines_fits.fit_km per arm, as the analysis calls it (--adapter)."""
+    d = frame.get_column("duration_days").to_numpy().astype(float)
+    e = frame.get_column("event").to_numpy() == 1
+    return {arm: lifelines_fits.fit_km(d[m], e[m]) for arm, m in arm_masks(frame).items()}
+
+
+class _AsFitter:
+    """A KaplanMeier seen through km_curve, like a KaplanMeierFitter."""
+
+    def __init__(self, fit: km.KaplanMeier) -> None:
+        self.fit = fit
+
+
 def km_curve(fit: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """times, S, lower, upper of a KaplanMeierFitter (a row per distinct time and 0)."""
+    if isinstance(fit, _AsFitter):
+        f = fit.fit
+        return f.times, f.survival, f.ci_lower, f.ci_upper
     ci = fit.confidence_interval_.to_numpy()
     return (
         fit.survival_function_.index.to_numpy(dtype=float),
@@ -274,19 +311,21 @@ def iptw_weights(frames: Frames) -> tuple[pl.DataFrame, np.ndarray]:
 def timed_pair(
     case: Case, ours: Callable[[], Any], theirs: Callable[[], Any] | None, repeats: int
 ) -> tuple[Any, Any]:
-    """Time ours, then lifelines (if run); return one result of each."""
-    case.ours, mine = time_ours(ours, repeats)
-    print(f"  {case.name:<17} {case.rows:>10,} rows  ours {statistics.median(case.ours):8.3f} s",
-          flush=True)  # fmt: skip
-    if theirs is None:
-        return mine, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines' convergence and style hints
-        case.lifelines, found = time_ours(theirs, 1)
-        if case.lifelines[0] < ONCE_ABOVE and repeats > 1:
-            case.lifelines += time_ours(theirs, repeats - 1)[0]
-    print(f"  {'':<17} {'':>10}       lifelines {statistics.median(case.lifelines):8.3f} s",
-          flush=True)  # fmt: skip
+    """Time ours and lifelines (if run) in turn, repeat by repeat, so that both see the same
+    load on a shared machine; return one result of each."""
+    mine = found = None
+    for i in range(repeats):
+        seconds, mine = time_ours(ours, 1)
+        case.ours += seconds
+        if theirs is None or (i and case.lifelines[0] >= ONCE_ABOVE):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lifelines' convergence and style hints
+            seconds, found = time_ours(theirs, 1)
+        case.lifelines += seconds
+    shown = f"lifelines {statistics.median(case.lifelines):8.3f} s" if case.lifelines else ""
+    print(f"  {case.name:<17} {case.rows:>10,} rows  ours {statistics.median(case.ours):8.3f} s  "
+          f"{shown}", flush=True)  # fmt: skip
     return mine, found
 
 
@@ -450,6 +489,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lifelines-skip", default="",
                         help="Cases whose lifelines fit is skipped (only cox_iptw).")  # fmt: skip
     parser.add_argument("--only", default="", help="Cases to run besides km, comma-separated.")
+    parser.add_argument(
+        "--adapter", action="store_true",
+        help="Time lifelines' KM and unweighted fixed Cox through registry.models.lifelines_fits.",
+    )  # fmt: skip
     parser.add_argument("--no-r", action="store_true", help="Skip R's reference values.")
     return parser.parse_args(argv)
 
@@ -457,6 +500,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run every case, compare, write the section."""
     args = parse_args(argv)
+    global ADAPTER
+    ADAPTER = args.adapter
     frames = read_frames(args.tte, load_study(args.study))
     preamble = machine({})
     import lifelines

@@ -17,7 +17,7 @@ from registry.analysis.common import (
     wald,
 )
 from registry.errors import ModelFitError
-from registry.models import competing, km
+from registry.models import competing, km, lifelines_fits
 from registry.study import Study
 
 DAYS_PER_YEAR = 365.25  # whole years as the report's axis and numbers at risk count them
@@ -87,7 +87,8 @@ def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None
 
 
 def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None) -> Result:
-    return km_result(km.fit_km(duration, event, weights=weights))
+    # lifelines fits the unweighted curves, the in-house engine the weighted ones
+    return km_result(lifelines_fits.fit_km(duration, event, weights=weights))
 
 
 def cif_result(fit: competing.CumulativeIncidence) -> Result:
