@@ -21,11 +21,12 @@ from registry.study import Study
 
 
 def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) -> Result:
-    """Cox model on one row per patient (ever-treated or landmark frame), Efron ties, fitted
-    by lifelines (see registry/models/lifelines_fits.py for who fits what)."""
+    """Cox model on one row per patient (ever-treated or landmark frame), Efron ties; lifelines
+    fits the unadjusted ones (see registry/models/lifelines_fits.py for who fits what)."""
     rows = complete(frame, adjusted=adjusted)
     x, names = covariate_matrix(rows, study, adjusted=adjusted)
-    fit = lifelines_fits.fit_cox_fixed(
+    engine = cox.fit_cox if adjusted else lifelines_fits.fit_cox_fixed
+    fit = engine(
         rows.get_column("duration_days").to_numpy().astype(float),
         rows.get_column("event").to_numpy() == 1,
         x,
