@@ -1,5 +1,8 @@
 """registry.models.cox against R's survival 3.5-3 (coxph, cox.zph) and lifelines.
 
+The fixed-covariate cases without weights, strata or clusters (LIFELINES_CASES) are also fitted
+by lifelines_fits.fit_cox_fixed, lifelines' CoxPHFitter, and held to the same R references.
+
 Golden numbers come from tests/reference/cox_reference.R, which writes the data sets
 (tests/data/cox_*.csv) and the results (tests/reference/cox/fits.csv, zph.csv and
 schoenfeld_<case>.csv) with 17 significant digits. Each case below carries the R call that produced its row.
@@ -17,6 +20,7 @@ import polars as pl
 import pytest
 
 from registry.analysis.common import wald
+from registry.models import lifelines_fits
 from registry.models.cox import (
     CoxInputError,
     fit_cox,
@@ -113,6 +117,11 @@ ZPH_CASES = [
 ]
 
 
+# what lifelines_fits.fit_cox_fixed fits: one row per subject, no weights, strata or clusters
+LIFELINES_CASES = ("jasa_naive", "lung", "veteran")
+ENGINE_CASES = [(c, "in-house") for c in CASES] + [(c, "lifelines") for c in LIFELINES_CASES]
+
+
 def load(name: str) -> pl.DataFrame:
     """One of the data sets written by cox_reference.R."""
     return pl.read_csv(DATA / f"cox_{name}.csv")
@@ -133,6 +142,18 @@ def fit_case(case: str, **overrides: Any) -> Any:
     return fit_cox(stop, event, df.select(covariates).to_numpy(), names=covariates, **kwargs)
 
 
+def fit_engine(case: str, engine: str) -> Any:
+    """A CASES entry fitted by fit_cox or, for LIFELINES_CASES, by lifelines."""
+    if engine == "in-house":
+        return fit_case(case)
+    data, covariates, columns, _ = CASES[case]
+    df = load(data)
+    x = df.select(covariates).to_numpy()
+    return lifelines_fits.fit_cox_fixed(
+        df[columns["stop"]], df[columns["event"]], x, names=covariates
+    )
+
+
 def reference(case: str) -> pl.DataFrame:
     """R's rows for one case."""
     fits = pl.read_csv(REFERENCE / "fits.csv", null_values="NA")
@@ -145,23 +166,24 @@ def rel(ours: Any, theirs: Any) -> float:
     return float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_coefficients_and_loglik_match_r(case: str) -> None:
+@pytest.mark.parametrize(("case", "engine"), ENGINE_CASES)
+def test_coefficients_and_loglik_match_r(case: str, engine: str) -> None:
     """Coefficients and log-likelihoods to 1e-6 relative (observed ~1e-13); R call in CASES."""
-    fit, ref, r_call = fit_case(case), reference(case), CASES[case][3]
+    fit, ref, r_call = fit_engine(case, engine), reference(case), CASES[case][3]
     assert fit.names == tuple(ref["term"])
     assert rel(fit.coef, ref["coef"]) < 1e-6, r_call
     assert rel(fit.loglik, ref["loglik"][0]) < 1e-6
     assert rel(fit.loglik_null, ref["loglik_null"][0]) < 1e-6
     assert fit.events == ref["events"][0]
-    assert fit.iterations == ref["iter"][0]  # same Newton path as R's agfit4/coxfit6
+    if engine == "in-house":  # lifelines does not report its iterations
+        assert fit.iterations == ref["iter"][0]  # same Newton path as R's agfit4/coxfit6
     assert fit.converged
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_standard_errors_match_r(case: str) -> None:
+@pytest.mark.parametrize(("case", "engine"), ENGINE_CASES)
+def test_standard_errors_match_r(case: str, engine: str) -> None:
     """Model-based and robust (sandwich, clustered) SEs to 1e-4 relative (observed ~1e-14)."""
-    fit, ref, r_call = fit_case(case), reference(case), CASES[case][3]
+    fit, ref, r_call = fit_engine(case, engine), reference(case), CASES[case][3]
     assert rel(fit.se_model, ref["se_model"]) < 1e-4, r_call
     if ref["se_robust"].null_count() == 0:
         assert fit.robust

@@ -3,11 +3,14 @@
 Golden values come from tests/reference/km_reference.R (R 4.2, survival 3.5-3), written to
 tests/reference/km/ with sprintf("%.17g"); the input data sets are tests/data/km_*.csv.
 Survival is compared to 1e-9 absolute; CIs, statistics and SEs to 1e-6 relative.
+Curve tests run for both engines (the `fit` fixture): the in-house km.fit_km and
+lifelines_fits.fit_km, lifelines' KaplanMeierFitter, which fits the report's unweighted curves.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ import polars as pl
 import pytest
 
 from registry.errors import ModelFitError
+from registry.models import lifelines_fits
 from registry.models.km import (
     YEARS_DAYS,
     KaplanMeier,
@@ -28,6 +32,14 @@ from registry.models.km import (
 HERE = Path(__file__).parent
 DATASETS = ("lung", "synthetic")
 RTOL = 1e-6
+KmFit = Callable[..., KaplanMeier]
+ENGINES: dict[str, KmFit] = {"in-house": fit_km, "lifelines": lifelines_fits.fit_km}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def fit(request: pytest.FixtureRequest) -> KmFit:
+    """fit_km of each engine: both are held to the same R references."""
+    return ENGINES[request.param]
 
 
 def _data(name: str) -> pl.DataFrame:
@@ -70,44 +82,44 @@ def _check_curve(km_rows: slice, km: KaplanMeier, r: pl.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("name", DATASETS)
-def test_curves_by_group_match_r(name: str) -> None:
+def test_curves_by_group_match_r(name: str, fit: KmFit) -> None:
     # survfit(Surv(time, status) ~ group, conf.type = "log-log"): time, n.risk, n.event,
     # n.censor, surv, lower, upper
     data, ref = _data(name), _ref(f"{name}_survfit.csv")
     for group in _groups(data):
         sub = data.filter(pl.col("group") == group)
-        km = fit_km(sub["time"], sub["status"])
+        km = fit(sub["time"], sub["status"])
         assert km.times[0] == 0 and km.survival[0] == 1 and km.at_risk[0] == sub.height
         _check_curve(slice(1, None), km, ref.filter(pl.col("group") == group))
 
 
 @pytest.mark.parametrize("name", DATASETS)
-def test_pooled_curve_matches_r(name: str) -> None:
+def test_pooled_curve_matches_r(name: str, fit: KmFit) -> None:
     # survfit(Surv(time, status) ~ 1, conf.type = "log-log")
     data = _data(name)
-    _check_curve(slice(1, None), fit_km(data["time"], data["status"]), _ref(f"{name}_pooled.csv"))
+    _check_curve(slice(1, None), fit(data["time"], data["status"]), _ref(f"{name}_pooled.csv"))
 
 
 @pytest.mark.parametrize("name", DATASETS)
-def test_survival_at_one_and_two_years_matches_r(name: str) -> None:
+def test_survival_at_one_and_two_years_matches_r(name: str, fit: KmFit) -> None:
     # summary(survfit(Surv(time, status) ~ group, conf.type = "log-log"), times = c(365, 730))
     data, ref = _data(name), _ref(f"{name}_at.csv")
     for group in _groups(data):
         sub, r = data.filter(pl.col("group") == group), ref.filter(pl.col("group") == group)
-        survival, lower, upper = fit_km(sub["time"], sub["status"]).at(YEARS_DAYS[:2])
+        survival, lower, upper = fit(sub["time"], sub["status"]).at(YEARS_DAYS[:2])
         np.testing.assert_allclose(survival, r["surv"].to_numpy(), rtol=0, atol=1e-9)
         np.testing.assert_allclose(lower, r["lower"].to_numpy(), rtol=RTOL)
         np.testing.assert_allclose(upper, r["upper"].to_numpy(), rtol=RTOL)
 
 
 @pytest.mark.parametrize("name", DATASETS)
-def test_median_and_ci_match_r(name: str) -> None:
+def test_median_and_ci_match_r(name: str, fit: KmFit) -> None:
     # summary(survfit(Surv(time, status) ~ group, conf.type = "log-log"))$table:
     # median, 0.95LCL, 0.95UCL (as print(survfit))
     data, ref = _data(name), _ref(f"{name}_table.csv")
     for group in _groups(data):
         sub, r = data.filter(pl.col("group") == group), ref.filter(pl.col("group") == group)
-        km = fit_km(sub["time"], sub["status"])
+        km = fit(sub["time"], sub["status"])
         assert (km.n, km.total_events) == (r["records"][0], r["events"][0])
         assert km.median == r["median"][0]
         assert km.median_ci == (r["lcl"][0], r["ucl"][0])
@@ -125,11 +137,11 @@ def test_pooled_median_and_restricted_mean_match_r(name: str) -> None:
     assert (mean, se) == pytest.approx((r["rmean"][0], r["se_rmean"][0]), rel=RTOL)
 
 
-def test_median_exactly_at_half_takes_the_midpoint_like_r() -> None:
+def test_median_exactly_at_half_takes_the_midpoint_like_r(fit: KmFit) -> None:
     # print(survfit(Surv(c(1, 2, 3, 4, 5, 6), c(1, 1, 1, 0, 1, 1)) ~ 1, conf.type = "log-log"))
     # -> median 4 (S = 0.5 from day 3 to day 5), 0.95LCL 1, 0.95UCL NA
     ref = _ref("tiny_table.csv")
-    km = fit_km([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 1, 1])
+    km = fit([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 1, 1])
     assert km.median == ref["median"][0] == 4.0
     assert km.median_ci == (ref["lcl"][0], None)
     mean, se = restricted_mean(km, 6)  # summary(..., rmean = 6)$table
@@ -200,8 +212,8 @@ def test_weighted_curves_match_r(name: str) -> None:
         _check_curve(slice(1, None), km, ref.filter(pl.col("group") == group))
 
 
-def test_events_come_before_censorings_at_a_tied_time() -> None:
-    km = fit_km([1, 1, 2, 3], [True, False, True, False])
+def test_events_come_before_censorings_at_a_tied_time(fit: KmFit) -> None:
+    km = fit([1, 1, 2, 3], [True, False, True, False])
     np.testing.assert_array_equal(km.times, [0, 1, 2, 3])
     np.testing.assert_array_equal(km.at_risk, [4, 4, 2, 1])
     np.testing.assert_array_equal(km.events, [0, 1, 1, 0])
@@ -209,8 +221,8 @@ def test_events_come_before_censorings_at_a_tied_time() -> None:
     np.testing.assert_allclose(km.survival, [1, 0.75, 0.375, 0.375])
 
 
-def test_at_is_a_right_continuous_step() -> None:
-    km = fit_km([10, 20, 30], [1, 1, 0])
+def test_at_is_a_right_continuous_step(fit: KmFit) -> None:
+    km = fit([10, 20, 30], [1, 1, 0])
     survival, lower, upper = km.at([-1, 0, 9.9, 10, 15, 20, 30, 1000])
     np.testing.assert_allclose(survival, [1, 1, 1, 2 / 3, 2 / 3, 1 / 3, 1 / 3, np.nan])
     assert lower[0] == upper[0] == 1
@@ -218,33 +230,33 @@ def test_at_is_a_right_continuous_step() -> None:
     assert np.isnan(lower[-1]) and np.isnan(upper[-1])  # past the last observed time
 
 
-def test_all_censored_has_no_median_and_full_survival() -> None:
-    km = fit_km([5, 6, 7], [0, 0, 0])
+def test_all_censored_has_no_median_and_full_survival(fit: KmFit) -> None:
+    km = fit([5, 6, 7], [0, 0, 0])
     assert km.median is None and km.median_ci == (None, None)
     np.testing.assert_array_equal(km.survival, 1.0)
     np.testing.assert_array_equal(km.ci_lower, 1.0)
 
 
-def test_zero_rows() -> None:
-    km = fit_km([], [])
+def test_zero_rows(fit: KmFit) -> None:
+    km = fit([], [])
     assert (km.n, km.total_events, km.median) == (0, 0, None)
     np.testing.assert_array_equal(km.times, [0.0])
     assert np.isnan(logrank([], [], []).p)
     assert median_follow_up([], []) == (None, None, None)
 
 
-def test_day_zero_events_are_not_hidden_behind_an_extra_origin() -> None:
-    km = fit_km([0, 0, 1], [1, 0, 1])
+def test_day_zero_events_are_not_hidden_behind_an_extra_origin(fit: KmFit) -> None:
+    km = fit([0, 0, 1], [1, 0, 1])
     np.testing.assert_array_equal(km.times, [0, 1])
     assert km.survival[0] == pytest.approx(2 / 3)
     assert km.at([-1])[0][0] == 1.0
 
 
-def test_bad_input_is_refused_with_a_message() -> None:
+def test_bad_input_is_refused_with_a_message(fit: KmFit) -> None:
     with pytest.raises(ModelFitError, match="durations are missing or < 0"):
-        fit_km([1, -2], [1, 0])
+        fit([1, -2], [1, 0])
     with pytest.raises(ModelFitError, match="differ in length"):
-        fit_km([1, 2], [1])
+        fit([1, 2], [1])
     with pytest.raises(ModelFitError, match="exactly 2 groups"):
         rmst_difference([1, 2, 3], [1, 1, 1], ["a", "b", "c"], tau=2)
 
@@ -266,14 +278,16 @@ def test_a_million_subjects_fit_well_under_a_second() -> None:
 
 
 @pytest.mark.parametrize("name", DATASETS)
-def test_survival_at_years_is_missing_past_the_last_follow_up_as_in_r(name: str) -> None:
+def test_survival_at_years_is_missing_past_the_last_follow_up_as_in_r(
+    name: str, fit: KmFit
+) -> None:
     # summary(survfit(Surv(time, status) ~ group, conf.type = "log-log"),
     #         times = c(365, 730, 1096, 1461, 1826), extend = FALSE)
     # (tests/reference/km_years_reference.R): no row past the group's last observed time
     data, ref = _data(name), _ref(f"{name}_years.csv")
     for group in _groups(data):
         sub, r = data.filter(pl.col("group") == group), ref.filter(pl.col("group") == group)
-        survival, lower, upper = fit_km(sub["time"], sub["status"]).at(YEARS_DAYS)
+        survival, lower, upper = fit(sub["time"], sub["status"]).at(YEARS_DAYS)
         shown = ~np.isnan(survival)
         np.testing.assert_array_equal(np.asarray(YEARS_DAYS)[shown], r["time"].to_numpy())
         np.testing.assert_allclose(survival[shown], r["surv"].to_numpy(), rtol=0, atol=1e-9)
@@ -282,10 +296,10 @@ def test_survival_at_years_is_missing_past_the_last_follow_up_as_in_r(name: str)
         assert np.isnan(lower[~shown]).all() and np.isnan(upper[~shown]).all()
 
 
-def test_survival_at_the_last_observed_time_is_kept_and_missing_after() -> None:
+def test_survival_at_the_last_observed_time_is_kept_and_missing_after(fit: KmFit) -> None:
     # summary(survfit(Surv(c(100, 200, 300), c(1, 0, 0)) ~ 1), times = c(300, 301),
     #         extend = FALSE): one row, time 300, surv 0.6666667
-    survival, _, _ = fit_km([100, 200, 300], [1, 0, 0]).at([0, 50, 300, 301])
+    survival, _, _ = fit([100, 200, 300], [1, 0, 0]).at([0, 50, 300, 301])
     np.testing.assert_allclose(survival[:3], [1.0, 1.0, 2 / 3])
     assert np.isnan(survival[3])
-    assert np.isnan(fit_km([], []).at([1])[0]).all()
+    assert np.isnan(fit([], []).at([1])[0]).all()

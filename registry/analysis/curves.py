@@ -17,7 +17,7 @@ from registry.analysis.common import (
     wald,
 )
 from registry.errors import ModelFitError
-from registry.models import competing, km
+from registry.models import competing, km, lifelines_fits
 from registry.result_types import (
     RMST,
     Arm,
@@ -105,8 +105,10 @@ def km_by_arm(
 def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> KMCurve:
     """The published curve (rounded counts, see analysis/publish.py) with the exact fit's
     n, events, median and survival at 1-5 years; `withheld_years` names the years whose
-    values the published results.json leaves out (registry/protect.py)."""
-    fit = km.fit_km(duration, event, weights=weights)
+    values the published results.json leaves out (registry/protect.py). lifelines fits the
+    unweighted exact curves, the in-house engine the weighted ones and the published refit
+    (its rounded counts enter as frequency weights)."""
+    fit = lifelines_fits.fit_km(duration, event, weights=weights)
     w = np.ones_like(duration) if weights is None else weights
     hide = publish.withheld_years(duration[event], w[event], km.YEARS_DAYS, k)
     exact = km_result(fit, [y for y, h in zip(YEARS, hide, strict=True) if h])

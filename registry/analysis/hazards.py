@@ -16,7 +16,7 @@ from registry.analysis.common import (
     guarded,
 )
 from registry.analysis.curves import km_by_arm
-from registry.models import cox
+from registry.models import cox, lifelines_fits
 from registry.models.iptw import design_matrix, fit_propensity
 from registry.result_types import (
     BalanceRow,
@@ -33,10 +33,12 @@ from registry.study import Study
 
 
 def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) -> CoxFit:
-    """Cox model on one row per patient (ever-treated or landmark frame), Efron ties."""
+    """Cox model on one row per patient (ever-treated or landmark frame), Efron ties; lifelines
+    fits the unadjusted ones (see registry/models/lifelines_fits.py for who fits what)."""
     rows = complete(frame, adjusted=adjusted)
     x, names = covariate_matrix(rows, study, adjusted=adjusted)
-    fit = cox.fit_cox(
+    engine = cox.fit_cox if adjusted else lifelines_fits.fit_cox_fixed
+    fit = engine(
         rows.get_column("duration_days").to_numpy().astype(float),
         rows.get_column("event").to_numpy() == 1,
         x,
