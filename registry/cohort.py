@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from registry.checks import run_check
 from registry.db import query
 from registry.levels import POSITION
+from registry.quality import run_check
 from registry.study import Study
 
 ATTRITION_SCHEMA = {

@@ -90,7 +90,7 @@ def km_by_arm(frame: pl.DataFrame, threshold: int, *, weights: np.ndarray | None
 def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> Result:
     """The published curve (rounded counts, see analysis/publish.py) with the exact fit's
     n, events, median and survival at 1-5 years; `withheld_years` names the years whose
-    values the published results.json leaves out (registry/protect.py)."""
+    values the published results.json leaves out (registry/privacy/protect.py)."""
     fit = km.fit_km(duration, event, weights=weights)
     exact = km_result(fit)
     w = np.ones_like(duration) if weights is None else weights

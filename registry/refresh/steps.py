@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from registry import __version__
-from registry.checks import check_names, run_checks
-from registry.commands import analyse_registry, export_tte
 from registry.db import query
 from registry.errors import ConfigError
+from registry.pipeline import analyse_registry, export_tte
+from registry.quality import check_names, run_checks
 from registry.refresh import history, publish
 from registry.refresh.attention import FileWarning
 from registry.refresh.hooks import pause_point
@@ -27,7 +27,7 @@ from registry.refresh.inbox import ingest_inbox
 from registry.refresh.lock import lock_is_held
 from registry.refresh.runlog import end_build, record_warnings, registry
 from registry.refresh.wording import plural
-from registry.report import write_report
+from registry.report.write import write_report
 from registry.study import DEFAULT_STUDY, load_study
 
 Clock = Callable[[], dt.datetime]

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from registry.models.cox.checks import CoxInputError
 from registry.models.cox.derivs import derivs, risk_terms
 from registry.models.cox.design import Design
+from registry.models.cox.inputs import CoxInputError
 from registry.models.cox.result import CoxFit
 from registry.models.cox.zph import km_transform
 

@@ -11,16 +11,16 @@ import duckdb
 import polars as pl
 from rich.console import Console
 
-from registry import render
-from registry.checks import check_names, run_checks
 from registry.cohort import Cohort, build_cohort, read_registry
 from registry.config import Settings
+from registry.console import print_attrition, print_checks, print_ingest, print_primary
 from registry.db import connect, fetch_row, load_sql, query, scalar
 from registry.errors import RegistryError
 from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestRun, discover, ingest_files
 from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
+from registry.quality import check_names, run_checks
 from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
 from registry.study import DEFAULT_STUDY, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
@@ -159,9 +159,9 @@ def analyse_registry(
 ) -> dict[str, Any]:
     """Every model of the study on the registry; writes results.json into out_dir if given
     (the report writes it itself, beside index.html)."""
-    from registry.analysis_pro import baseline_of, summarise_visits, visits
-    from registry.report import write_json
-    from registry.results import build_results, provenance
+    from registry.analysis.pro import baseline_of, summarise_visits, visits
+    from registry.analysis.results import build_results, provenance
+    from registry.report.write import write_json
 
     study_file = study_path or DEFAULT_STUDY
     study = load_study(study_file)
@@ -204,7 +204,7 @@ def report_registry(
     min_cell_count: int | None = None,
 ) -> Path:
     """Analyse the registry and write results.json and index.html into out_dir."""
-    from registry.report import write_report
+    from registry.report.write import write_report
 
     results = analyse_registry(path, study_path, None, as_of=as_of, min_cell_count=min_cell_count)
     return write_report(results, out_dir, built_at=built_at)
@@ -268,14 +268,14 @@ def run_demo(
     init_registry(db)
     outcomes = ingest_into(settings, [inbox], as_of=as_of).outcomes
     for outcome in outcomes:
-        render.print_ingest(console, console, outcome)
-    render.print_checks(console, check_registry(db), details=False)
+        print_ingest(console, console, outcome)
+    print_checks(console, check_registry(db), details=False)
     cohort, tte = build_analysis(db, None)
     write_frames(analysis_frames(cohort, tte), out_dir / "tte")
-    render.print_attrition(console, cohort.attrition)
+    print_attrition(console, cohort.attrition)
     results = analyse_registry(db, None, None, as_of=as_of, min_cell_count=settings.min_cell_count)
-    render.print_primary(console, results)
-    from registry.report import write_report
+    print_primary(console, results)
+    from registry.report.write import write_report
 
     page = write_report(results, out_dir, built_at=built_at)
     console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}")

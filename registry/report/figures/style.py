@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.report_format import WITHHELD
+from registry.report.format import WITHHELD
 
 Section = dict[str, Any]
 

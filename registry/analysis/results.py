@@ -13,11 +13,11 @@ import numpy as np
 import polars as pl
 
 from registry.analysis import analyse_outcome
+from registry.analysis.table_one import table_one
 from registry.cohort import Cohort
 from registry.models import km
-from registry.protect import protect
+from registry.privacy.protect import protect
 from registry.study import Study
-from registry.table_one import table_one
 from registry.time_to_event import TimeToEvent
 
 # Keys whose values are counts of patients or events: suppressed when 0 < n < threshold.
