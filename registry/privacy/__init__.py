@@ -1,3 +1,3 @@
-"""Small-count protection of published numbers: the cells and relations of results.json
-(suppression) and the primary and complementary suppression over them (protect). Used by the
-analysis results and the refresh's history page."""
+"""Small-count protection of published numbers: the cells, relations and complementary
+suppression (suppression) and the cells and relations results.json declares (protect). The
+analysis results pass through it before the report or results.json sees them."""
