@@ -15,11 +15,11 @@ import time
 
 from benchmarks_support import registry_connection
 
-from registry.analysis_pro import baseline_of, summarise_visits, visits
+from registry.analysis.pro import baseline_of, summarise_visits, visits
+from registry.analysis.results import build_results
 from registry.cohort import build_cohort, read_registry
 from registry.db import query
-from registry.report import render_report
-from registry.results import build_results
+from registry.report.write import render_report
 from registry.study import load_study
 from registry.synth import generate_cohort
 from registry.time_to_event import build_time_to_event

@@ -14,7 +14,7 @@ import click
 import duckdb
 from rich.console import Console
 
-from registry import render
+from registry import console
 from registry.config import load_settings
 from registry.errors import Interrupted, RegistryError
 
@@ -41,7 +41,7 @@ def funnel(command: F) -> F:
             # permission) is one line too; --debug shows where it came from
             message = str(exc) if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
             label = "Interrupted" if isinstance(exc, Interrupted) else "Error"
-            err.print(f"[bold red]{label}:[/] {render.escape(message)}")
+            err.print(f"[bold red]{label}:[/] {console.escape(message)}")
             sys.exit(exc.exit_code if isinstance(exc, RegistryError) else 1)
 
     return wrapper  # type: ignore[return-value]
@@ -76,11 +76,11 @@ def main(debug: bool) -> None:
 @funnel
 def init(db: Path | None) -> None:
     """Create the registry database or bring its schema up to date."""
-    from registry.commands import init_registry
+    from registry.pipeline import init_registry
 
     s = load_settings(db=db)
     applied = init_registry(s.db)
-    out.print(render.init_message(s.db, applied))
+    out.print(console.init_message(s.db, applied))
 
 
 @main.command()
@@ -90,15 +90,15 @@ def init(db: Path | None) -> None:
 @funnel
 def ingest(paths: tuple[Path, ...], db: Path | None, as_of: dt.datetime | None) -> None:
     """Load contract files (CSV or Parquet) or folders of them into the registry."""
-    from registry.commands import ingest_into
+    from registry.pipeline import ingest_into
 
     s = load_settings(db=db)
-    progress = render.IngestProgress(out, err)
+    progress = console.IngestProgress(out, err)
     try:
         run = ingest_into(s, list(paths), as_of=as_of_date(as_of), reporter=progress)
     finally:
         progress.close()
-    out.print(render.ingest_closing_line(run))
+    out.print(console.ingest_closing_line(run))
     sys.exit(run.exit_code)
 
 
@@ -118,15 +118,15 @@ def quarantine(
     db: Path | None, batch: int | None, limit: int, csv_path: Path | None, site: str | None
 ) -> None:
     """Show quarantined rows with their file, line, column and rule, or write them as CSV."""
-    from registry.commands import quarantined_rows
+    from registry.pipeline import quarantined_rows
     from registry.quarantine import write_sendback
 
     s = load_settings(db=db)
     rows = quarantined_rows(s.db, batch=batch, site=site)
     if csv_path is None:
-        render.print_quarantine(out, rows, limit=limit)
+        console.print_quarantine(out, rows, limit=limit)
         return
-    out.print(render.sendback_message(write_sendback(rows, csv_path), csv_path, site))
+    out.print(console.sendback_message(write_sendback(rows, csv_path), csv_path, site))
 
 
 @main.command()
@@ -154,13 +154,13 @@ def rekey(
     db: Path | None, new_key_env: str, old_key_env: str | None, id_files: tuple[Path, ...]
 ) -> None:
     """Re-pseudonymise every stored patient id under a new key, in one transaction."""
-    from registry.commands import rekey_into
+    from registry.pipeline import rekey_into
 
     new_key = key_from_env(new_key_env)
     old_key = key_from_env(old_key_env) if old_key_env else None
     done = rekey_into(load_settings(db=db).db, old_key=old_key, new_key=new_key,
                       id_files=list(id_files))  # fmt: skip
-    out.print(render.rekey_message(done, new_key_env))
+    out.print(console.rekey_message(done, new_key_env))
 
 
 @main.command("record-key")
@@ -182,7 +182,7 @@ def rekey(
 @funnel
 def record_key(db: Path | None, key_env: str, id_files: tuple[Path, ...]) -> None:
     """Record the key of a registry built before keys were checked, verified on raw ids."""
-    from registry.commands import record_key_into
+    from registry.pipeline import record_key_into
 
     checked = record_key_into(load_settings(db=db).db, key=key_from_env(key_env),
                               id_files=list(id_files))  # fmt: skip
@@ -207,11 +207,11 @@ def key_from_env(name: str) -> str:
 @funnel
 def check(db: Path | None, details: bool) -> None:
     """Run the cross-table data-quality rules in sql/checks and list the violations."""
-    from registry.commands import check_registry
+    from registry.pipeline import check_registry
 
     s = load_settings(db=db)
     violations = check_registry(s.db)
-    render.print_checks(out, violations, details=details)
+    console.print_checks(out, violations, details=details)
 
 
 study_option = click.option(
@@ -235,7 +235,7 @@ study_option = click.option(
 @funnel
 def tte(db: Path | None, study: Path | None, out_dir: Path, csv: bool) -> None:
     """Build the cohort and time-to-event frames and write them for R or Stata."""
-    from registry.commands import export_tte
+    from registry.pipeline import export_tte
 
     written = export_tte(load_settings(db=db).db, study, out_dir, csv=csv)
     out.print(f"Wrote {len(written)} files to {out_dir} (see data_dictionary.csv).")
@@ -260,13 +260,13 @@ def analysis_options(command: F) -> F:
 @funnel
 def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
     """Fit every model of the study (KM, Cox, competing risks, IPTW, PROs) into results.json."""
-    from registry.commands import analyse_registry
+    from registry.pipeline import analyse_registry
 
     s = load_settings(db=db)
     results = analyse_registry(
         s.db, study, out_dir, as_of=as_of_date(as_of), min_cell_count=s.min_cell_count
     )
-    render.print_primary(out, results)
+    console.print_primary(out, results)
     out.print(f"Wrote {out_dir / 'results.json'}")
 
 
@@ -275,7 +275,7 @@ def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.dateti
 @funnel
 def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
     """Run the analysis and write the HTML report (index.html) beside results.json."""
-    from registry.commands import report_registry
+    from registry.pipeline import report_registry
 
     s = load_settings(db=db)
     page = report_registry(s.db, study, out_dir, as_of=as_of_date(as_of),
@@ -329,7 +329,7 @@ def synth(
     fmt: str,
 ) -> None:
     """Write a synthetic cohort in the import contract, with truth.json."""
-    from registry.commands import synthesise
+    from registry.pipeline import synthesise
 
     written = synthesise(
         out_dir,
@@ -366,7 +366,7 @@ def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None, for
     for the analysis and report. A folder that holds anything a previous demo did not write
     is refused (exit 2) unless --force; the demo's own folder is reused run after run.
     """
-    from registry.commands import run_demo
+    from registry.pipeline import run_demo
 
     run_demo(out_dir, patients=patients, seed=seed, as_of=as_of_date(as_of), console=out,
              built_at=dt.datetime.now(), settings=load_settings(), force=force)  # fmt: skip

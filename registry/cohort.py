@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from registry.checks import run_check
 from registry.db import query
 from registry.levels import POSITION
+from registry.quality import run_check
 from registry.study import Study
 
 ATTRITION_SCHEMA = {
@@ -21,7 +21,7 @@ ATTRITION_SCHEMA = {
     "remaining_conservative": pl.Int64,
     "applies_to": pl.String,
 }
-REFERENCE_WINDOW_DAYS = 30  # DESIGN.md: the index episode, "within 30 days of t0"
+REFERENCE_WINDOW_DAYS = 30  # docs/design.md: the index episode, "within 30 days of t0"
 POLICY_SCHEMA = {"rule": pl.String, "rows": pl.Int64, "patients": pl.Int64, "action": pl.String}
 POLICY_ACTIONS = {
     "fracture_on_or_before_t0": "not a new fracture: left out of the outcomes",
@@ -142,7 +142,7 @@ def covariates(facts: pl.DataFrame, study: Study) -> pl.DataFrame:
     return with_age.with_columns(complete.alias("has_covariates"))
 
 
-# DESIGN.md's rules; malignant/traumatic comes first so that a patient whose only index
+# docs/design.md's rules; malignant/traumatic comes first so that a patient whose only index
 # fractures are malignant is counted under that reason, not as "no osteoporotic fracture".
 RULES: tuple[tuple[str, str], ...] = (
     ("non_osteoporotic_index_fracture", "malignant or traumatic index fracture"),

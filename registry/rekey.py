@@ -20,9 +20,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from registry.contract import LOAD_ORDER, normalise_column
 from registry.db import query
 from registry.errors import PseudonymKeyError, RegistryError
+from registry.ingest.contract import LOAD_ORDER, normalise_column
 from registry.pseudonyms import NOT_KEPT, key_check, pseudonym, record_check, recorded_check
 
 TOKEN = re.compile(r"[0-9a-f]{32}")
@@ -176,7 +176,7 @@ def _mapping(
 def _rekey_tables(con: duckdb.DuckDBPyConnection, mapping: dict[str, str]) -> int:
     """Translate patient_id in the six core tables; return the rows changed.
 
-    The SQL names the contract tables, which come from registry.contract only."""
+    The SQL names the contract tables, which come from registry.ingest.contract only."""
     frame = pl.DataFrame({"old_id": list(mapping), "new_id": list(mapping.values())})
     con.register("rekey_map", frame)
     try:

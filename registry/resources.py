@@ -1,9 +1,11 @@
 """The data files the package reads at run time: SQL, report templates, the default study.
 
-sql/ and reports/ at the top of the repository are the source of truth; pyproject.toml
-ships them inside the package as registry._sql and registry._reports (the history page's
-template sits in registry.refresh), so importlib.resources finds the same files in the
-editable install and in an installed wheel. Nothing else builds a path to a data file.
+sql/ and reports/ at the top of the repository are the source of truth for the SQL and the
+study files; pyproject.toml ships them inside the package as registry._sql and
+registry._reports. The templates of the report and of the refresh's history page sit in the
+report stage's own package (registry/report/templates). importlib.resources finds the same
+files in the editable install and in an installed wheel. Nothing else builds a path to a
+data file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from registry.errors import PackageDataError
 
 SQL = "registry._sql"
 REPORTS = "registry._reports"
+TEMPLATES = "registry.report"  # its templates/ folder
 DEFAULT_STUDY_NAME = "adjacent_refracture.toml"
 
 
@@ -45,9 +48,9 @@ def sql_names(folder: str) -> list[str]:
     return sorted(e.name.removesuffix(".sql") for e in entries if e.name.endswith(".sql"))
 
 
-def reports_text(name: str) -> str:
-    """Text of reports/<name> (name like 'templates/report.css')."""
-    return _find(REPORTS, name).read_text(encoding="utf-8")
+def template_text(name: str) -> str:
+    """Text of registry/report/templates/<name> (name like 'report.css')."""
+    return _find(TEMPLATES, f"templates/{name}").read_text(encoding="utf-8")
 
 
 def default_study() -> Path:

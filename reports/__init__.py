@@ -1,6 +1,5 @@
-"""Study specifications and report templates, shipped inside the package as
-registry._reports.
+"""Study specifications, shipped inside the package as registry._reports.
 
-Read them through registry.resources (default_study, template_env, reports_text), never by
-path.
+Read them through registry.resources (default_study), never by path. The report's templates
+live in the report stage's package, registry/report/templates.
 """

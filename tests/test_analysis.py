@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 
 from registry.analysis.curves import km_result
-from registry.checks import run_checks, summarise_checks
+from registry.analysis.results import suppress_small
 from registry.cohort import read_registry
-from registry.commands import (
+from registry.config import Settings
+from registry.models import km
+from registry.pipeline import (
     analyse_registry,
     data_quality,
     ingest_into,
     init_registry,
     open_registry,
 )
-from registry.config import Settings
-from registry.models import km
-from registry.results import suppress_small
+from registry.quality import run_checks, summarise_checks
 from registry.synth import generate_cohort, write_cohort
 
 AS_OF = dt.date(2026, 1, 1)

@@ -12,8 +12,8 @@ import pytest
 
 from registry.analysis import curves
 from registry.models import competing
-from registry.report_format import MODELS, hr_text
-from registry.report_sections import hr_rows
+from registry.report.format import MODELS, hr_text
+from registry.report.sections import hr_rows
 
 
 def landmark(events_in_treated: bool, n: int = 200) -> pl.DataFrame:

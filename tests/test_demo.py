@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from registry.db import connect
 from registry.demo_folder import MARKER, WRITES
-from registry.validate import pseudonymise
+from registry.ingest.rules import pseudonymise
 
 ARGS = ["--patients", "150", "--as-of", "2026-01-01"]
 

@@ -14,11 +14,11 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from registry import figures as F
 from registry.cli import main
-from registry.figures.models import FOREST_MODELS
-from registry.figures.style import DRAW_SCRIPT
-from registry.figures.survival import year_day
+from registry.report import figures as F
+from registry.report.figures.models import FOREST_MODELS
+from registry.report.figures.style import DRAW_SCRIPT
+from registry.report.figures.survival import year_day
 
 ARMS = ("treated", "untreated")
 LABELS = {"treated": "Treated", "untreated": "Untreated"}

@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from registry.contract import SPECS
 from registry.errors import IngestError, PseudonymKeyError
 from registry.ingest import IngestResult, discover, discover_files, ingest_file, ingest_paths
+from registry.ingest.contract import SPECS
 from registry.ingest.staging import LineMap
 from tests.conftest import AS_OF, PATIENTS, write_csv
 

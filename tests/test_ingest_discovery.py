@@ -159,10 +159,10 @@ def test_progress_is_plain_lines_off_a_terminal_and_summaries_come_as_files_comm
 ) -> None:
     from rich.console import Console
 
+    from registry.console import IngestProgress
     from registry.db import connect
     from registry.ingest import ingest_files
     from registry.migrate import apply_migrations
-    from registry.render import IngestProgress
     from tests.conftest import AS_OF
 
     write_csv(tmp_path, "patients", PATIENTS)
@@ -192,7 +192,7 @@ def test_progress_is_plain_lines_off_a_terminal_and_summaries_come_as_files_comm
 def test_progress_on_a_terminal_is_a_spinner_that_stops(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from registry.render import IngestProgress
+    from registry.console import IngestProgress
 
     err = Console(force_terminal=True, record=True, width=80)
     progress = IngestProgress(Console(record=True), err)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from registry import render
+from registry import console as terminal
 from registry.errors import IngestError
 from registry.ingest import IngestResult, ingest_paths
 from tests.conftest import AS_OF, PATIENTS
@@ -97,7 +97,7 @@ def test_unnamed_columns_are_reported_by_position_never_as_an_empty_name(
     result = ingest_one(con, write(tmp_path, "patients.csv", text))
     assert result.ignored_columns == ("(unnamed column 4)", "(unnamed column 5)")
     console = Console(record=True, width=200)
-    render.print_ingest(console, console, result)
+    terminal.print_ingest(console, console, result)
     lines = console.export_text().splitlines()
     assert "  ignored unknown column(s): (unnamed column 4), (unnamed column 5)" in lines
 
@@ -109,7 +109,7 @@ def test_no_ignored_columns_line_without_ignored_columns(
         con, write(tmp_path, "patients.csv", "patient_id,sex,birth_year\nP1,F,1950")
     )
     console = Console(record=True, width=200)
-    render.print_ingest(console, console, result)
+    terminal.print_ingest(console, console, result)
     assert "ignored" not in console.export_text()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from registry.commands import synthesise
+from registry.pipeline import synthesise
 
 pytestmark = pytest.mark.slow
 REGISTRY = [sys.executable, "-c", "from registry.cli import main; main()"]

@@ -11,10 +11,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry.contract import SPECS
 from registry.db import connect
 from registry.errors import IngestError
 from registry.ingest import IngestResult, discover_files, ingest_file, ingest_paths
+from registry.ingest.contract import SPECS
 from registry.migrate import apply_migrations
 from tests.conftest import AS_OF
 

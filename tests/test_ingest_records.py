@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry.contract import SPECS
 from registry.db import connect
 from registry.ingest import IngestResult, ingest_paths
+from registry.ingest.contract import SPECS
 from registry.ingest.reading import read_header
 from registry.ingest.records import one_record_per_line, read_records
 from registry.ingest.staging import drop_staged, raw_chunks, stage_rows

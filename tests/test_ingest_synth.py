@@ -26,7 +26,7 @@ def test_clean_cohort_is_stored_whole_and_breaks_no_check(
     results = load(con, tmp_path)
     for table, frame in cohort.tables.items():
         assert (results[table].inserted, results[table].quarantined) == (frame.height, 0), table
-    from registry.checks import run_checks
+    from registry.quality import run_checks
 
     assert run_checks(con).is_empty()
 

@@ -51,7 +51,7 @@ def test_check_constraints_are_the_last_line_of_defence(con) -> None:  # type: i
 
 def test_migration_0004_keeps_rows_and_checks_but_drops_key_indexes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from registry import migrate
-    from registry.checks import run_check
+    from registry.quality import run_check
 
     con = connect(tmp_path / "old.duckdb")
     older = [m for m in available_migrations() if m < "0004"]

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from registry.analysis_pro import anchors, summarise_visits
+from registry.analysis.pro import anchors, summarise_visits
 from registry.cohort import Cohort
 from registry.models.pro import (
     ARMS,

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from registry.cli import main
 from registry.config import load_settings
-from registry.contract import SPECS
 from registry.errors import PseudonymKeyError
 from registry.ingest import IngestResult, ingest_paths
+from registry.ingest.contract import SPECS
 from registry.pseudonyms import key_check, pseudonym
 from registry.rekey import read_raw_ids, rekey_registry
 from tests.conftest import AS_OF, PATIENTS, write_csv

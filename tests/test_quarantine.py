@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from registry import render
+from registry import console
 from registry.cli import main
 from registry.ingest import ingest_paths
 from registry.ingest.storing import top_reasons
@@ -99,11 +99,11 @@ def test_a_line_with_no_column_is_never_called_none() -> None:
 
 
 def test_the_terminal_table_fits_80_columns_and_keeps_every_word(loaded: Path) -> None:
-    from registry.commands import quarantined_rows
+    from registry.pipeline import quarantined_rows
 
     rows = quarantined_rows(loaded, batch=None)
     buffer = io.StringIO()
-    render.print_quarantine(Console(file=buffer, width=80, highlight=False), rows, limit=50)
+    console.print_quarantine(Console(file=buffer, width=80, highlight=False), rows, limit=50)
     lines = buffer.getvalue().splitlines()
     assert max(len(line) for line in lines) <= 80
     cells: list[list[str]] = [[]]  # the folded text of each row's last column

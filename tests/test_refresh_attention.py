@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from registry.cli import main
-from registry.commands import init_registry
+from registry.pipeline import init_registry
 from registry.refresh import runlog
 from registry.refresh.history import render_history
 from registry.refresh.lock import lock_is_held, lock_path, refresh_lock

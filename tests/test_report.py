@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from registry.commands import run_demo
-from registry.report import render_report, results_json, write_report
-from registry.report_format import hr_text, pvalue
+from registry.pipeline import run_demo
+from registry.report.format import hr_text, pvalue
+from registry.report.write import render_report, results_json, write_report
 
 BUILT = dt.datetime(2026, 1, 2, 3, 4)
 SECTIONS = (

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import pytest
 from rich.console import Console
 
-from registry import commands
+from registry import pipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -76,7 +76,7 @@ PAGE_STATE_JS = """
 }
 """
 
-# Figures are drawn one per task after the page is read (registry.figures.style.DRAW_SCRIPT),
+# Figures are drawn one per task after the page is read (registry.report.figures.style.DRAW_SCRIPT),
 # so wait for every figure div, not only those Plotly has already taken over.
 DRAWN_JS = """
 (figureIds) => typeof window.Plotly !== 'undefined'
@@ -128,7 +128,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real demo output (results.json and index.html), built once for this module."""
     _check_prerequisites()
     out = tmp_path_factory.mktemp("report-demo")
-    commands.run_demo(
+    pipeline.run_demo(
         out,
         patients=1700,
         seed=20260101,

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry import report
 from registry.errors import ReportWriteError
 from registry.refresh import RefreshFailed
 from registry.refresh.publish import current_stamp
+from registry.report import write
 from tests.test_refresh_support import drop_export, refresh
 
 BUILT = dt.datetime(2026, 1, 2, 3, 4)
@@ -41,7 +41,7 @@ def full_disk_at(call: int, real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def write_pair(folder: Path) -> None:
-    report.write_together([(folder / name, text) for name, text in NEW.items()])
+    write.write_together([(folder / name, text) for name, text in NEW.items()])
 
 
 def contents(folder: Path) -> dict[str, str]:
@@ -53,9 +53,9 @@ POINTS = [("_fill", 1), ("_fill", 2), ("replace", 1), ("replace", 2)]
 
 def fail_at(monkeypatch: pytest.MonkeyPatch, point: str, call: int) -> None:
     if point == "_fill":
-        monkeypatch.setattr(report, "_fill", full_disk_at(call, report._fill))
+        monkeypatch.setattr(write, "_fill", full_disk_at(call, write._fill))
     else:
-        monkeypatch.setattr(report.os, "replace", full_disk_at(call, os.replace))
+        monkeypatch.setattr(write.os, "replace", full_disk_at(call, os.replace))
 
 
 @pytest.mark.parametrize(("point", "call"), POINTS)
@@ -111,18 +111,18 @@ def test_write_report_renders_before_it_writes(
     def broken(results: dict[str, Any], *, built_at: dt.datetime) -> str:
         raise ValueError("a figure could not be drawn")
 
-    monkeypatch.setattr(report, "render_report", broken)
+    monkeypatch.setattr(write, "render_report", broken)
     with pytest.raises(ValueError, match="figure"):
-        report.write_report({"x": 1}, tmp_path, built_at=BUILT)
+        write.write_report({"x": 1}, tmp_path, built_at=BUILT)
     assert contents(tmp_path) == {}  # results.json is not written without its page
 
 
 def test_the_history_page_and_results_json_alone_are_written_atomically_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report, "_fill", full_disk_at(1, report._fill))
+    monkeypatch.setattr(write, "_fill", full_disk_at(1, write._fill))
     with pytest.raises(ReportWriteError, match=f"could not write {tmp_path / 'results.json'}"):
-        report.write_json({"a": 1}, tmp_path / "results.json")
+        write.write_json({"a": 1}, tmp_path / "results.json")
     assert contents(tmp_path) == {}
 
 
@@ -131,14 +131,14 @@ def test_a_refresh_on_a_full_disk_fails_naming_the_file_and_keeps_the_report(
 ) -> None:
     drop_export(tmp_path, "day1")
     first = refresh(tmp_path)
-    real = report._write_temp
+    real = write._write_temp
 
     def no_room_for_pages(path: Path, text: str) -> Path:
         if path.name == "index.html":
-            raise report._cannot_write(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+            raise write._cannot_write(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
         return real(path, text)
 
-    monkeypatch.setattr(report, "_write_temp", no_room_for_pages)
+    monkeypatch.setattr(write, "_write_temp", no_room_for_pages)
     with pytest.raises(RefreshFailed) as exc:
         refresh(tmp_path, force=True)
     assert "failed at step reports: could not write " in str(exc.value)

@@ -15,7 +15,7 @@ import pytest
 from jsonschema.exceptions import ValidationError
 from rich.console import Console
 
-from registry.commands import run_demo
+from registry.pipeline import run_demo
 from registry.result_schema import schema, schema_text
 
 COMMITTED = Path(__file__).parents[1] / "registry" / "results.schema.json"

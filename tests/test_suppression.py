@@ -1,4 +1,4 @@
-"""Complementary suppression (registry/suppression.py, registry/protect.py) and the published
+"""Complementary suppression (registry/privacy/suppression.py, registry/privacy/protect.py) and the published
 curves (registry/analysis/publish.py) on small hand-made inputs and random ones."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from registry.analysis.curves import _cif, _km
 from registry.analysis.publish import published_km, withheld_years
 from registry.models import km
-from registry.protect import protect
-from registry.report_format import describe
-from registry.suppression import Cells
+from registry.privacy.protect import protect
+from registry.privacy.suppression import Cells
+from registry.report.format import describe
 
 K = 5
 

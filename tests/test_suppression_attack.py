@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-import registry.results
-from registry.commands import run_demo
+import registry.analysis.results
+from registry.analysis.results import COUNT_KEYS
 from registry.models import km
+from registry.pipeline import run_demo
 from registry.refresh.history import changes, protect_counts
-from registry.results import COUNT_KEYS
 
 K = 5
 ARMS = ("treated", "untreated")
@@ -34,14 +34,14 @@ Json = dict[str, Any]
 def build(patients: int, seed: int) -> tuple[Json, Json, Path, str]:
     """(true counts, published results, the analysis frames' folder, the page) of a demo."""
     captured: list[Json] = []
-    real = registry.results.protect
+    real = registry.analysis.results.protect
 
     def spy(results: Json, k: int) -> Json:
         captured.append(results)
         return real(results, k)
 
     out = Path(tempfile.mkdtemp(prefix="attack-"))
-    with mock.patch.object(registry.results, "protect", spy):
+    with mock.patch.object(registry.analysis.results, "protect", spy):
         run_demo(out, patients=patients, seed=seed, as_of=dt.date(2026, 1, 1),
                  console=Console(quiet=True), built_at=dt.datetime(2026, 1, 2))  # fmt: skip
     page = (out / "index.html").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.contract import BOOL_FALSE, BOOL_TRUE, SPECS
+from registry.ingest.contract import BOOL_FALSE, BOOL_TRUE, SPECS
 from registry.levels import POSITION
 from registry.synth import SCENARIOS, TABLES, SynthCohort, generate_cohort, write_cohort
 

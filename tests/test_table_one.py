@@ -18,9 +18,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from registry.analysis.table_one import table_one
 from registry.cohort import Cohort
 from registry.levels import POSITION
-from registry.table_one import table_one
 
 #  patient  arm  age  bmd    prior  levels       gluco  sex  VAS   ODI
 #  T1       tr   70   -3.0   0      T12, L1      yes    F    8     60

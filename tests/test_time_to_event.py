@@ -1,4 +1,4 @@
-"""One hand-built patient per definition of DESIGN.md's time-to-event section."""
+"""One hand-built patient per definition of docs/design.md's time-to-event section."""
 
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 from registry.cohort import build_cohort, read_registry
-from registry.contract import SPECS
 from registry.db import connect
 from registry.ingest import ingest_paths
+from registry.ingest.contract import SPECS
 from registry.levels import LEVELS, POSITION
 from registry.migrate import apply_migrations
 from registry.study import Study

@@ -26,7 +26,8 @@ from registry.study import DEFAULT_STUDY, load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_FILES = sorted(p.relative_to(ROOT / "sql").as_posix() for p in (ROOT / "sql").rglob("*.sql"))
-TEMPLATES = ["report.html.j2", "report.css"]
+TEMPLATES = ["report.html.j2", "report.css", "history.html.j2"]
+TEMPLATE_DIR = ROOT / "registry" / "report" / "templates"
 SOURCES = ["pyproject.toml", "README.md", "registry", "sql", "reports"]
 
 
@@ -72,17 +73,16 @@ def test_the_default_study_is_the_shipped_file_and_loads() -> None:
 
 
 def test_template_env_escapes_and_finds_package_templates() -> None:
-    env = resources.template_env("registry._reports", "templates")
+    env = resources.template_env(resources.TEMPLATES, "templates")
     source, filename, _ = env.loader.get_source(env, "report.html.j2")  # type: ignore[union-attr]
-    assert source == (ROOT / "reports" / "templates" / "report.html.j2").read_text(encoding="utf-8")
+    assert source == (TEMPLATE_DIR / "report.html.j2").read_text(encoding="utf-8")
     assert filename is not None and filename.endswith("report.html.j2")
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
     with pytest.raises(jinja2.TemplateNotFound):
         env.get_template("missing.html.j2")
-    history = resources.template_env("registry.refresh")
-    assert history.get_template("history.html.j2").filename.endswith("history.html.j2")  # type: ignore[union-attr]
-    assert resources.reports_text("templates/report.css").startswith(
-        (ROOT / "reports" / "templates" / "report.css").read_text(encoding="utf-8")[:40]
+    assert env.get_template("history.html.j2").filename.endswith("history.html.j2")  # type: ignore[union-attr]
+    assert resources.template_text("report.css").startswith(
+        (TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")[:40]
     )
 
 
@@ -132,9 +132,8 @@ def _clean_env() -> dict[str, str]:
 def test_the_wheel_holds_every_sql_file_template_and_the_study(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"registry/_sql/{name}" for name in SQL_FILES} <= names
-    assert {f"registry/_reports/templates/{name}" for name in TEMPLATES} <= names
+    assert {f"registry/report/templates/{name}" for name in TEMPLATES} <= names
     assert "registry/_reports/adjacent_refracture.toml" in names
-    assert "registry/refresh/history.html.j2" in names
     assert "registry/results.schema.json" in names  # the contract of results.json
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "registry").rglob("*.py")}
     assert modules <= names

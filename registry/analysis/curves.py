@@ -105,7 +105,7 @@ def km_by_arm(
 def _km(duration: np.ndarray, event: np.ndarray, weights: np.ndarray | None, k: int) -> KMCurve:
     """The published curve (rounded counts, see analysis/publish.py) with the exact fit's
     n, events, median and survival at 1-5 years; `withheld_years` names the years whose
-    values the published results.json leaves out (registry/protect.py). lifelines fits the
+    values the published results.json leaves out (registry/privacy/protect.py). lifelines fits the
     unweighted exact curves, the in-house engine the weighted ones and the published refit
     (its rounded counts enter as frequency weights)."""
     fit = lifelines_fits.fit_km(duration, event, weights=weights)

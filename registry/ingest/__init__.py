@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from registry.contract import FileSpec
 from registry.errors import IngestError
+from registry.ingest.contract import FileSpec
 from registry.ingest.discovery import Discovery, SkippedFile, discover
 from registry.ingest.loading import ingest_file
 from registry.ingest.run import IngestRun, Reporter, ingest_files

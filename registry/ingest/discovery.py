@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.contract import LOAD_ORDER, FileSpec, normalise_column, spec_for_file
+from registry.ingest.contract import LOAD_ORDER, FileSpec, normalise_column, spec_for_file
 
 SUFFIXES = (".csv", ".parquet")
 EXPECTED = ", ".join(f"{n}.csv" for n in LOAD_ORDER)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import duckdb
 
-from registry.contract import FileSpec
 from registry.db import query
 from registry.errors import IngestError
-from registry.ingest.checking import CHUNK_ROWS, drop_checked, validate_staged
+from registry.ingest.chunks import CHUNK_ROWS, drop_checked, validate_staged
+from registry.ingest.contract import FileSpec
 from registry.ingest.reading import check_header, file_sha256, read_header
 from registry.ingest.staging import drop_staged, stage_rows
 from registry.ingest.storing import IngestResult, record_refusal, store

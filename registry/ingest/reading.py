@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 
-from registry.contract import FileSpec, identifier_label, normalise_column
 from registry.errors import IngestError
-from registry.validate import QUARANTINE_SCHEMA
+from registry.ingest.contract import FileSpec, identifier_label, normalise_column
+from registry.ingest.rules import QUARANTINE_SCHEMA
 
 
 def read_header(path: Path) -> list[str]:

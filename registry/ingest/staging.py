@@ -15,9 +15,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from registry.contract import normalise_column
 from registry.db import load_sql, query, scalar
 from registry.errors import IngestError
+from registry.ingest.contract import normalise_column
 from registry.ingest.reading import no_rejects, refuse_bad_encoding, shape_rejects
 from registry.ingest.records import one_record_per_line, read_records
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from registry.contract import FileSpec
 from registry.db import fetch_row, scalar
-from registry.ingest.checking import QUARANTINED, TYPED, Checked, quarantine_reasons
+from registry.ingest.chunks import QUARANTINED, TYPED, Checked, quarantine_reasons
+from registry.ingest.contract import FileSpec
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def upsert(
     return (inserted, updated, unchanged). Only the changed rows come back to Python.
 
     The SQL is built here because it names the table and columns of the contract;
-    every identifier comes from registry.contract, never from the input file.
+    every identifier comes from registry.ingest.contract, never from the input file.
     """
     if not rows:
         return 0, 0, 0

@@ -26,8 +26,8 @@ import numpy.typing as npt
 
 from registry.models import km
 from registry.models.cox import CoxFit, CoxInputError
-from registry.models.cox.checks import as_matrix, check_covariates, check_inputs
 from registry.models.cox.design import build_design
+from registry.models.cox.inputs import as_matrix, check_covariates, check_inputs
 from registry.models.km import KaplanMeier, _as_arrays, _first_below_half
 
 # lifelines stops on |step| < precision (default 1e-7), a relative loglik change below

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.commands import init_registry
 from registry.config import Settings
 from registry.db import query
 from registry.errors import RegistryError
+from registry.pipeline import init_registry
 from registry.refresh import attention, publish, runlog, steps
 from registry.refresh.hooks import pause_point
 from registry.refresh.lock import lock_path, refresh_lock

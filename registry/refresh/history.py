@@ -17,10 +17,10 @@ import jinja2
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from registry.figures.style import ARM_COLOURS, WITHHELD, base_layout, to_div
 from registry.refresh.attention import KINDS, FileWarning
-from registry.report import write_atomically
-from registry.resources import template_env
+from registry.report.figures.style import ARM_COLOURS, WITHHELD, base_layout, to_div
+from registry.report.write import write_atomically
+from registry.resources import TEMPLATES, template_env
 from registry.result_types import Arm, Results
 
 Row = dict[str, Any]  # a row of the history table (a build's facts), not a result
@@ -160,7 +160,7 @@ def incidence_figure(rows: list[Row]) -> go.Figure:
 @cache
 def environment() -> jinja2.Environment:
     """The history page's Jinja2 environment (autoescaping on)."""
-    return template_env("registry.refresh")
+    return template_env(TEMPLATES, "templates")
 
 
 def render_history(

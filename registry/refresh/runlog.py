@@ -14,8 +14,8 @@ from typing import Any
 
 import duckdb
 
-from registry.commands import open_registry
 from registry.db import scalar
+from registry.pipeline import open_registry
 
 
 @contextmanager

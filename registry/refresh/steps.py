@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry import __version__
-from registry.checks import check_names, run_checks
-from registry.commands import analyse_registry, export_tte
 from registry.db import query
 from registry.errors import ConfigError
+from registry.pipeline import Analysis, analyse, build_analyses, write_tte
+from registry.quality import check_names, run_checks
 from registry.refresh import history, publish
 from registry.refresh.attention import FileWarning
 from registry.refresh.hooks import pause_point
@@ -26,7 +26,7 @@ from registry.refresh.inbox import ingest_inbox
 from registry.refresh.lock import lock_is_held
 from registry.refresh.runlog import end_build, record_warnings, registry
 from registry.refresh.wording import plural
-from registry.report import write_report
+from registry.report.write import write_json, write_report
 from registry.result_types import Results
 from registry.study import DEFAULT_STUDY, load_study
 
@@ -56,6 +56,7 @@ class Context:
     stamp: str
     as_of: dt.date
     clock: Clock
+    analyses: list[Analysis] = field(default_factory=list)  # built by tte, used by models
     results: list[Results] = field(default_factory=list)
     fingerprint: str = ""
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, file, reason)
@@ -117,21 +118,25 @@ def fingerprint(ctx: Context) -> str:
 
 
 def tte(ctx: Context) -> StepResult:
-    """Write each study's cohort and time-to-event frames into the build (tte/)."""
+    """Build each study's cohort and time-to-event frames (the registry read once) and write
+    them into the build (tte/); the models step fits these same frames."""
+    studies = [study for study, _ in ctx.outputs()]
+    ctx.analyses = build_analyses(ctx.opts.db, studies, min_cell_count=ctx.opts.min_cell_count)
     written = sum(
-        len(export_tte(ctx.opts.db, s, out / "tte", csv=False)) for s, out in ctx.outputs()
+        len(write_tte(analysis, out / "tte"))
+        for analysis, (_, out) in zip(ctx.analyses, ctx.outputs(), strict=True)
     )
     return written, f"{plural(written, 'file')} for {plural(len(ctx.outputs()), 'study')}"
 
 
 def models(ctx: Context) -> StepResult:
-    """Fit every model of each study into results.json."""
-    ctx.results = [
-        analyse_registry(
-            ctx.opts.db, study, out, as_of=ctx.as_of, min_cell_count=ctx.opts.min_cell_count
-        )
-        for study, out in ctx.outputs()
-    ]
+    """Fit every model of each study, on the frames the tte step built, into results.json."""
+    ctx.results = []
+    for _, out in ctx.outputs():
+        analysis = ctx.analyses.pop(0)  # each study's frames are let go once it is fitted
+        ctx.results.append(analyse(analysis, as_of=ctx.as_of))
+        write_json(ctx.results[-1], out / "results.json")
+        del analysis
     n = int(ctx.results[0]["cohort"]["n"] or 0)
     analysed = plural(len(ctx.results), "study")
     return n, f"{analysed} analysed; {plural(n, 'patient')} in the first cohort"

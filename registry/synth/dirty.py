@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from registry.ingest.rules import RULES
 from registry.synth.params import TABLES
-from registry.validate import RULES
 
 # The ingest row rules a synthetic row can break on purpose (in the order they cycle);
 # malformed lines and dates before birth are not injected.

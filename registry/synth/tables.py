@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from registry.contract import SPECS, FileSpec
+from registry.ingest.contract import SPECS, FileSpec
 from registry.levels import LEVELS
 from registry.synth.latent import patient_ids, stage_rng, with_nulls
 from registry.synth.params import (

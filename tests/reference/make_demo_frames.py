@@ -24,8 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from registry.commands import build_analysis, ingest_into, init_registry, synthesise
 from registry.config import Settings
+from registry.pipeline import build_analysis, ingest_into, init_registry, synthesise
 
 PATIENTS, SEED = 1700, 20260101  # registry demo's defaults
 OUTCOME = "adjacent"

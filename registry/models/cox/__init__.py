@@ -16,8 +16,8 @@ sums, loglik, score, information), result (CoxFit), fit (fit_cox: Newton-Raphson
 and their binned, patient-free summary for plots).
 """
 
-from registry.models.cox.checks import CoxInputError
 from registry.models.cox.fit import fit_cox
+from registry.models.cox.inputs import CoxInputError
 from registry.models.cox.result import CoxFit
 from registry.models.cox.schoenfeld import scaled_schoenfeld, scaled_schoenfeld_smooth
 from registry.models.cox.zph import ph_test

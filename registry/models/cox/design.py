@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from registry.models.cox.checks import codes
+from registry.models.cox.inputs import codes
 
 
 @dataclass(frozen=True, eq=False)

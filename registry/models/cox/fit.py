@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-from registry.models.cox.checks import (
+from registry.models.cox.derivs import derivs
+from registry.models.cox.design import Design, build_design
+from registry.models.cox.inputs import (
     CoxInputError,
     as_matrix,
     check_covariates,
     check_inputs,
     codes,
 )
-from registry.models.cox.derivs import derivs
-from registry.models.cox.design import Design, build_design
 from registry.models.cox.result import CoxFit
 from registry.models.cox.robust import robust_var
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from registry.models.cox.checks import CoxInputError
 from registry.models.cox.derivs import derivs, risk_terms
 from registry.models.cox.design import Design
+from registry.models.cox.inputs import CoxInputError
 from registry.models.cox.result import CoxFit
 from registry.models.cox.zph import km_transform
 from registry.result_types import Binned, SchoenfeldSmooth

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import plotly.graph_objects as go
 
-from registry.figures.style import (
+from registry.report.figures.style import (
     ARMS,
     DEFAULT_THRESHOLD,
     Section,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 from rich.console import Console
 
-from registry import render
+from registry import console as terminal
 
 
 def _console() -> Console:
@@ -17,7 +17,7 @@ def _fit(hr: float = 0.91, events: int | None = 209) -> dict[str, object]:
 
 
 def _results() -> dict[str, object]:
-    cox = {m: _fit() for m in render.TERMINAL_MODELS}
+    cox = {m: _fit() for m in terminal.TERMINAL_MODELS}
     cox["iptw"] = {"error": "no events in the treated arm"}
     cox["landmark"] = _fit(events=None)
     return {"small_cell_threshold": 7, "outcomes": {"adjacent": {"cox": cox}}}
@@ -25,7 +25,7 @@ def _results() -> dict[str, object]:
 
 def test_hazard_ratios_fit_80_columns_and_mark_the_primary_model() -> None:
     console = _console()
-    render.print_primary(console, _results())
+    terminal.print_primary(console, _results())
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "time_varying_adjusted *" in text and "* primary analysis" in text
@@ -43,7 +43,7 @@ def test_attrition_fits_80_columns_with_every_rule_whole() -> None:
          "remaining_conservative": [866, 808, 782], "applies_to": ["all", "all", "adjusted models"]}
     )  # fmt: skip
     console = _console()
-    render.print_attrition(console, attrition)
+    terminal.print_attrition(console, attrition)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text  # wrapped, never cut
@@ -53,10 +53,10 @@ def test_attrition_fits_80_columns_with_every_rule_whole() -> None:
 
 
 def test_check_names_are_not_cut_at_80_columns() -> None:
-    from registry.checks import VIOLATION_SCHEMA
+    from registry.quality import VIOLATION_SCHEMA
 
     console = _console()
-    render.print_checks(console, pl.DataFrame(schema=VIOLATION_SCHEMA), details=False)
+    terminal.print_checks(console, pl.DataFrame(schema=VIOLATION_SCHEMA), details=False)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "procedure_at_non_index_level" in text and "…" not in text

@@ -9,7 +9,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.figures.style import (
+from registry.report.figures.style import (
     ARMS,
     DAYS_PER_YEAR,
     ByArm,
@@ -23,7 +23,7 @@ from registry.figures.style import (
     year_ticks,
     years,
 )
-from registry.figures.survival import (
+from registry.report.figures.survival import (
     CURVE_PX,
     add_band,
     add_risk_table,

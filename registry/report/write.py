@@ -18,10 +18,10 @@ import jinja2
 from plotly.offline import get_plotlyjs
 
 from registry.errors import ReportWriteError
-from registry.figures.style import DRAW_SCRIPT
-from registry.report_format import count, describe, fixed, pvalue
-from registry.report_sections import sections
-from registry.resources import reports_text, template_env
+from registry.report.figures.style import DRAW_SCRIPT
+from registry.report.format import count, describe, fixed, pvalue
+from registry.report.sections import sections
+from registry.resources import TEMPLATES, template_env, template_text
 from registry.result_types import Results
 
 
@@ -149,7 +149,7 @@ def _cannot_write(path: Path, exc: OSError) -> ReportWriteError:
 @cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment: autoescaping on, the report's number filters."""
-    env = template_env("registry._reports", "templates")
+    env = template_env(TEMPLATES, "templates")
     env.filters.update(fixed=fixed, pvalue=pvalue)
     return env
 
@@ -162,7 +162,7 @@ def render_report(results: Results, *, built_at: dt.datetime) -> str:
         count=lambda v: count(v, threshold), describe=lambda d, b: describe(d, b, threshold)
     )
     context = sections(results, threshold)
-    css = reports_text("templates/report.css")
+    css = template_text("report.css")
     return env.get_template("report.html.j2").render(
         **context,
         css=css,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry import figures
-from registry.figures.style import variable_label
-from registry.report_format import MODELS, NAMES, YEARS, count, fixed, hr_text, percent, pvalue
+from registry.report import figures
+from registry.report.figures.style import variable_label
+from registry.report.format import MODELS, NAMES, YEARS, count, fixed, hr_text, percent, pvalue
 from registry.result_types import (
     ChiSquare,
     CIFCurve,

@@ -13,9 +13,10 @@ import numpy as np
 import polars as pl
 
 from registry.analysis import analyse_outcome
+from registry.analysis.table_one import table_one
 from registry.cohort import Cohort
 from registry.models import km
-from registry.protect import protect
+from registry.privacy.protect import protect
 from registry.result_types import (
     AttritionRow,
     CohortSummary,
@@ -29,7 +30,6 @@ from registry.result_types import (
     StudySection,
 )
 from registry.study import Study
-from registry.table_one import table_one
 from registry.time_to_event import TimeToEvent
 
 # Keys whose values are counts of patients or events: suppressed when 0 < n < threshold.

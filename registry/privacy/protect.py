@@ -2,7 +2,7 @@
 
 Each function below registers one part of the results (flow, outcomes, landmark, Table 1,
 data quality, PROs) with the relations an attacker could use: totals minus parts, flow
-differences, arm differences, model sizes against the cohort. See registry/suppression.py.
+differences, arm differences, model sizes against the cohort. See registry/privacy/suppression.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from registry.suppression import Cells, Path, blank, get, pointer
+from registry.privacy.suppression import Cells, Path, blank, get, pointer
 
 JsonTree = dict[str, Any]  # results.json as serialised: walked by JSON pointer, not by type
 ARMS = ("treated", "untreated")

@@ -6,17 +6,17 @@ returns a `plotly.graph_objects.Figure` in the report's look; `to_div` embeds on
 fixed div id so that the same results give byte-identical HTML.
 """
 
-from registry.figures.cif import cif_figure
-from registry.figures.models import (
+from registry.report.figures.cif import cif_figure
+from registry.report.figures.models import (
     forest_figure,
     love_plot,
     propensity_figure,
     schoenfeld_figure,
     weights_figure,
 )
-from registry.figures.pro import pro_box_figure, quality_figure, trajectory_figure
-from registry.figures.style import ARM_COLOURS, FIGURE_IDS, div_id, to_div
-from registry.figures.survival import at_risk_at, km_figure
+from registry.report.figures.pro import pro_box_figure, quality_figure, trajectory_figure
+from registry.report.figures.style import ARM_COLOURS, FIGURE_IDS, div_id, to_div
+from registry.report.figures.survival import at_risk_at, km_figure
 
 __all__ = [
     "ARM_COLOURS",

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from registry.contract import FileSpec
 from registry.db import query, scalar
-from registry.ingest.staging import Staged, raw_chunks, raw_rows_at
-from registry.pseudonyms import scrub_rejects
-from registry.validate import (
+from registry.ingest.contract import FileSpec
+from registry.ingest.rules import (
     check_rows,
     clean_strings,
     conflicting_keys,
     first_violation_per_line,
     pseudonymise,
 )
+from registry.ingest.staging import Staged, raw_chunks, raw_rows_at
+from registry.pseudonyms import scrub_rejects
 
 TYPED = "ingest_typed"  # rows of the file that passed every rule, typed, with `line`
 QUARANTINED = "ingest_quarantine"  # one row per rejected line (QUARANTINE_SCHEMA)
@@ -81,7 +81,7 @@ def _create_tables(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> None:
     """Empty ingest_typed (line + the contract table's typed columns) and ingest_quarantine.
 
     The SQL is built here because it names the contract table; identifiers come from
-    registry.contract, never from the input file."""
+    registry.ingest.contract, never from the input file."""
     columns = ", ".join(spec.column_names)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {TYPED} AS "

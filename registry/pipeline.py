@@ -1,9 +1,14 @@
-"""What each CLI command does, as library functions over paths and settings."""
+"""The pipeline: what each CLI command does, as library functions over paths and settings.
+
+A run reads the registry and builds each study's cohort and time-to-event frames once
+(build_analysis / build_analyses -> Analysis); the export (write_tte), the models (analyse)
+and the report take that Analysis, in the CLI commands, the demo and the nightly refresh.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -11,19 +16,19 @@ import duckdb
 import polars as pl
 from rich.console import Console
 
-from registry import render
-from registry.checks import check_names, run_checks
-from registry.cohort import Cohort, build_cohort, read_registry
+from registry.cohort import Cohort, RegistryFrames, build_cohort, read_registry
 from registry.config import Settings
+from registry.console import print_attrition, print_checks, print_ingest, print_primary
 from registry.db import connect, fetch_row, load_sql, query, scalar
 from registry.errors import RegistryError
 from registry.export import analysis_frames, write_frames
 from registry.ingest import IngestRun, discover, ingest_files
 from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
+from registry.quality import check_names, run_checks
 from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
 from registry.result_types import BatchRow, CheckRow, IngestQuality, QuarantineRow, Results
-from registry.study import DEFAULT_STUDY, load_study
+from registry.study import DEFAULT_STUDY, Study, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
 
@@ -132,22 +137,99 @@ def synthesise(
         raise RegistryError(f"synth: {exc}") from None
 
 
-def build_analysis(path: Path, study_path: Path | None) -> tuple[Cohort, TimeToEvent]:
-    """Cohort and time-to-event frames of a registry for a study file."""
+@dataclass(frozen=True)
+class Analysis:
+    """One study's cohort and time-to-event frames and what its models read besides them,
+    built once per run and passed to the export, the models and the report."""
+
+    study: Study  # with the run's small-cell threshold (the stricter one) in force
+    study_text: str  # the study file as read, for provenance
+    cohort: Cohort
+    tte: TimeToEvent
+    visits: pl.DataFrame  # PRO visits, picked once: the PRO summaries and Table 1 share them
+    snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
+    quality: IngestQuality  # see data_quality
+
+
+def read_study(study_path: Path | None, min_cell_count: int | None = None) -> tuple[Study, str]:
+    """A study file, validated, with the stricter of its and the settings' threshold."""
+    study_file = study_path or DEFAULT_STUDY
+    study = load_study(study_file)
+    if min_cell_count is not None:  # the stricter of the study file and the settings wins
+        study = replace(study, min_cell_count=max(study.min_cell_count, min_cell_count))
+    return study, study_file.read_text(encoding="utf-8")
+
+
+def build_analyses(
+    path: Path, study_paths: list[Path | None], *, min_cell_count: int | None = None
+) -> list[Analysis]:
+    """Read the registry once and build each study's cohort, frames and model inputs
+    (every study file is checked before the registry is read)."""
+    from registry.analysis.pro import visits
+
+    studies = [read_study(s, min_cell_count) for s in study_paths]
+    con = open_registry(path, read_only=True)
+    try:
+        frames = read_registry(con)
+        assessments = query(con, "queries/analysis/assessments")
+        snapshot = query(con, "queries/analysis/snapshot")
+        quality = data_quality(con, counted=frames.after_death)
+    finally:
+        con.close()
+    built = []
+    for study, text in studies:
+        cohort, tte = build_frames(frames, study)
+        picked = visits(cohort, assessments)
+        built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality))
+    return built
+
+
+def build_analysis(
+    path: Path, study_path: Path | None, *, min_cell_count: int | None = None
+) -> Analysis:
+    """Cohort, time-to-event frames and model inputs of a registry for one study file."""
+    return build_analyses(path, [study_path], min_cell_count=min_cell_count)[0]
+
+
+def build_frames(frames: RegistryFrames, study: Study) -> tuple[Cohort, TimeToEvent]:
+    """The cohort and its time-to-event frames, from what read_registry read."""
+    cohort = build_cohort(frames, study)
+    return cohort, build_time_to_event(cohort, frames.fractures, study)
+
+
+def write_tte(analysis: Analysis, out_dir: Path, *, csv: bool = False) -> list[Path]:
+    """Write an analysis's frames (Parquet, CSV with `csv`) and data dictionary to a folder."""
+    return write_frames(analysis_frames(analysis.cohort, analysis.tte), out_dir, csv=csv)
+
+
+def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool) -> list[Path]:
+    """Write the analysis frames of a study to a folder (`registry tte`: reads only what the
+    frames need, not the models' assessments and data-quality counts)."""
     study = load_study(study_path)
     con = open_registry(path, read_only=True)
     try:
         frames = read_registry(con)
     finally:
         con.close()
-    cohort = build_cohort(frames, study)
-    return cohort, build_time_to_event(cohort, frames.fractures, study)
-
-
-def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool) -> list[Path]:
-    """Write the analysis frames of a study to a folder."""
-    cohort, tte = build_analysis(path, study_path)
+    cohort, tte = build_frames(frames, study)
     return write_frames(analysis_frames(cohort, tte), out_dir, csv=csv)
+
+
+def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
+    """Every model of the study on its frames: the results (small counts protected)."""
+    from registry.analysis.pro import baseline_of, summarise_visits
+    from registry.analysis.results import build_results, provenance
+
+    study = analysis.study
+    return build_results(
+        analysis.cohort,
+        analysis.tte,
+        study,
+        pro=summarise_visits(analysis.visits, study.min_cell_count),
+        baseline_scores=baseline_of(analysis.visits),
+        data_quality=analysis.quality,
+        prov=provenance(analysis.study_text, analysis.snapshot, as_of.isoformat()),
+    )
 
 
 def analyse_registry(
@@ -160,36 +242,10 @@ def analyse_registry(
 ) -> Results:
     """Every model of the study on the registry; writes results.json into out_dir if given
     (the report writes it itself, beside index.html)."""
-    from registry.analysis_pro import baseline_of, summarise_visits, visits
-    from registry.report import write_json
-    from registry.results import build_results, provenance
+    from registry.report.write import write_json
 
-    study_file = study_path or DEFAULT_STUDY
-    study = load_study(study_file)
-    if min_cell_count is not None:  # the stricter of the study file and the settings wins
-        study = replace(study, min_cell_count=max(study.min_cell_count, min_cell_count))
-    con = open_registry(path, read_only=True)
-    try:
-        frames = read_registry(con)
-        assessments = query(con, "queries/analysis/assessments")
-        snapshot = query(con, "queries/analysis/snapshot")
-        quality = data_quality(con, counted=frames.after_death)
-    finally:
-        con.close()
-    cohort = build_cohort(frames, study)
-    tte = build_time_to_event(cohort, frames.fractures, study)
-    del frames  # the frames below are all the models need
-    picked = visits(cohort, assessments)  # once: the PRO summaries and Table 1 share it
-    del assessments
-    results = build_results(
-        cohort,
-        tte,
-        study,
-        pro=summarise_visits(picked, study.min_cell_count),
-        baseline_scores=baseline_of(picked),
-        data_quality=quality,
-        prov=provenance(study_file.read_text(encoding="utf-8"), snapshot, as_of.isoformat()),
-    )
+    analysis = build_analysis(path, study_path, min_cell_count=min_cell_count)
+    results = analyse(analysis, as_of=as_of)
     if out_dir is not None:
         write_json(results, out_dir / "results.json")
     return results
@@ -205,7 +261,7 @@ def report_registry(
     min_cell_count: int | None = None,
 ) -> Path:
     """Analyse the registry and write results.json and index.html into out_dir."""
-    from registry.report import write_report
+    from registry.report.write import write_report
 
     results = analyse_registry(path, study_path, None, as_of=as_of, min_cell_count=min_cell_count)
     return write_report(results, out_dir, built_at=built_at)
@@ -271,14 +327,15 @@ def run_demo(
     init_registry(db)
     outcomes = ingest_into(settings, [inbox], as_of=as_of).outcomes
     for outcome in outcomes:
-        render.print_ingest(console, console, outcome)
-    render.print_checks(console, check_registry(db), details=False)
-    cohort, tte = build_analysis(db, None)
-    write_frames(analysis_frames(cohort, tte), out_dir / "tte")
-    render.print_attrition(console, cohort.attrition)
-    results = analyse_registry(db, None, None, as_of=as_of, min_cell_count=settings.min_cell_count)
-    render.print_primary(console, results)
-    from registry.report import write_report
+        print_ingest(console, console, outcome)
+    print_checks(console, check_registry(db), details=False)
+    analysis = build_analysis(db, None, min_cell_count=settings.min_cell_count)  # once
+    write_tte(analysis, out_dir / "tte")
+    print_attrition(console, analysis.cohort.attrition)
+    results = analyse(analysis, as_of=as_of)
+    del analysis  # the report needs the results only
+    print_primary(console, results)
+    from registry.report.write import write_report
 
     page = write_report(results, out_dir, built_at=built_at)
     console.print(f"Registry: {db}; analysis frames: {out_dir / 'tte'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from registry.checks import check_names, run_check, run_checks, summarise_checks
+from registry.quality import check_names, run_check, run_checks, summarise_checks
 
 BASE = """
 INSERT INTO patients VALUES ('P1', 'S1', 'F', 1950, -2.5, false, 0), ('P2', 'S1', 'M', 1945, NULL, NULL, NULL);

@@ -10,7 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from registry.figures.style import (
+from registry.report.figures.style import (
     DAYS_PER_YEAR,
     DOTTED_BAND_ARMS,
     ByArm,

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.markup import escape as _escape
 from rich.table import Table
 
-from registry.checks import summarise_checks
 from registry.errors import IngestError
 from registry.ingest import IngestResult, IngestRun, SkippedFile
 from registry.ingest.run import entirely_quarantined
+from registry.quality import summarise_checks
 from registry.rekey import Rekeyed
-from registry.report_format import WITHHELD
+from registry.report.format import WITHHELD
 from registry.result_types import FitName, HRFit, ModelError, Results, hr_fit
 
 

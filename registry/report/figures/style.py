@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.report_format import WITHHELD
+from registry.report.format import WITHHELD
 
 # A part of results.json as the figure helpers read it; the public figure functions take
 # the result types (registry/result_types.py).

@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.figures.style import (
+from registry.report.figures.style import (
     ARMS,
     DEFAULT_THRESHOLD,
     Section,

@@ -1,4 +1,4 @@
-"""The import contract: files, columns, types, rules and natural keys (DESIGN.md)."""
+"""The import contract: files, columns, types, rules and natural keys (see the README)."""
 
 from __future__ import annotations
 

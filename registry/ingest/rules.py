@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from registry.contract import BOOL_FALSE, BOOL_TRUE, Column, FileSpec
+from registry.ingest.contract import BOOL_FALSE, BOOL_TRUE, Column, FileSpec
 from registry.pseudonyms import pseudonym
 
 # Order in which rules are reported when a row breaks several.
