@@ -49,7 +49,7 @@ def demo_frames(folder: Path) -> dict[str, pl.DataFrame]:
     synthesise(inbox, fmt="csv", patients=PATIENTS, seed=SEED)
     init_registry(db)
     ingest_into(Settings(db=db), [inbox], as_of=dt.date.today())
-    _, tte = build_analysis(db, None)
+    tte = build_analysis(db, None).tte
     frames = {"outcomes": tte.outcomes, "counting": tte.counting, "landmark": tte.landmark}
     return {name: f.filter(pl.col("outcome") == OUTCOME) for name, f in frames.items()}
 
