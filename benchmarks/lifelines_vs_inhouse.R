@@ -41,23 +41,6 @@ repeats_of <- function(case) 1L
 here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(here, "versus_r_common.R"))
 
-dictionary <- read.csv(file.path(folder, "data_dictionary.csv"), colClasses = "character")
-
-# One frame of the export, only `keep` columns, classes from the data dictionary, only the
-# rows of `outcome` (as versus_r_tte.R reads them).
-read_frame <- function(name, keep) {
-  types <- dictionary[dictionary$file == name, ]
-  header <- strsplit(readLines(file.path(folder, paste0(name, ".csv")), n = 1), ",")[[1]]
-  type <- types$type[match(header, types$column)]
-  classes <- ifelse(type == "Boolean", "logical",
-             ifelse(type == "String", "character",
-             ifelse(startsWith(type, "Int"), "integer",
-             ifelse(startsWith(type, "Float"), "numeric", "NULL"))))
-  classes[!header %in% keep] <- "NULL"
-  frame <- read.csv(file.path(folder, paste0(name, ".csv")), colClasses = classes,
-                    na.strings = "")
-  frame[frame$outcome == outcome, setdiff(keep, "outcome")]
-}
 
 design <- function(frame, adjusted) {
   x <- data.frame(treated = as.numeric(frame$treated))

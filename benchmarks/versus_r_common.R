@@ -20,3 +20,20 @@ cox_values <- function(case, fit) {
   value(case, "coef", unname(coef(fit)))
   value(case, "se", unname(sqrt(diag(vcov(fit)))))  # robust when clustered
 }
+
+# One frame of a `registry tte --csv` export: only `keep` columns, classes from the export's
+# data dictionary, only the rows of `outcome` (`folder` and `outcome` are the calling script's).
+read_frame <- function(name, keep) {
+  dictionary <- read.csv(file.path(folder, "data_dictionary.csv"), colClasses = "character")
+  types <- dictionary[dictionary$file == name, ]
+  header <- strsplit(readLines(file.path(folder, paste0(name, ".csv")), n = 1), ",")[[1]]
+  type <- types$type[match(header, types$column)]
+  classes <- ifelse(type == "Boolean", "logical",
+             ifelse(type == "String", "character",
+             ifelse(startsWith(type, "Int"), "integer",
+             ifelse(startsWith(type, "Float"), "numeric", "NULL"))))
+  classes[!header %in% keep] <- "NULL"
+  frame <- read.csv(file.path(folder, paste0(name, ".csv")), colClasses = classes,
+                    na.strings = "")
+  frame[frame$outcome == outcome, setdiff(keep, "outcome")]
+}
