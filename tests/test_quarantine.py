@@ -196,3 +196,34 @@ def test_quarantined_rows_of_an_unkeyed_registry_keep_the_site_ids(con, tmp_path
     ingest_paths(con, [tmp_path / "in"], as_of=AS_OF)
     text = stored_text(con, "quarantine")
     assert "RAW3" in text and "RAW5,S2,F,1950,extra" in text  # the sites' own ids, as sent
+
+
+def test_a_malformed_line_of_a_file_with_an_extra_column_holds_no_raw_id(tmp_path: Path) -> None:
+    """The id is located by its position in the whole header, unknown columns included: a
+    short line of a file whose first column is an extra once kept its raw id beside the
+    pseudonym of the extra column's value."""
+    db = tmp_path / "r.duckdb"
+    (tmp_path / "in").mkdir()
+    write_csv(tmp_path / "in", "patients", PATIENTS)
+    follow_up = """
+    record_no,patient_id,contact_on,status
+    1,RAW1,2020-01-01,alive
+    2,RAW2,2020-01-02
+    3,RAW2,"2020-01-03"x,alive
+    """
+    write_csv(tmp_path / "in", "follow_up", follow_up)
+    runner = CliRunner()
+    runner.invoke(main, ["init", "--db", str(db)])
+    env = {"REGISTRY_PSEUDONYM_KEY": "k"}
+    result = runner.invoke(main, ["ingest", str(tmp_path / "in"), "--db", str(db)], env=env)
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT line, rule, value FROM quarantine WHERE file_name = 'follow_up.csv'")
+    found = rows.fetchall()
+    text = stored_text(con, "quarantine")
+    con.close()
+    assert found == [
+        (3, "bad_row_shape", None),
+        (4, "bad_row_shape", f'3,{pseudonym("k", "RAW2")},"2020-01-03"x,alive'),
+    ]
+    assert "RAW" not in text

@@ -59,7 +59,8 @@ def validate_staged(
         _append(con, TYPED, typed)
         _append(con, QUARANTINED, quarantine)
     repeats = _settle_repeated_keys(con, staged, spec, pseudonym_key)
-    names = list(staged.names.values())
+    # the whole header: a malformed line's fields are aligned with every column of the file
+    names = list(staged.header)
     _append(con, QUARANTINED, scrub_rejects(staged.rejects, names=names, key=pseudonym_key))
     return Checked(
         rows_read=staged.rows + staged.rejects.height,

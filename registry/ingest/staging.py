@@ -64,6 +64,7 @@ class Staged:
     rejects: pl.DataFrame  # quarantine rows (QUARANTINE_SCHEMA) of the malformed lines
     lines: LineMap
     names: dict[str, str]  # staged column (c0..) -> contract column name, for those kept
+    header: tuple[str, ...]  # every column of the file, normalised, extras included
 
 
 def stage_rows(
@@ -78,6 +79,7 @@ def stage_rows(
     numbers stay the physical lines where records start.
     """
     named = {f"c{i}": normalise_column(h) for i, h in enumerate(headers)}
+    header = tuple(named.values())
     names = {c: n for c, n in named.items() if n in keep}
     if path.suffix.lower() == ".parquet":
         try:
@@ -87,7 +89,7 @@ def stage_rows(
                 f"{path}: the file cannot be read ({_first_line(exc)}); nothing was stored"
             ) from None
         _rename_parquet_columns(con, headers)
-        return Staged(_staged_rows(con), no_rejects(), LineMap(first=1), names)
+        return Staged(_staged_rows(con), no_rejects(), LineMap(first=1), names, header)
     if not one_record_per_line(path):
         return _stage_slowly(con, path, headers, names)
     columns = dict.fromkeys(named, "VARCHAR")
@@ -100,7 +102,7 @@ def stage_rows(
         return _stage_slowly(con, path, headers, names)
     refuse_bad_encoding(path, rejects)
     rejected = rejects.get_column("line").to_numpy().astype(np.int64)
-    return Staged(_staged_rows(con), shape_rejects(rejects), LineMap(2, rejected), names)
+    return Staged(_staged_rows(con), shape_rejects(rejects), LineMap(2, rejected), names, header)
 
 
 def run_statement(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> None:
@@ -156,7 +158,8 @@ def _stage_slowly(
         orient="row",
     )
     explicit = LineMap(2, explicit=np.asarray(lines, dtype=np.int64))
-    return Staged(len(lines), shape_rejects(rejects), explicit, names)
+    header = tuple(normalise_column(h) for h in headers)
+    return Staged(len(lines), shape_rejects(rejects), explicit, names, header)
 
 
 def _append_staged(con: duckdb.DuckDBPyConnection, rows: list[list[str]], names: list[str]) -> None:
