@@ -134,3 +134,47 @@ def test_values_at_years_listed_as_withheld_are_left_out_of_the_published_result
     assert out["km"]["treated"]["ci_lower_at_years"] == {"1": 0.8, "2": None}
     assert out["cif"]["treated"]["at_years"] == {"1": None, "2": 0.2}
     assert curve["survival_at_years"]["2"] == 0.8  # the analysis result itself stays exact
+
+
+def pro_change(values: np.ndarray) -> dict[str, Any]:
+    """A paired PRO summary as registry.analysis.pro publishes it (follow-up minus baseline)."""
+    from scipy import stats
+
+    n, mean, sd = values.size, float(values.mean()), float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
+    return {"n": n, "baseline_mean": 7.0, "baseline_sd": 1.0, "followup_mean": 7.0 + mean,
+            "followup_sd": 1.0, "change_mean": mean, "change_sd": sd,
+            "change_ci_lower": mean - half, "change_ci_upper": mean + half,
+            "p_ttest": float(stats.ttest_1samp(values, 0.0).pvalue),
+            "p_wilcoxon": float(stats.wilcoxon(values).pvalue)}  # fmt: skip
+
+
+def n_from_interval(change: dict[str, Any]) -> int | None:
+    """The attacker: the n whose t-interval with this SD has the published half-width."""
+    from scipy import stats
+
+    if change["change_ci_upper"] is None or change["change_sd"] is None:
+        return None
+    half = change["change_ci_upper"] - change["change_mean"]
+    n = np.arange(2, 200)
+    found = n[np.abs(stats.t.ppf(0.975, n - 1) * change["change_sd"] / np.sqrt(n) - half) < 1e-9]
+    return int(found[0]) if found.size else None
+
+
+@settings(max_examples=25, deadline=None)
+@given(arm=st.integers(8, 60), without=st.integers(1, K - 1), seed=st.integers(0, 1000))
+def test_a_withheld_pro_n_cannot_be_worked_back_from_its_interval_or_tests(
+    arm: int, without: int, seed: int
+) -> None:
+    # an arm of `arm` patients of whom `without` have no one-month visit: the paired n is
+    # withheld (arm - n is small), so neither its t-interval nor its p-values may give it back
+    values = np.random.default_rng(seed).normal(-3.0, 2.0, arm - without).round(1)
+    pro = {"VAS": {"treated": pro_change(values), "untreated": pro_change(values[:4])}}
+    rows = [(0, arm + 40, arm, 40)]
+    out = protect(results_with(rows, pro=pro), K)
+    for change in out["pro"]["VAS"].values():
+        if change["n"] is None:
+            assert n_from_interval(change) is None
+            assert change["p_ttest"] is None and change["p_wilcoxon"] is None
+    assert out["pro"]["VAS"]["treated"]["n"] is None
+    assert out["pro"]["VAS"]["treated"]["change_mean"] == pro["VAS"]["treated"]["change_mean"]

@@ -33,6 +33,7 @@ def protect(results: JsonTree, k: int) -> JsonTree:
     complementary = cells.solve()
     blank(out, [p for c in cells.cells.values() if c.hidden for p in c.paths])
     withhold_percentages(out)
+    withhold_pro_tests(out)
     withhold_years(out)
     out["withheld"] = sorted({pointer(p) for p in complementary})
     return out
@@ -279,6 +280,20 @@ def withhold_years(value: Any) -> None:
                 value[key][year] = None
     for item in value.values():
         withhold_years(item)
+
+
+PRO_N_REVEALERS = ("change_ci_lower", "change_ci_upper", "p_ttest", "p_wilcoxon")
+
+
+def withhold_pro_tests(results: JsonTree) -> None:
+    """A t-interval or test p-value beside a hidden PRO n would give it back (its half-width
+    is t(n-1) x SD / sqrt(n); an exact Wilcoxon p is a multiple of 2^-n)."""
+    pro = results.get("pro", {})
+    for instrument in ("VAS", "ODI"):
+        for arm in ARMS:
+            change = get(pro, (instrument, arm))
+            if isinstance(change, dict) and change.get("n") is None:
+                change.update(dict.fromkeys(PRO_N_REVEALERS))
 
 
 def withhold_percentages(results: JsonTree) -> None:
