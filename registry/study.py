@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry.catalogue import PRIMARY_OUTCOME, outcome_keys
 from registry.errors import ConfigError
 from registry.resources import default_study
 
 DEFAULT_STUDY = default_study()
-OUTCOMES = ("adjacent", "remote", "same_level", "any_new")
+OUTCOMES = outcome_keys()  # registry/catalogue.py declares them
 PROCEDURES = ("vertebroplasty", "kyphoplasty")
 COVARIATES = (
     "age",
@@ -29,7 +30,7 @@ class Study:
 
     title: str = "New vertebral fractures after vertebroplasty"
     outcomes: tuple[str, ...] = OUTCOMES
-    primary_outcome: str = "adjacent"
+    primary_outcome: str = PRIMARY_OUTCOME
     horizon_days: int = 1826
     treatment_procedures: tuple[str, ...] = ("vertebroplasty",)
     landmark_days: int = 90
