@@ -7,7 +7,7 @@ from typing import Any
 from registry import catalogue
 from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
-from registry.report.figures.style import variable_label
+from registry.report.figures.style import ARM_LABELS, variable_label
 from registry.report.format import MISSING, YEARS, count, fixed, hr_text, percent, pvalue
 from registry.result_types import (
     ChiSquare,
@@ -27,7 +27,6 @@ from registry.result_types import (
 )
 
 Context = dict[str, Any]  # what a template part is given (text, divs, rows): not a result
-ARM_LABELS = {"treated": "Treated", "untreated": "Untreated"}
 
 
 def sections(results: Results, threshold: int) -> Context:

@@ -25,9 +25,10 @@ from pathlib import Path
 import polars as pl
 
 from registry.config import Settings
+from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.pipeline import build_analysis, ingest_into, init_registry, synthesise
 
-PATIENTS, SEED = 1700, 20260101  # registry demo's defaults
+PATIENTS, SEED = DEMO_PATIENTS, DEMO_SEED  # registry demo's defaults
 OUTCOME = "adjacent"
 DATA = Path(__file__).resolve().parent.parent / "data"
 COVARIATES = [
@@ -49,7 +50,7 @@ def demo_frames(folder: Path) -> dict[str, pl.DataFrame]:
     synthesise(inbox, fmt="csv", patients=PATIENTS, seed=SEED)
     init_registry(db)
     ingest_into(Settings(db=db), [inbox], as_of=dt.date.today())
-    _, tte = build_analysis(db, None)
+    tte = build_analysis(db, None).tte
     frames = {"outcomes": tte.outcomes, "counting": tte.counting, "landmark": tte.landmark}
     return {name: f.filter(pl.col("outcome") == OUTCOME) for name, f in frames.items()}
 
