@@ -16,6 +16,7 @@ from rich.console import Console
 
 from registry import console
 from registry.config import load_settings
+from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.errors import Interrupted, RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -287,8 +288,10 @@ def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetim
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write."
 )
-@click.option("--patients", type=int, default=1700, show_default=True, help="Number of patients.")
-@click.option("--seed", type=int, default=20260101, show_default=True, help="Random seed.")
+@click.option(
+    "--patients", type=int, default=DEMO_PATIENTS, show_default=True, help="Number of patients."
+)
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True, help="Random seed.")
 @click.option(
     "--treatment-hr",
     type=float,
@@ -353,8 +356,10 @@ def synth(
     show_default=True,
     help="Folder for the demo cohort, database and results.",
 )
-@click.option("--patients", type=int, default=1700, show_default=True, help="Number of patients.")
-@click.option("--seed", type=int, default=20260101, show_default=True, help="Random seed.")
+@click.option(
+    "--patients", type=int, default=DEMO_PATIENTS, show_default=True, help="Number of patients."
+)
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True, help="Random seed.")
 @as_of_option
 @click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
 @funnel

@@ -11,13 +11,14 @@ from rich.console import Console
 from rich.markup import escape as _escape
 from rich.table import Table
 
+from registry import catalogue
 from registry.errors import IngestError
 from registry.ingest import IngestResult, IngestRun, SkippedFile
 from registry.ingest.run import entirely_quarantined
 from registry.quality import summarise_checks
 from registry.rekey import Rekeyed
-from registry.report.format import WITHHELD
-from registry.result_types import FitName, HRFit, ModelError, Results, hr_fit
+from registry.report import format as fmt
+from registry.result_types import HRFit, ModelError, Results, hr_fit
 
 
 def escape(text: str) -> str:
@@ -194,16 +195,6 @@ def print_attrition(out: Console, attrition: pl.DataFrame) -> None:
     out.print(table)
 
 
-# The order the terminal lists the models in; the primary analysis first and marked.
-TERMINAL_MODELS: tuple[FitName, ...] = (
-    "time_varying_adjusted",
-    "time_varying",
-    "iptw",
-    "landmark",
-    "unadjusted",
-)
-
-
 def print_primary(out: Console, results: Results) -> None:
     """Print each outcome's hazard ratios, the primary (time-varying, adjusted) model first."""
     threshold = results["small_cell_threshold"]
@@ -215,33 +206,24 @@ def print_primary(out: Console, results: Results) -> None:
     reasons: list[str] = []
     for name, outcome in results["outcomes"].items():
         table.add_row(f"[bold]{escape(name)}[/]", "", "", "", "")
-        for model in TERMINAL_MODELS:
-            fit = hr_fit(outcome, model)
+        for model in catalogue.terminal_models():  # the catalogue's order, primary first
+            fit = hr_fit(outcome, model.key)
             table.add_row(*_model_row(model, fit, threshold))
             if "error" in fit:
-                reasons.append(f"{name} / {model}: {escape(str(fit['error']))}")
+                reasons.append(f"{name} / {model.key}: {escape(str(fit['error']))}")
     out.print(table)
     for reason in reasons:
         out.print(f"not estimable: {reason}")
     out.print(
-        f"* primary analysis. '{WITHHELD}': a count below {threshold}, or one it could be "
+        f"* primary analysis. '{fmt.WITHHELD}': a count below {threshold}, or one it could be "
         "worked back from (as in the report)."
     )
 
 
-def _model_row(model: str, fit: HRFit | ModelError, threshold: int) -> list[str]:
-    label = f"  {model}" + (" *" if model == TERMINAL_MODELS[0] else "")
+def _model_row(model: catalogue.Model, fit: HRFit | ModelError, threshold: int) -> list[str]:
+    """A model's cells, written as the report writes them (registry/report/format.py)."""
+    label = f"  {model.key}" + (" *" if model.primary else "")
     if "error" in fit:
         return [label, "not estimable", "", "", ""]
-    hr = f"{_num(fit['hr'], '.2f')} ({_num(fit['ci_lower'], '.2f')}-{_num(fit['ci_upper'], '.2f')})"
-    n, events = (_count(fit[k], threshold) for k in ("n", "events"))
-    return [label, hr, _num(fit["p"], ".3g"), n, events]
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _count(value: int | None, threshold: int) -> str:
-    """A count, or the report's marker of a withheld one."""
-    return WITHHELD if value is None else f"{value:,}"
+    n, events = (fmt.count(fit[k], threshold) for k in ("n", "events"))
+    return [label, fmt.hr_text(fit), fmt.pvalue(fit["p"]), n, events]

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import polars as pl
 
+from registry import catalogue
 from registry.cohort import Cohort
 from registry.time_to_event import TimeToEvent
 
 COMMON = {
     "patient_id": "pseudonymous patient identifier",
-    "outcome": "adjacent | remote | same_level | any_new",
+    "outcome": " | ".join(catalogue.outcome_keys()),
     "age": "age at t0 in years (year of t0 minus birth_year)",
     "sex": "F | M",
     "bmd_t_score": "bone mineral density T-score",

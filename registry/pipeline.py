@@ -19,6 +19,7 @@ from rich.console import Console
 from registry.cohort import Cohort, RegistryFrames, build_cohort, read_registry
 from registry.config import Settings
 from registry.console import print_attrition, print_checks, print_ingest, print_primary
+from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.db import connect, fetch_row, load_sql, query, scalar
 from registry.errors import RegistryError
 from registry.export import analysis_frames, write_frames
@@ -119,8 +120,8 @@ def synthesise(
     out_dir: Path,
     *,
     fmt: str = "csv",
-    patients: int = 1700,
-    seed: int = 20260101,
+    patients: int = DEMO_PATIENTS,
+    seed: int = DEMO_SEED,
     treatment_hr: float = 1.0,
     scenario: str = "default",
     dirty: float = 0.0,

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry import catalogue
 from registry.errors import ConfigError
 from registry.resources import default_study
 
 DEFAULT_STUDY = default_study()
-OUTCOMES = ("adjacent", "remote", "same_level", "any_new")
+OUTCOMES = catalogue.outcome_keys()  # registry/catalogue.py declares them
 PROCEDURES = ("vertebroplasty", "kyphoplasty")
 COVARIATES = (
     "age",
@@ -29,7 +30,7 @@ class Study:
 
     title: str = "New vertebral fractures after vertebroplasty"
     outcomes: tuple[str, ...] = OUTCOMES
-    primary_outcome: str = "adjacent"
+    primary_outcome: str = catalogue.PRIMARY_OUTCOME
     horizon_days: int = 1826
     treatment_procedures: tuple[str, ...] = ("vertebroplasty",)
     landmark_days: int = 90
@@ -41,7 +42,7 @@ def _problems(data: dict[str, Any]) -> list[str]:
     """Every problem of a study's keys and values (empty when valid)."""
     known = set(Study.__dataclass_fields__)
     found = [f"unknown key '{k}'" for k in sorted(set(data) - known)]
-    found += _check_subset(data, "outcomes", OUTCOMES)
+    found += _check_subset(data, "outcomes", catalogue.outcome_keys())
     found += _check_subset(data, "treatment_procedures", PROCEDURES)
     found += _check_subset(data, "covariates", COVARIATES, allow_empty=True)
     outcomes = data.get("outcomes", OUTCOMES)

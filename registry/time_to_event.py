@@ -6,17 +6,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from registry import catalogue
 from registry.cohort import Cohort, level_position
 from registry.study import COVARIATES, Study
 
 CENSORED, EVENT, COMPETING = 0, 1, 2
 BASELINE = [*COVARIATES, "site_id", "has_covariates"]  # carried on every analysis row
-OUTCOME_FILTERS = {
-    "adjacent": pl.col("distance") == 1,
-    "remote": pl.col("distance") >= 2,
-    "same_level": pl.col("distance") == 0,
-    "any_new": pl.lit(True),
-}
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ def classify_fractures(fractures: pl.DataFrame, cohort: Cohort) -> pl.DataFrame:
 def first_events(classified: pl.DataFrame, outcomes: tuple[str, ...]) -> pl.DataFrame:
     """The first fracture of each outcome per patient (ties: nearest level, then spine order)."""
     parts = [
-        classified.filter(OUTCOME_FILTERS[name])
+        classified.filter(catalogue.outcome(name).selects())
         .sort("patient_id", "detected_on", "distance", "position")
         .group_by("patient_id", maintain_order=True)
         .first()

@@ -10,9 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from registry import catalogue
 from registry.analysis import curves
 from registry.models import competing
-from registry.report.format import MODELS, hr_text
+from registry.report.format import hr_text
 from registry.report.sections import hr_rows
 
 
@@ -50,7 +51,10 @@ def test_no_events_in_one_arm_is_not_estimable_with_the_reason() -> None:
     assert "no events in the treated arm" in str(result["error"])
     assert hr_text(result) == "not estimable"
     failed = {"error": "not fitted"}
-    outcome: Any = {"cox": {m: failed for m in MODELS if m != "fine_gray"}, "fine_gray": result}
+    outcome: Any = {
+        "cox": {m.key: failed for m in catalogue.MODELS if m.key != "fine_gray"},
+        "fine_gray": result,
+    }
     row = next(r for r in hr_rows({"adjacent": outcome}, 5) if "Fine" in r["label"])
     assert (row["estimate"], row["n"], row["events"]) == ("not estimable", "–", "–")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 from rich.console import Console
 
+from registry import catalogue
 from registry import console as terminal
 
 
@@ -17,7 +18,7 @@ def _fit(hr: float = 0.91, events: int | None = 209) -> dict[str, object]:
 
 
 def _results() -> dict[str, object]:
-    cox = {m: _fit() for m in terminal.TERMINAL_MODELS}
+    cox = {m.key: _fit() for m in catalogue.terminal_models()}
     cox["iptw"] = {"error": "no events in the treated arm"}
     cox["landmark"] = _fit(events=None)
     return {"small_cell_threshold": 7, "outcomes": {"adjacent": {"cox": cox}}}

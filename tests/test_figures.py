@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from registry import catalogue
 from registry.cli import main
 from registry.report import figures as F
-from registry.report.figures.models import FOREST_MODELS
 from registry.report.figures.style import DRAW_SCRIPT
 from registry.report.figures.survival import year_day
 
@@ -193,9 +193,10 @@ def test_demo_forest_lists_every_model_in_order_with_the_primary_marked(demo: An
     results, _ = demo
     fig = F.forest_figure(results["outcomes"])
     labels = list(fig.layout.yaxis.ticktext)
-    assert len(labels) == len(results["outcomes"]) * (1 + len(FOREST_MODELS))
-    first = labels[1 : 1 + len(FOREST_MODELS)]
-    assert [lab.strip("<b>/").split(" · ")[0] for lab in first] == [m for _, m in FOREST_MODELS]
+    models = catalogue.MODELS
+    assert len(labels) == len(results["outcomes"]) * (1 + len(models))
+    first = labels[1 : 1 + len(models)]
+    assert [lab.strip("<b>/").split(" · ")[0] for lab in first] == [m.forest_label for m in models]
     fit = results["outcomes"]["adjacent"]["cox"]["time_varying_adjusted"]
     assert (
         first[0]
@@ -449,7 +450,7 @@ def test_forest_skips_failed_models_and_shows_suppressed_counts() -> None:
         "<b>Adjacent-level fracture</b>",
         "<b>Time-varying, adjusted (primary) · n 100 · events withheld</b>",
         "Ever-treated, unadjusted (immortal-time) · n 100 · events 20",
-        "Fine-Gray (subdistribution) · n 100 · events 20",
+        "Fine–Gray subdistribution · n 100 · events 20",
     ]
     assert labels[4] == "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b>"
     notes = fig.layout.annotations[-1].text
@@ -525,7 +526,7 @@ def test_binned_histograms_draw_suppressed_bins_at_zero_with_a_below_threshold_h
     fig = F.propensity_figure(hist)
     treated, untreated = fig.data
     assert list(treated.y) == [0, 10, 20, 0] and list(untreated.y) == [7, 0, 0, 3]
-    assert treated.text[0] == "0.00-0.25: withheld" and untreated.text[3] == "0.75-1.00: 3"
+    assert treated.text[0] == "0.00–0.25: withheld" and untreated.text[3] == "0.75–1.00: 3"
     assert list(treated.x) == [0.125, 0.375, 0.625, 0.875] and fig.layout.barmode == "overlay"
     assert F.weights_figure(hist).layout.xaxis.title.text == "Stabilised weight"
     with pytest.raises(ValueError, match="3 counts for 4 bins"):

@@ -7,13 +7,11 @@ stopping the others.
 
 from __future__ import annotations
 
-from registry.analysis.common import LANDMARK, NAIVE, guarded, wald
+from registry.analysis.common import guarded, wald
 from registry.analysis.hazards import fit_fixed, fit_iptw, fit_time_varying
 from registry.analysis.outcome import analyse_outcome
 
 __all__ = [
-    "LANDMARK",
-    "NAIVE",
     "analyse_outcome",
     "fit_fixed",
     "fit_iptw",

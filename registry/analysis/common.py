@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from registry.constants import Z95
 from registry.errors import ModelFitError
 from registry.models import cox, km
 from registry.models.iptw import design_matrix
@@ -18,7 +19,6 @@ from registry.result_types import Arm, CoxFit, ModelError, Wald, Year
 from registry.study import Study
 
 YEARS = cast(dict[Year, int], {str(i + 1): d for i, d in enumerate(km.YEARS_DAYS)})
-Z95 = float(stats.norm.ppf(0.975))
 PIECE_DAY = 365  # piecewise hazard ratios: 0-1 year and 1-5 years
 R = TypeVar("R", bound=Mapping[str, object])  # a result TypedDict
 
@@ -107,11 +107,3 @@ def covariate_matrix(
 def complete(frame: pl.DataFrame, *, adjusted: bool) -> pl.DataFrame:
     """Rows usable by a model: all of them, or those with every covariate when adjusted."""
     return frame.filter(pl.col("has_covariates")) if adjusted else frame
-
-
-DEATH_LABEL = "death as the event (cause-specific hazard of the competing event), time-varying"
-NAIVE = (
-    "ever-treated from t0 (prone to immortal-time bias, and counts a procedure after the "
-    "outcome as treatment)"
-)
-LANDMARK = "landmark: treated by the landmark day, time from the landmark"

@@ -6,16 +6,17 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from registry import catalogue
 from registry.analysis import publish
 from registry.analysis.common import (
     ARM_NAMES,
     YEARS,
-    Z95,
     arm_codes,
     guarded,
     per_arm,
     wald,
 )
+from registry.constants import DAYS_PER_YEAR, Z95
 from registry.errors import ModelFitError
 from registry.models import competing, km, lifelines_fits
 from registry.result_types import (
@@ -31,8 +32,6 @@ from registry.result_types import (
     Year,
 )
 from registry.study import Study
-
-DAYS_PER_YEAR = 365.25  # whole years as the report's axis and numbers at risk count them
 
 
 def km_result(fit: km.KaplanMeier, withheld: list[Year] | None = None) -> KMCurve:
@@ -198,7 +197,7 @@ def _fine_gray(landmark: pl.DataFrame) -> FineGray:
         "n": fit.n,
         "events": fit.events,
         "converged": fit.converged,
-        "label": "Fine-Gray, landmark cohort",
+        "label": catalogue.model("fine_gray").description,
     }
 
 

@@ -7,8 +7,8 @@ from typing import cast
 import numpy as np
 import polars as pl
 
+from registry import catalogue
 from registry.analysis.common import (
-    DEATH_LABEL,
     PIECE_DAY,
     complete,
     covariate_matrix,
@@ -62,7 +62,8 @@ def fit_time_varying(
         start=rows.get_column("start").to_numpy().astype(float),
         names=tuple(names),
     )
-    label = "time-varying treatment (primary)" if cause == 1 else DEATH_LABEL
+    key = "death_cause_specific" if cause == 2 else "time_varying"
+    label = catalogue.model(key).description
     result = cox_result(fit, label)
     result |= {"n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
     if adjusted and cause == 1:
@@ -148,7 +149,7 @@ def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[IPTWFit, np.ndarray 
     )
     cap = float(np.quantile(ps.weights, 0.99)) * 1.5
     result: IPTWFit = {
-        **cox_result(fit, "IPTW (stabilised weights, landmark cohort, robust SE)"),
+        **cox_result(fit, catalogue.model("iptw").description),
         "weights": cast(WeightSummary, ps.weight_summary),
         "balance": cast(list[BalanceRow], ps.balance.to_dicts()),
         "max_abs_smd_after": float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0)),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from registry.analysis.common import LANDMARK, NAIVE, guarded
+from registry import catalogue
+from registry.analysis.common import guarded
 from registry.analysis.curves import competing_risks, km_by_arm, logrank_result, rmst
 from registry.analysis.hazards import fit_fixed, fit_iptw, fit_piecewise, fit_time_varying
 from registry.result_types import CoxFit, ModelError, OutcomeResults, PHTest
@@ -29,11 +30,11 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
         "logrank": guarded(lambda: logrank_result(out, stratified=False)),
         "logrank_stratified_site": guarded(lambda: logrank_result(out, stratified=True)),
         "cox": {
-            "unadjusted": guarded(lambda: fit_fixed(out, study, adjusted=False, label=NAIVE)),
-            "adjusted": guarded(lambda: fit_fixed(out, study, adjusted=True, label=NAIVE)),
+            "unadjusted": _fixed(out, study, "unadjusted", adjusted=False),
+            "adjusted": _fixed(out, study, "adjusted", adjusted=True),
             "time_varying": guarded(lambda: fit_time_varying(cp, study, adjusted=False)),
             "time_varying_adjusted": tv_adjusted,
-            "landmark": guarded(lambda: fit_fixed(lm, study, adjusted=False, label=LANDMARK)),
+            "landmark": _fixed(lm, study, "landmark", adjusted=False),
             "iptw": iptw,
             "piecewise": guarded(lambda: fit_piecewise(cp, study)),
             "death_cause_specific": guarded(
@@ -55,3 +56,9 @@ def ph_test_of(fit: CoxFit | ModelError) -> PHTest | ModelError:
     if "error" in fit:
         return {"error": "the adjusted model was not fitted"}
     return fit.pop("ph_test", {"error": "the adjusted model was not fitted"})
+
+
+def _fixed(frame: pl.DataFrame, study: Study, model: str, *, adjusted: bool) -> CoxFit | ModelError:
+    """A fixed-covariate Cox model, labelled in results.json with its catalogue description."""
+    label = catalogue.model(model).description
+    return guarded(lambda: fit_fixed(frame, study, adjusted=adjusted, label=label))

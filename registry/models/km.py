@@ -16,17 +16,16 @@ summary(survfit, times =, extend = FALSE) returns no row there.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from registry.constants import Z95
 from registry.errors import ModelFitError
 
 YEARS_DAYS = (365, 730, 1096, 1461, 1826)
-Z95 = NormalDist().inv_cdf(0.975)
 _TOL = float(np.sqrt(np.finfo(float).eps))  # survmean's tolerance for "exactly 0.5"
 
 Floats = np.ndarray  # float64 arrays; left unparametrised to keep numpy stubs quiet

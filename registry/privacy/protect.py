@@ -10,12 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from registry import catalogue
 from registry.privacy.suppression import Cells, Path, blank, get, pointer
 
 JsonTree = dict[str, Any]  # results.json as serialised: walked by JSON pointer, not by type
 ARMS = ("treated", "untreated")
-WHOLE_COHORT_MODELS = ("unadjusted", "time_varying")
-ADJUSTED_MODELS = ("adjusted", "time_varying_adjusted", "death_cause_specific")
 
 
 def protect(results: JsonTree, k: int) -> JsonTree:
@@ -130,7 +129,7 @@ def models(cells: Cells, at: Path, outcome: JsonTree, n: str | None, events: str
     deaths = f"{at}.deaths"
     for model, fit in fits.items():
         path = (*at, "cox", *model.split("."))
-        base = model in WHOLE_COHORT_MODELS or model in ADJUSTED_MODELS or "piecewise." in model
+        base = model in cohort_models() or "piecewise." in model
         if not base or fit.get("n") is None:
             continue
         size = cells.add(cohort_cell(cells, fit["n"], ".remaining") or f"{at}.adjusted.n",
@@ -303,3 +302,9 @@ def withhold_percentages(results: JsonTree) -> None:
             cell = row.get(arm, {})
             if "percent" in cell and (cell.get("count") is None or cell.get("n") is None):
                 cell["percent"] = None
+
+
+def cohort_models() -> set[str]:
+    """The models fitted on the whole cohort or its complete cases (not the landmark cohort):
+    their sizes and events relate to the cohort's and to each other's."""
+    return {m.key for m in catalogue.MODELS if m.frame != "landmark"}

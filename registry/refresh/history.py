@@ -17,11 +17,13 @@ import jinja2
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from registry import catalogue
 from registry.refresh.attention import KINDS, FileWarning
-from registry.report.figures.style import ARM_COLOURS, WITHHELD, base_layout, to_div
+from registry.report.figures.style import ARM_COLOURS, base_layout, to_div
+from registry.report.format import WITHHELD
 from registry.report.write import write_atomically
 from registry.resources import TEMPLATES, template_env
-from registry.result_types import Arm, Results
+from registry.result_types import Arm, Results, hr_fit
 
 Row = dict[str, Any]  # a row of the history table (a build's facts), not a result
 ARMS: tuple[Arm, Arm] = ("treated", "untreated")
@@ -34,7 +36,7 @@ def headline(results: Results) -> Row:
     """The numbers a build contributes to the history (primary outcome, primary model); None
     where the study leaves the primary outcome out or the model could not be fitted."""
     outcome = results["outcomes"].get(results["study"]["primary_outcome"])
-    fit = outcome["cox"]["time_varying_adjusted"] if outcome else None
+    fit = hr_fit(outcome, catalogue.PRIMARY_MODEL) if outcome else None
     hr = None if fit is None or "error" in fit else fit
     facts: Row = {
         "n_cohort": results["cohort"]["n"],

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry import catalogue
+from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
-from registry.report.figures.style import variable_label
-from registry.report.format import MODELS, NAMES, YEARS, count, fixed, hr_text, percent, pvalue
+from registry.report.figures.style import ARM_LABELS, variable_label
+from registry.report.format import MISSING, YEARS, count, fixed, hr_text, percent, pvalue
 from registry.result_types import (
     ChiSquare,
     CIFCurve,
     CohortSummary,
-    CoxFit,
+    HRFit,
     IPTWFit,
     KMCurve,
     ModelError,
@@ -25,7 +27,6 @@ from registry.result_types import (
 )
 
 Context = dict[str, Any]  # what a template part is given (text, divs, rows): not a result
-ARM_LABELS = {"treated": "Treated", "untreated": "Untreated"}
 
 
 def sections(results: Results, threshold: int) -> Context:
@@ -65,7 +66,7 @@ def headline(results: Results, threshold: int) -> Context:
     cohort = results["cohort"]
     outcome = results["outcomes"].get(results["study"]["primary_outcome"])
     no_outcome: ModelError = {"error": "the primary outcome was not analysed"}
-    fit = outcome["cox"]["time_varying_adjusted"] if outcome else no_outcome
+    fit = hr_fit(outcome, catalogue.PRIMARY_MODEL) if outcome else no_outcome
     cif = outcome["cif"] if outcome else {"treated": no_outcome, "untreated": no_outcome}
     return {
         "cohort": (
@@ -75,22 +76,24 @@ def headline(results: Results, threshold: int) -> Context:
             f"{count(cohort['n_untreated'], threshold)} managed conservatively."
         ),
         "primary": f"HR {hr_text(fit)}" + ("" if "error" in fit else f", p = {pvalue(fit['p'])}"),
-        "plain": plain_words(fit),
+        "plain": plain_words(fit, results["study"]["primary_outcome"]),
         "cif_treated": five_year(cif["treated"]),
         "cif_untreated": five_year(cif["untreated"]),
     }
 
 
-def plain_words(fit: CoxFit | ModelError) -> str:
-    """What the primary estimate means, without jargon."""
+def plain_words(fit: HRFit | ModelError, outcome: str) -> str:
+    """What the primary estimate of the primary outcome means, without jargon."""
     if "error" in fit or fit["ci_lower"] is None or fit["ci_upper"] is None:
         return "The primary model could not be estimated on these data."
+    known = {o.key: o.short_label for o in catalogue.OUTCOMES}
+    fractures = known.get(outcome, f"{outcome} fractures")
     if fit["ci_lower"] > 1:
-        return "Treated patients had a higher rate of new adjacent-level fractures."
+        return f"Treated patients had a higher rate of {fractures}."
     if fit["ci_upper"] < 1:
-        return "Treated patients had a lower rate of new adjacent-level fractures."
+        return f"Treated patients had a lower rate of {fractures}."
     return (
-        "The data show no clear difference in the rate of new adjacent-level fractures between "
+        f"The data show no clear difference in the rate of {fractures} between "
         "treated and untreated patients: the confidence interval includes no effect (HR 1)."
     )
 
@@ -105,7 +108,7 @@ def follow_up(cohort: CohortSummary) -> str:
     fu = cohort.get("median_follow_up_days")  # none on an empty cohort
     if fu is None or fu["median"] is None:
         return "not reached"
-    return f"{fu['median'] / 365.25:.1f} years"
+    return f"{fu['median'] / DAYS_PER_YEAR:.1f} years"
 
 
 def landmark_counts(outcome: OutcomeResults | None) -> Context:
@@ -126,7 +129,7 @@ def p_of(test: ChiSquare | ModelError) -> Num:
 
 def km_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
     """One outcome's KM figure, caption and table at 1-5 years."""
-    fig = figures.km_figure(outcome["km"], title=NAMES.get(name, name), threshold=threshold)
+    fig = figures.km_figure(outcome["km"], title=catalogue.outcome_label(name), threshold=threshold)
     rows = {}
     for arm in ("treated", "untreated"):
         km = outcome["km"][arm]
@@ -135,7 +138,7 @@ def km_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
         at = {y: percent(km["survival_at_years"][y]) for y in YEARS}
         rows[ARM_LABELS[arm]] = {"at_years": at, "median": median_years(km)}
     return {
-        "caption": NAMES.get(name, name),
+        "caption": catalogue.outcome_label(name),
         "div": figures.to_div(fig, f"km-{name.replace('_', '-')}"),
         "rows": rows,
         "logrank": p_of(outcome["logrank"]),
@@ -148,15 +151,15 @@ def median_years(km: KMCurve) -> str:
     median = km["median_days"]
     if median is None:
         return "not reached"
-    low, high = (None if d is None else d / 365.25 for d in km["median_ci"])
-    return f"{median / 365.25:.1f} ({fixed(low, 1)}–{fixed(high, 1)})"
+    low, high = (None if d is None else d / DAYS_PER_YEAR for d in km["median_ci"])
+    return f"{median / DAYS_PER_YEAR:.1f} ({fixed(low, 1)}–{fixed(high, 1)})"
 
 
 def km_extra(name: str, outcome: OutcomeResults | None, threshold: int) -> list[Context]:
     """The primary outcome's landmark curves and IPT-weighted landmark curves."""
     if outcome is None:
         return []
-    label = NAMES.get(name, name)
+    label = catalogue.outcome_label(name)
     iptw = outcome["cox"]["iptw"]
     weighted = None if "error" in iptw else iptw["weighted_km"]
     slug = name.replace("_", "-")
@@ -180,7 +183,7 @@ def km_extra(name: str, outcome: OutcomeResults | None, threshold: int) -> list[
 def cif_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
     """One outcome's cumulative-incidence figure and its values at 1-5 years."""
     fig = figures.cif_figure(
-        outcome["cif"], outcome["cif_death"], title=NAMES.get(name, name),
+        outcome["cif"], outcome["cif_death"], title=catalogue.outcome_label(name),
         threshold=threshold, km_by_arm_for_risk_table=outcome["km"],
     )  # fmt: skip
     rows = {
@@ -189,7 +192,7 @@ def cif_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
         if "error" not in cif
     }
     return {
-        "caption": NAMES.get(name, name),
+        "caption": catalogue.outcome_label(name),
         "div": figures.to_div(fig, f"cif-{name.replace('_', '-')}"),
         "rows": rows,
         "gray": p_of(outcome["gray_test"]),
@@ -200,15 +203,15 @@ def hr_rows(outcomes: dict[str, OutcomeResults], threshold: int) -> list[Context
     """The hazard-ratio table: every model of every outcome."""
     rows = []
     for name, outcome in outcomes.items():
-        for model, label in MODELS.items():
-            fit = hr_fit(outcome, model)
+        for model in catalogue.MODELS:
+            fit = hr_fit(outcome, model.key)
             fitted = None if "error" in fit else fit
             rows.append({
-                "outcome": NAMES.get(name, name), "label": label,
+                "outcome": catalogue.outcome_label(name), "label": model.label,
                 "estimate": hr_text(fit), "p": pvalue(fitted and fitted["p"]),
-                "n": count(fitted["n"], threshold) if fitted else "–",
-                "events": count(fitted["events"], threshold) if fitted else "–",
-                "primary": model == "time_varying_adjusted",
+                "n": count(fitted["n"], threshold) if fitted else MISSING,
+                "events": count(fitted["events"], threshold) if fitted else MISSING,
+                "primary": model.primary,
             })  # fmt: skip
     return rows
 
@@ -275,7 +278,7 @@ def piecewise_row(name: str, outcome: OutcomeResults) -> Context:
         else estimate(rmst["difference_days"], rmst["ci_lower"], rmst["ci_upper"], 0)
     )
     return {
-        "outcome": NAMES.get(name, name),
+        "outcome": catalogue.outcome_label(name),
         "early": hr_text(early),
         "late": hr_text(late),
         "rmst": diff,

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from registry.constants import DEMO_CUTOFF, DEMO_PATIENTS, DEMO_SEED
 from registry.synth.dirty import make_dirty
 from registry.synth.latent import draw_patients, draw_times, last_enrolment, latent_frame, stage_rng
 from registry.synth.params import (
@@ -61,12 +62,12 @@ class SynthCohort:
 
 def generate_cohort(
     *,
-    patients: int = 1700,
-    seed: int = 20260101,
+    patients: int = DEMO_PATIENTS,
+    seed: int = DEMO_SEED,
     treatment_hr: float = 1.0,
     scenario: str = "default",
     dirty: float = 0.0,
-    cutoff: datetime.date = datetime.date(2025, 12, 31),
+    cutoff: datetime.date = DEMO_CUTOFF,
 ) -> SynthCohort:
     """Simulate a seeded cohort in the import contract, with its latent truth."""
     _check_options(patients, seed, treatment_hr, scenario, dirty, cutoff)

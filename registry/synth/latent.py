@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from registry.constants import DAYS_PER_YEAR
 from registry.levels import LEVELS
 from registry.synth.params import (
     CENTRE,
@@ -31,7 +32,6 @@ from registry.synth.params import (
     SITE_P,
     TREAT_COEF,
     WITHDRAW_PER_YEAR,
-    YEAR,
     Arrays,
 )
 
@@ -139,8 +139,8 @@ def draw_times(pat: Arrays, seed: int, treatment_hr: float, scenario: str) -> No
     n = len(pat["age"])
     intent = rng.random(n) < 1.0 / (1.0 + np.exp(-_linear_predictor(pat, TREAT_COEF)))
     pat["treat_day"] = rng.integers(14, 57, n)
-    pat["t_loss"] = rng.exponential(YEAR / -np.log1p(-LOSS_PER_YEAR), n)
-    pat["t_withdraw"] = rng.exponential(YEAR / -np.log1p(-WITHDRAW_PER_YEAR), n)
+    pat["t_loss"] = rng.exponential(DAYS_PER_YEAR / -np.log1p(-LOSS_PER_YEAR), n)
+    pat["t_withdraw"] = rng.exponential(DAYS_PER_YEAR / -np.log1p(-WITHDRAW_PER_YEAR), n)
     reached = intent & (pat["treat_day"] < np.minimum(pat["t_loss"], pat["t_withdraw"]))
     tau = np.where(reached, pat["treat_day"], NEVER)
     death_rate = HAZARD["death"]["rate"] * np.exp(

@@ -15,7 +15,6 @@ CONTACT_DAYS = (30, 91, 182, 365, 730, 1096, 1461, 1826)
 ENROL_FIRST = datetime.date(2019, 1, 1)
 ENROL_LAST = datetime.date(2024, 12, 31)
 NEVER = 1e12  # "no treatment" switch time, finite to keep the arithmetic warning-free
-YEAR = 365.25
 
 SITE_P = (0.22, 0.18, 0.15, 0.13, 0.11, 0.09, 0.07, 0.05)
 N_LEVELS_P = (0.65, 0.22, 0.09, 0.04)

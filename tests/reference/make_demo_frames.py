@@ -25,9 +25,10 @@ from pathlib import Path
 import polars as pl
 
 from registry.config import Settings
+from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.pipeline import build_analysis, ingest_into, init_registry, synthesise
 
-PATIENTS, SEED = 1700, 20260101  # registry demo's defaults
+PATIENTS, SEED = DEMO_PATIENTS, DEMO_SEED  # registry demo's defaults
 OUTCOME = "adjacent"
 DATA = Path(__file__).resolve().parent.parent / "data"
 COVARIATES = [

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
+from registry.constants import Z95
 from registry.models.competing.common import (
     Array,
     Ints,
@@ -17,8 +17,6 @@ from registry.models.competing.common import (
     sum_by,
     sums_from,
 )
-
-Z95 = float(stats.norm.ppf(0.975))
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from registry.constants import Z95
 from registry.models.cox.derivs import derivs, risk_terms
 from registry.models.cox.design import Design
 from registry.models.cox.inputs import CoxInputError
 from registry.models.cox.result import CoxFit
 from registry.models.cox.zph import km_transform
 from registry.result_types import Binned, SchoenfeldSmooth
-
-Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 
 
 def scaled_schoenfeld(fit: CoxFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

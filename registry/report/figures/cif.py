@@ -9,16 +9,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from registry.constants import DAYS_PER_YEAR
+from registry.report import format as fmt
 from registry.report.figures.style import (
     ARMS,
-    DAYS_PER_YEAR,
     ByArm,
     Section,
     arm_colour,
     arm_label,
     base_layout,
-    pct,
-    pct_ci,
     rounded,
     year_ticks,
     years,
@@ -48,7 +47,7 @@ CIF_HOVER = "Year %{x:.1f} (day %{customdata[0]}) · WHAT %{customdata[1]}"
 def cif_hover(curve: Section) -> list[list[Any]]:
     """Hover values of every point of a cumulative incidence curve: day, value (CI)."""
     rows = zip(curve["times_days"], curve["cif"], curve["ci_lower"], curve["ci_upper"], strict=True)
-    return [[round(t), f"{pct(v)} ({pct_ci(lo, hi)})"] for t, v, lo, hi in rows]
+    return [[round(t), f"{fmt.percent(v)} ({fmt.percent_ci(lo, hi)})"] for t, v, lo, hi in rows]
 
 
 def add_cif_arm(fig: go.Figure, arm: str, curve: Section) -> None:
@@ -129,7 +128,7 @@ def add_risk_label(
 ) -> None:
     """One absolute risk written next to its point on a translucent white background."""
     fig.add_annotation(
-        text=pct(point[1]),
+        text=fmt.percent(point[1]),
         x=round(year_day(point[0]) / DAYS_PER_YEAR, 4),
         xref="x",
         yref="y",
@@ -158,7 +157,7 @@ def add_risk_marks(
             legendgroup=arm,
             showlegend=False,
             hovertemplate=[
-                f"{y}-year risk {pct(v)}<extra>{arm_label(arm)}</extra>" for y, v in points
+                f"{y}-year risk {fmt.percent(v)}<extra>{arm_label(arm)}</extra>" for y, v in points
             ],
         ),
         row=1,

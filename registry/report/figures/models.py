@@ -11,6 +11,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from registry import catalogue
+from registry.constants import DAYS_PER_YEAR
+from registry.report import format as fmt
 from registry.report.figures.style import (
     ARMS,
     DEFAULT_THRESHOLD,
@@ -18,11 +21,9 @@ from registry.report.figures.style import (
     arm_colour,
     arm_label,
     base_layout,
-    count_text,
     error_of,
     esc,
     note,
-    num,
     outcome_label,
     rounded,
     variable_label,
@@ -31,27 +32,12 @@ from registry.report.figures.style import (
     years,
 )
 from registry.result_types import (
-    FitName,
     Histogram,
     OutcomeResults,
     SchoenfeldSmooth,
     hr_fit,
 )
 
-PRIMARY = "time_varying_adjusted"
-# Forest plot rows of each outcome, in this order; fine_gray sits beside cox in results.json.
-FOREST_MODELS: tuple[tuple[FitName, str], ...] = (
-    ("time_varying_adjusted", "Time-varying, adjusted (primary)"),
-    ("time_varying", "Time-varying, unadjusted"),
-    ("landmark", "Landmark"),
-    ("iptw", "IPTW, landmark cohort"),
-    ("adjusted", "Ever-treated, adjusted (immortal-time)"),
-    ("unadjusted", "Ever-treated, unadjusted (immortal-time)"),
-    ("fine_gray", "Fine-Gray (subdistribution)"),
-    ("death_cause_specific", "Death, cause-specific (competing)"),
-)
-
-MODEL_LABELS: dict[str, str] = dict(FOREST_MODELS)
 PRIMARY_COLOUR = "#000000"
 SECONDARY_COLOUR = "#6b6b6b"
 SMD_LIMIT = 0.1
@@ -80,9 +66,9 @@ def not_plotted(fit: Section) -> str | None:
 
 def model_row(outcome: str, model: str, fit: Section, threshold: int) -> ForestRow:
     """The labelled forest row of a fitted model; the primary model's label is bold."""
-    n, events = (count_text(fit.get(k), threshold) for k in ("n", "events"))
-    label = f"{MODEL_LABELS[model]} · n {n} · events {events}"
-    return ForestRow(f"<b>{label}</b>" if model == PRIMARY else label, outcome, model, fit)
+    n, events = (fmt.count(fit.get(k), threshold) for k in ("n", "events"))
+    label = f"{catalogue.model(model).forest_label} · n {n} · events {events}"
+    return ForestRow(f"<b>{label}</b>" if is_primary(model) else label, outcome, model, fit)
 
 
 def forest_rows(
@@ -93,13 +79,13 @@ def forest_rows(
     skipped: list[str] = []
     for name, outcome in outcomes.items():
         rows.append(ForestRow(f"<b>{outcome_label(name)}</b>", name))
-        for model, label in FOREST_MODELS:
-            fit = hr_fit(outcome, model)
+        for model in catalogue.MODELS:
+            fit = hr_fit(outcome, model.key)
             why = not_plotted(fit)
             if why is None:
-                rows.append(model_row(name, model, fit, threshold))
+                rows.append(model_row(name, model.key, fit, threshold))
             else:
-                skipped.append(f"{outcome_label(name)}, {label}: {esc(why)}")
+                skipped.append(f"{outcome_label(name)}, {model.forest_label}: {esc(why)}")
     return rows, skipped
 
 
@@ -107,14 +93,14 @@ def forest_hover(row: ForestRow) -> str:
     """Hover text of one estimate."""
     fit = row.fit or {}
     return (
-        f"{outcome_label(row.outcome)} · {MODEL_LABELS[row.model]}<br>"
-        f"HR {hr_text(fit)} · p {num(fit.get('p'), '.3g')}"
+        f"{outcome_label(row.outcome)} · {catalogue.model(row.model).forest_label}<br>"
+        f"HR {fmt.hr_text(fit)} · p {fmt.pvalue(fit.get('p'))}"
     )
 
 
 def estimates(rows: list[ForestRow], *, primary: bool) -> list[tuple[int, ForestRow, Section]]:
     """(y, row, fit) of the rows with an estimate, primary model or the others."""
-    return [(y, r, r.fit) for y, r in enumerate(rows) if r.fit and (r.model == PRIMARY) == primary]
+    return [(y, r, r.fit) for y, r in enumerate(rows) if r.fit and is_primary(r.model) == primary]
 
 
 def add_estimates(fig: go.Figure, rows: list[ForestRow], *, primary: bool) -> None:
@@ -148,9 +134,9 @@ def hr_range(rows: list[ForestRow]) -> list[float]:
     return [math.log10(min(lows)) - HR_PAD, math.log10(max(highs)) + HR_PAD]
 
 
-def hr_text(fit: Section) -> str:
-    """An HR and its CI as the tables write it: "0.91 (0.66–1.25)"."""
-    return f"{num(fit['hr'])} ({num(fit['ci_lower'])}–{num(fit['ci_upper'])})"
+def is_primary(model: str) -> bool:
+    """Whether a row's model is the primary one (drawn black and bold)."""
+    return model == catalogue.PRIMARY_MODEL
 
 
 def add_hr_column(fig: go.Figure, rows: list[ForestRow]) -> None:
@@ -158,9 +144,9 @@ def add_hr_column(fig: go.Figure, rows: list[ForestRow]) -> None:
     for y, row in enumerate(rows):
         if row.fit is None:
             continue
-        text = hr_text(row.fit)
+        text = fmt.hr_text(row.fit)
         fig.add_annotation(
-            text=f"<b>{text}</b>" if row.model == PRIMARY else text,
+            text=f"<b>{text}</b>" if is_primary(row.model) else text,
             xref="paper",
             x=1.01,
             xanchor="left",
@@ -260,7 +246,7 @@ def add_binned_arm(
             marker={"color": arm_colour(arm)},
             opacity=0.55,
             text=[
-                f"{lo:.2f}-{hi:.2f}: {count_text(c, threshold)}"
+                f"{lo:.2f}–{hi:.2f}: {fmt.count(c, threshold)}"
                 for (lo, hi), c in zip(edges, counts, strict=True)
             ],
             textposition="none",
@@ -311,8 +297,8 @@ def schoenfeld_hover(smooth: Section, threshold: int) -> list[str]:
         strict=True,
     )
     return [
-        f"Year {t / 365.25:.1f} · mean {num(m, '.3f')} ({num(lo, '.3f')} to {num(hi, '.3f')})"
-        f" · n {count_text(n, threshold)}"
+        f"Year {t / DAYS_PER_YEAR:.1f} · mean {fmt.number(m, '.3f')} "
+        f"({fmt.number(lo, '.3f')} to {fmt.number(hi, '.3f')}) · n {fmt.count(n, threshold)}"
         for t, m, lo, hi, n in rows
     ]
 

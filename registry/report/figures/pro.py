@@ -8,6 +8,8 @@ from typing import Any, cast
 
 import plotly.graph_objects as go
 
+from registry.constants import Z95
+from registry.report import format as fmt
 from registry.report.figures.style import (
     ARMS,
     DEFAULT_THRESHOLD,
@@ -15,17 +17,14 @@ from registry.report.figures.style import (
     arm_colour,
     arm_label,
     base_layout,
-    count_text,
     esc,
     note,
-    num,
 )
 from registry.result_types import QuantilesByArm, Trajectory
 
 VISITS = ("baseline", "1 month", "6 months", "12 months")
 INSTRUMENT_RANGES = {"VAS": (0.0, 10.0), "ODI": (0.0, 100.0)}
 QUARTILES = ("q1", "median", "q3", "lowerfence", "upperfence")
-Z95 = 1.959963984540054
 QUALITY_COLOUR = "#8c564b"
 
 
@@ -87,7 +86,7 @@ def visit_tick(visit: str, quantiles: Section, arms: list[str], threshold: int) 
     for arm in arms:
         stats = (quantiles.get(arm) or {}).get(visit)
         n = stats.get("n") if isinstance(stats, dict) else None
-        text = count_text(n, threshold) if isinstance(stats, dict) else "-"
+        text = fmt.count(n, threshold) if isinstance(stats, dict) else fmt.MISSING
         parts.append(f"<span style='color:{arm_colour(arm)}'>n {text}</span>")
     return f"{esc(visit)}<br>" + " · ".join(parts)
 
@@ -130,8 +129,8 @@ def trajectory_hover(row: Section, threshold: int) -> str:
     half = mean_ci(row)
     mean = row.get("mean")
     ci = "" if half is None or mean is None else f" (95 % CI {mean - half:.1f}-{mean + half:.1f})"
-    n = count_text(row.get("n"), threshold)
-    return f"{esc(row.get('visit'))} · mean {num(mean, '.1f')}{ci} · n {n}"
+    n = fmt.count(row.get("n"), threshold)
+    return f"{esc(row.get('visit'))} · mean {fmt.number(mean, '.1f')}{ci} · n {n}"
 
 
 def add_trajectory_arm(fig: go.Figure, arm: str, rows: list[Section], threshold: int) -> None:
@@ -176,7 +175,7 @@ def quality_figure(rows: list[dict[str, Any]], *, threshold: int = DEFAULT_THRES
     """Horizontal bars of quarantined rows by (file, rule) and of check violations."""
     ordered = sorted(rows, key=lambda r: -(r.get("count") or 0))
     labels = [esc(r.get("label")) for r in ordered]
-    counts = [count_text(r.get("count"), threshold) for r in ordered]
+    counts = [fmt.count(r.get("count"), threshold) for r in ordered]
     fig = go.Figure(
         go.Bar(
             x=[r.get("count") or 0 for r in ordered],

@@ -11,7 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.report.format import WITHHELD
+from registry import catalogue
+from registry.constants import DAYS_PER_YEAR
 
 # A part of results.json as the figure helpers read it; the public figure functions take
 # the result types (registry/result_types.py).
@@ -19,19 +20,12 @@ Section = Mapping[str, Any]
 ByArm = Mapping[Any, Section]  # curves or fits by arm (keys: Arm)
 
 DEFAULT_THRESHOLD = 5
-DAYS_PER_YEAR = 365.25
 WIDTH = 860
 FONT = "Helvetica Neue, Helvetica, Arial, sans-serif"
 ARMS = ("treated", "untreated")
 ARM_COLOURS = {"treated": "#1f77b4", "untreated": "#e07b22"}
 ARM_LABELS = {"treated": "Treated", "untreated": "Untreated"}
 OTHER_COLOUR = "#7f7f7f"
-OUTCOME_LABELS = {
-    "adjacent": "Adjacent-level fracture",
-    "remote": "Remote-level fracture",
-    "same_level": "Same-level fracture",
-    "any_new": "Any new fracture",
-}
 # Readable names of model covariates and terms; others are shown with spaces for underscores.
 VARIABLE_LABELS = {
     "age": "Age",
@@ -101,7 +95,7 @@ def arm_label(arm: str) -> str:
 
 def outcome_label(outcome: str) -> str:
     """The display name of an outcome."""
-    return OUTCOME_LABELS.get(outcome, esc(outcome))
+    return esc(catalogue.outcome_label(outcome))
 
 
 def variable_label(name: object) -> str:
@@ -115,29 +109,6 @@ def band_colour(arm: str, alpha: float = BAND_ALPHA) -> str:
     hexa = arm_colour(arm).lstrip("#")
     red, green, blue = (int(hexa[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({red},{green},{blue},{alpha})"
-
-
-def count_text(value: int | float | None, threshold: int) -> str:
-    """A count for display; None (withheld: below `threshold`, or a complement from which a
-    small count could be worked back) is shown as "withheld", never as 0 or a wrong bound."""
-    return WITHHELD if value is None else f"{round(value):,}"
-
-
-def pct(value: float | None) -> str:
-    """A proportion as a percentage with one decimal ("88.2 %"), "-" when missing."""
-    return "-" if value is None else f"{100 * value:.1f} %"
-
-
-def pct_ci(lower: float | None, upper: float | None) -> str:
-    """A confidence interval of proportions, in percent ("85.7–90.3")."""
-    if lower is None or upper is None:
-        return "CI -"
-    return f"{100 * lower:.1f}–{100 * upper:.1f}"
-
-
-def num(value: float | None, spec: str = ".2f") -> str:
-    """A number for display, "-" when missing."""
-    return "-" if value is None else format(value, spec)
 
 
 def years(days: Sequence[float | None]) -> list[float | None]:
@@ -217,7 +188,7 @@ def _figure_ids() -> dict[str, str]:
         "weights": "Stabilised weights by arm (primary outcome)",
         "quality": "Quarantined rows and check violations",
     }
-    for key, label in OUTCOME_LABELS.items():
+    for key, label in ((o.key, o.label) for o in catalogue.OUTCOMES):
         ids[div_id("km", key)] = f"Kaplan-Meier: {label}"
         ids[div_id("km-landmark", key)] = f"Kaplan-Meier from the landmark: {label}"
         ids[div_id("km-weighted", key)] = f"IPTW-weighted Kaplan-Meier: {label}"

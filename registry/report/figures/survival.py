@@ -10,8 +10,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from registry.constants import DAYS_PER_YEAR
+from registry.report import format as fmt
 from registry.report.figures.style import (
-    DAYS_PER_YEAR,
     DOTTED_BAND_ARMS,
     ByArm,
     Section,
@@ -19,12 +20,9 @@ from registry.report.figures.style import (
     arm_label,
     band_colour,
     base_layout,
-    count_text,
     error_of,
     esc,
     note,
-    pct,
-    pct_ci,
     rounded,
     scatter,
     year_axis,
@@ -164,9 +162,9 @@ def km_hover(curve: Section, threshold: int) -> list[list[Any]]:
     return [
         [
             round(t),
-            f"{pct(s)} ({pct_ci(lo, hi)})",
-            count_text(n, threshold),
-            count_text(d, threshold),
+            f"{fmt.percent(s)} ({fmt.percent_ci(lo, hi)})",
+            fmt.count(n, threshold),
+            fmt.count(d, threshold),
         ]
         for t, s, lo, hi, n, d in rows
     ]
@@ -241,7 +239,7 @@ def add_risk_rows(
                 x=shown,
                 y=[arm_label(arm)] * len(shown),
                 mode="text",
-                text=[count_text(n, threshold) for n in counts],
+                text=[fmt.count(n, threshold) for n in counts],
                 textfont={"color": arm_colour(arm), "size": 12},
                 legendgroup=arm,
                 showlegend=False,
