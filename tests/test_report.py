@@ -251,3 +251,10 @@ def test_diagnostics_say_whether_proportional_hazards_hold(
     text = section_text(render_report(results, built_at=BUILT), "diagnostics")
     assert sentence in text
     assert not any(other in text for c, (_, other) in PH_TESTS.items() if c != case)
+
+
+def test_a_withheld_interval_shows_the_value_alone() -> None:
+    from registry.report.sections import estimate
+
+    assert estimate(-7.123, -8.0, -6.2, 1) == "-7.1 (-8.0 to -6.2)"
+    assert estimate(-7.123, None, None, 1) == "-7.1"

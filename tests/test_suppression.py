@@ -178,3 +178,25 @@ def test_a_withheld_pro_n_cannot_be_worked_back_from_its_interval_or_tests(
             assert change["p_ttest"] is None and change["p_wilcoxon"] is None
     assert out["pro"]["VAS"]["treated"]["n"] is None
     assert out["pro"]["VAS"]["treated"]["change_mean"] == pro["VAS"]["treated"]["change_mean"]
+
+
+def test_a_models_error_message_publishes_no_count() -> None:
+    """'no events among 24 rows' would give back the n the model's cell withholds."""
+    from registry.privacy.protect import redact_error_counts
+
+    tree = {
+        "outcomes": {
+            "adjacent": {
+                "cox": {
+                    "iptw": {
+                        "error": "no events among 1,024 rows: a Cox model needs at least one."
+                    },
+                    "landmark": {"hr": 0.9, "n": 24},
+                }
+            }
+        }
+    }
+    redact_error_counts(tree)
+    cox = tree["outcomes"]["adjacent"]["cox"]
+    assert cox["iptw"]["error"] == "no events among n rows: a Cox model needs at least one."
+    assert cox["landmark"] == {"hr": 0.9, "n": 24}

@@ -8,6 +8,7 @@ differences, arm differences, model sizes against the cohort. See registry/priva
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from registry import catalogue
@@ -34,6 +35,7 @@ def protect(results: JsonTree, k: int) -> JsonTree:
     withhold_percentages(out)
     withhold_pro_tests(out)
     withhold_years(out)
+    redact_error_counts(out)
     out["withheld"] = sorted({pointer(p) for p in complementary})
     return out
 
@@ -308,3 +310,20 @@ def cohort_models() -> set[str]:
     """The models fitted on the whole cohort or its complete cases (not the landmark cohort):
     their sizes and events relate to the cohort's and to each other's."""
     return {m.key for m in catalogue.MODELS if m.frame != "landmark"}
+
+
+COUNT_IN_TEXT = re.compile(r"\d[\d,]*")
+
+
+def redact_error_counts(tree: Any) -> None:
+    """A model's error message may quote the rows it had ('no events among 24 rows') while
+    that model's n is withheld: every number in a published `error` becomes 'n'."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "error" and isinstance(value, str):
+                tree[key] = COUNT_IN_TEXT.sub("n", value)
+            else:
+                redact_error_counts(value)
+    elif isinstance(tree, list):
+        for item in tree:
+            redact_error_counts(item)

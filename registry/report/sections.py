@@ -291,7 +291,10 @@ def mean_sd(mean: Num, sd: Num) -> str:
 
 
 def estimate(value: Num, lower: Num, upper: Num, digits: int) -> str:
-    """'value (lower to upper)' with fixed decimals."""
+    """'value (lower to upper)' with fixed decimals; the value alone when the interval is
+    withheld (it would give back a withheld n) or not estimable."""
+    if lower is None or upper is None:
+        return fixed(value, digits)
     return f"{fixed(value, digits)} ({fixed(lower, digits)} to {fixed(upper, digits)})"
 
 
