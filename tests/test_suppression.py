@@ -200,3 +200,6 @@ def test_a_models_error_message_publishes_no_count() -> None:
     cox = tree["outcomes"]["adjacent"]["cox"]
     assert cox["iptw"]["error"] == "no events among n rows: a Cox model needs at least one."
     assert cox["landmark"] == {"hr": 0.9, "n": 24}
+    arm = {"error": "fewer than 5 patients in this arm: not shown"}
+    redact_error_counts(arm)
+    assert arm["error"] == "fewer than 5 patients in this arm: not shown"

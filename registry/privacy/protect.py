@@ -312,12 +312,13 @@ def cohort_models() -> set[str]:
     return {m.key for m in catalogue.MODELS if m.frame != "landmark"}
 
 
-COUNT_IN_TEXT = re.compile(r"\d[\d,]*")
+COUNT_IN_TEXT = re.compile(r"(?<!fewer than )\b\d[\d,]*")  # the threshold itself may stay
 
 
 def redact_error_counts(tree: Any) -> None:
     """A model's error message may quote the rows it had ('no events among 24 rows') while
-    that model's n is withheld: every number in a published `error` becomes 'n'."""
+    that model's n is withheld: every number in a published `error` becomes 'n', but for the
+    threshold in 'fewer than 5 patients in this arm'."""
     if isinstance(tree, dict):
         for key, value in tree.items():
             if key == "error" and isinstance(value, str):
