@@ -301,10 +301,10 @@ def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetim
 )
 @click.option(
     "--scenario",
-    type=click.Choice(["default", "early-adjacent"]),
+    type=click.Choice(["default", "early-adjacent", "tv-confounding"]),
     default="default",
     show_default=True,
-    help="Hazard shape scenario.",
+    help="Scenario: hazard shapes, or tv-confounding (early pain drives treatment and risk).",
 )
 @click.option(
     "--dirty",

@@ -44,9 +44,11 @@ from registry.synth.params import (
     SITE_P,
     TABLES,
     TREAT_COEF,
+    TV_DEATH_HR_TREATED,
     WITHDRAW_PER_YEAR,
 )
 from registry.synth.tables import build_tables
+from registry.synth.tv import draw_tv_times, tv_latent_columns, tv_truth
 
 __all__ = ["SCENARIOS", "TABLES", "SynthCohort", "generate_cohort", "write_cohort"]
 
@@ -72,12 +74,21 @@ def generate_cohort(
     """Simulate a seeded cohort in the import contract, with its latent truth."""
     _check_options(patients, seed, treatment_hr, scenario, dirty, cutoff)
     pat = draw_patients(seed, patients, cutoff)
-    draw_times(pat, seed, treatment_hr, scenario)
+    tv = scenario == "tv-confounding"
+    if tv:
+        draw_tv_times(pat, seed, treatment_hr)
+    else:
+        draw_times(pat, seed, treatment_hr, scenario)
     tables = build_tables(pat, seed)
     truth = _truth(seed, patients, treatment_hr, scenario, dirty, cutoff)
+    latent = latent_frame(pat)
+    if tv:
+        truth["death_hr_treated"] = TV_DEATH_HR_TREATED
+        truth["target_trial"] = tv_truth(pat, seed, treatment_hr, cutoff)
+        latent = latent.with_columns(**tv_latent_columns(pat))
     if dirty > 0:
         tables, truth["dirty"] = make_dirty(tables, stage_rng(seed, 9), dirty)
-    return SynthCohort(tables=tables, latent=latent_frame(pat), truth=truth)
+    return SynthCohort(tables=tables, latent=latent, truth=truth)
 
 
 def write_cohort(cohort: SynthCohort, out: Path, *, fmt: str = "csv") -> list[Path]:

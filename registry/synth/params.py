@@ -8,7 +8,7 @@ import numpy as np
 
 from registry.levels import LEVELS
 
-SCENARIOS = ("default", "early-adjacent")
+SCENARIOS = ("default", "early-adjacent", "tv-confounding")
 TABLES = ("patients", "index_fractures", "procedures", "assessments", "fractures", "follow_up")
 HORIZON_DAYS = 1826  # follow-up stops at five years for everyone
 CONTACT_DAYS = (30, 91, 182, 365, 730, 1096, 1461, 1826)
@@ -74,5 +74,23 @@ PRO_MOMENTS = {
     ("ODI", True): ((69.3, 13.5), (18.8, 6.9), (20.0, 8.0), (20.0, 8.0)),
     ("ODI", False): ((62.0, 14.0), (45.0, 15.0), (35.0, 15.0), (35.0, 15.0)),
 }
+
+# tv-confounding: a latent severity S ~ N(0, 1) drives VAS and ODI at days ~3 and ~14, the
+# treatment hazard on days 15-56 (through those scores), and the adjacent-fracture hazard.
+TV_GRACE_DAYS = 56  # the target trial's grace period: treat within 2-8 weeks
+TV_EARLY_DAYS = ((2, 4), (12, 14))  # inclusive ranges of the two early visits
+TV_EARLY_PRO = {  # (mean at each early visit, slope on S, noise SD); clipped to the scale
+    "VAS": ((6.5, 5.5), 1.5, 1.0),
+    "ODI": ((60.0, 52.0), 15.0, 10.0),
+}
+TV_TREAT_RATE = 0.012  # treatment hazard per day on days 15-56 at the reference scores
+TV_TREAT_COEF = {"vas14": 0.45, "odi14": 0.02, "age": -0.03, "bmd": -0.40, "n_levels": 0.30}
+TV_TREAT_REF = {"vas14": 5.5, "odi14": 52.0}
+TV_LATE_FACTOR = 0.1  # the hazard after the grace period, relative to within it
+TV_LATE_LAST_DAY = 365  # nobody is treated after this day
+TV_SEVERITY_LOG_HR = 0.5  # adjacent fracture log hazard ratio per SD of severity
+TV_DEATH_HR_TREATED = 1.0  # treatment leaves death alone, so HR 1.0 means no effect at all
+TV_TRUTH_PATIENTS = 200_000  # the counterfactual risks use an internal draw at least this big
+TV_TRUTH_YEARS = (1, 2, 5)
 
 Arrays = dict[str, np.ndarray]

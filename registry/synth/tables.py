@@ -118,14 +118,18 @@ def _visit_days(pat: Arrays, rng: np.random.Generator) -> np.ndarray:
 def _assessment_rows(pat: Arrays, rng: np.random.Generator) -> Arrays:
     """VAS and ODI at each visit while under follow-up (before its end, on or before cut-off)."""
     days = _visit_days(pat, rng)
-    valid = (days < pat["end_day"][:, None]) & (days <= pat["last_day"][:, None])
     vas, odi = (_pro_scores(pat, rng, instrument) for instrument in ("VAS", "ODI"))
+    if "early_day" in pat:  # tv-confounding: visits at days ~3 and ~14 replace the baseline
+        days = np.column_stack([pat["early_day"], days[:, 1:]])
+        vas = np.column_stack([pat["early_vas"], vas[:, 1:]])
+        odi = np.column_stack([pat["early_odi"], odi[:, 1:]])
+    valid = (days < pat["end_day"][:, None]) & (days <= pat["last_day"][:, None])
     return _long(
         np.repeat(days, 2, axis=1),
         np.repeat(valid, 2, axis=1),
         "assessed_on",
-        instrument=np.tile(np.array([0, 1]), (len(days), 4)),
-        score=np.stack([vas, odi], axis=2).reshape(len(days), 8),
+        instrument=np.tile(np.array([0, 1]), days.shape),
+        score=np.stack([vas, odi], axis=2).reshape(len(days), 2 * days.shape[1]),
     )
 
 
