@@ -64,3 +64,19 @@ def test_risks_at_one_two_five_years_match_r(weight: str) -> None:
             else:
                 assert ours is None
     assert expected.height >= 4  # at least 1 and 2 years in both strategies
+
+
+@pytest.mark.slow
+def test_exported_inputs_are_what_the_pipeline_builds_today(tmp_path: Path) -> None:
+    # the committed inputs of the R script, rebuilt from `registry synth --patients 400 --seed 7`
+    from tests.reference.target_trial_export import main
+
+    main(tmp_path)
+    for name in ("initiation.csv", "clones.csv"):
+        ours, committed = pl.read_csv(tmp_path / name), reference(name)
+        assert ours.columns == committed.columns and ours.height == committed.height
+        for column in ours.columns:
+            if ours.schema[column] == pl.Float64:
+                np.testing.assert_allclose(ours[column], committed[column], rtol=1e-12)
+            else:
+                assert ours[column].to_list() == committed[column].to_list()

@@ -56,7 +56,7 @@ def inputs(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return outcome, assessments
 
 
-def main() -> None:
+def main(out: Path = OUT) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         outcome, assessments = inputs(synthetic_registry(Path(tmp)))
     clones = build_clones(outcome, assessments, grace_days=56)
@@ -65,9 +65,9 @@ def main() -> None:
     assert isinstance(weights, Weights), weights
     fitted = active_rows(initiation_rows(clones, assessments))
     design = model_frame(fitted).select(weights.denominator.names[1:])
-    design.insert_column(0, fitted.get_column("initiated")).write_csv(OUT / "initiation.csv")
+    design.insert_column(0, fitted.get_column("initiated")).write_csv(out / "initiation.csv")
     weights.rows.select("clone_id", "strategy", "start", "stop", "event", "w", "sw").write_csv(
-        OUT / "clones.csv", float_precision=17
+        out / "clones.csv", float_precision=17
     )
 
 
