@@ -75,20 +75,7 @@ fixed_cox <- function(case, name, adjusted) {
 
 for (case in cases) {
   if (case == "km") {
-    rows <- frame_of("outcomes")
-    curves <- data.frame(time = rows$duration_days, status = as.integer(rows$event == 1L),
-                         arm = factor(ifelse(rows$treated, "treated", "untreated"),
-                                      levels = c("treated", "untreated")))
-    fit <- timed(case, function() {
-      survfit(Surv(time, status) ~ arm, data = curves, conf.type = "log-log")
-    })
-    at <- summary(fit, times = grid, extend = TRUE)
-    for (arm in levels(curves$arm)) {
-      mine <- at$strata == paste0("arm=", arm)
-      value(case, paste0("surv_", arm), at$surv[mine])
-      value(case, paste0("lower_", arm), at$lower[mine])
-      value(case, paste0("upper_", arm), at$upper[mine])
-    }
+    km_by_arm(case, frame_of("outcomes"), grid)
   } else if (case %in% c("cox_naive", "cox_naive_adj")) {
     fixed_cox(case, "outcomes", endsWith(case, "_adj"))
   } else if (case %in% c("cox_landmark", "cox_landmark_adj")) {

@@ -37,3 +37,21 @@ read_frame <- function(name, keep) {
                     na.strings = "")
   frame[frame$outcome == outcome, setdiff(keep, "outcome")]
 }
+
+# Kaplan-Meier of the outcome (event 1; death censored) per arm (ever treated or not), log-log
+# CI, timed; S and its CI limits of each arm at the `grid` days as value lines.
+km_by_arm <- function(case, rows, grid) {
+  curves <- data.frame(time = rows$duration_days, status = as.integer(rows$event == 1L),
+                       arm = factor(ifelse(rows$treated, "treated", "untreated"),
+                                    levels = c("treated", "untreated")))
+  fit <- timed(case, function() {
+    survfit(Surv(time, status) ~ arm, data = curves, conf.type = "log-log")
+  })
+  at <- summary(fit, times = grid, extend = TRUE)
+  for (arm in levels(curves$arm)) {
+    mine <- at$strata == paste0("arm=", arm)
+    value(case, paste0("surv_", arm), at$surv[mine])
+    value(case, paste0("lower_", arm), at$lower[mine])
+    value(case, paste0("upper_", arm), at$upper[mine])
+  }
+}

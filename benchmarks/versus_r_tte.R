@@ -85,20 +85,7 @@ for (case in cases) {
     fit <- timed(case, function() coxph(formula, data = tv, ties = "efron", cluster = id))
     cox_values(case, fit)
   } else if (case == "km") {
-    curves <- data.frame(time = outcomes$duration_days,
-                         status = as.integer(outcomes$event == 1L),
-                         arm = factor(ifelse(outcomes$treated, "treated", "untreated"),
-                                      levels = c("treated", "untreated")))
-    fit <- timed(case, function() {
-      survfit(Surv(time, status) ~ arm, data = curves, conf.type = "log-log")
-    })
-    at <- summary(fit, times = grid, extend = TRUE)
-    for (arm in levels(curves$arm)) {
-      mine <- at$strata == paste0("arm=", arm)
-      value(case, paste0("surv_", arm), at$surv[mine])
-      value(case, paste0("lower_", arm), at$lower[mine])
-      value(case, paste0("upper_", arm), at$upper[mine])
-    }
+    km_by_arm(case, outcomes, grid)
   } else if (case == "cuminc") {
     time <- outcomes$duration_days
     status <- outcomes$event
