@@ -46,8 +46,13 @@ def _problems(data: dict[str, Any]) -> list[str]:
     found += _check_subset(data, "treatment_procedures", PROCEDURES)
     found += _check_subset(data, "covariates", COVARIATES, allow_empty=True)
     outcomes = data.get("outcomes", OUTCOMES)
-    if "primary_outcome" in data and data["primary_outcome"] not in outcomes:
-        found.append(f"primary_outcome '{data['primary_outcome']}' is not one of the outcomes")
+    primary = data.get("primary_outcome", catalogue.PRIMARY_OUTCOME)
+    if isinstance(outcomes, list) and primary not in outcomes:
+        # the headline, the primary model and the history page all read the primary outcome
+        found.append(
+            f"primary_outcome '{primary}' is not one of the outcomes"
+            + ("" if "primary_outcome" in data else " (set primary_outcome, or add it)")
+        )
     for key, low, high in (("horizon_days", 30, 36525), ("landmark_days", 0, 3650),
                            ("min_cell_count", 1, 1000)):  # fmt: skip
         value = data.get(key)

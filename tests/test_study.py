@@ -41,3 +41,11 @@ def test_missing_or_broken_study_file(tmp_path: Path) -> None:
     bad.write_text("outcomes = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_study(bad)
+
+
+def test_outcomes_without_the_default_primary_outcome_need_one_named() -> None:
+    """A study of remote fractures only would otherwise have an unanalysed primary outcome."""
+    with pytest.raises(ConfigError, match="primary_outcome 'adjacent' is not one of the outcomes"):
+        parse_study({"outcomes": ["remote"]}, source="x.toml")
+    study = parse_study({"outcomes": ["remote"], "primary_outcome": "remote"})
+    assert study.primary_outcome == "remote"
