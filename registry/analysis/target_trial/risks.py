@@ -60,6 +60,11 @@ def aalen_johansen(rows: pl.DataFrame, weight: str) -> pl.DataFrame:
     )
 
 
+def year_day(year: int) -> int:
+    """The day a whole year ends on, as the rest of the analysis rounds it (5 -> 1826)."""
+    return round(year * DAYS_PER_YEAR)
+
+
 def risk_at(curve: pl.DataFrame, day: float, last_day: float) -> float | None:
     """The curve's value at a day (0 before the first event), None beyond follow-up."""
     if last_day < day:
@@ -72,7 +77,7 @@ def strategy_risks(rows: pl.DataFrame, weight: str) -> tuple[pl.DataFrame, dict[
     """One strategy's curve and its risks at 1, 2 and 5 years."""
     curve = aalen_johansen(rows, weight)
     last = float(rows.get_column("stop").max())  # type: ignore[arg-type]
-    return curve, {y: risk_at(curve, y * DAYS_PER_YEAR, last) for y in YEARS}
+    return curve, {y: risk_at(curve, year_day(y), last) for y in YEARS}
 
 
 def contrasts(treat: dict[int, float | None], no_treat: dict[int, float | None]) -> pl.DataFrame:
