@@ -39,25 +39,28 @@ def weighted_events(
     return np.bincount(index, weights=w[hit], minlength=len(times))
 
 
-def aalen_johansen(rows: pl.DataFrame, weight: str) -> pl.DataFrame:
-    """time, at_risk (weighted), cif (outcome), cif_death, survival at each event time."""
-    start, stop = (rows.get_column(c).to_numpy().astype(float) for c in ("start", "stop"))
-    code, w = rows.get_column("event").to_numpy(), rows.get_column(weight).to_numpy()
+def aalen_johansen_arrays(
+    start: np.ndarray, stop: np.ndarray, code: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """times, weighted at-risk, cif (outcome), cif_death, survival at each event time."""
     times = np.unique(stop[code > 0])
     at_risk = weighted_at_risk(start, stop, w, times)
     d1 = weighted_events(stop, code, w, times, EVENT)
     d2 = weighted_events(stop, code, w, times, COMPETING)
-    survival = np.cumprod(1.0 - (d1 + d2) / at_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a time whose rows all weigh 0
+        hazard1 = np.where(at_risk > 0, d1 / at_risk, 0.0)
+        hazard2 = np.where(at_risk > 0, d2 / at_risk, 0.0)
+    survival = np.cumprod(1.0 - hazard1 - hazard2)
     before = np.concatenate([[1.0], survival[:-1]])
-    return pl.DataFrame(
-        {
-            "time": times,
-            "at_risk": at_risk,
-            "cif": np.cumsum(before * d1 / at_risk),
-            "cif_death": np.cumsum(before * d2 / at_risk),
-            "survival": survival,
-        }
-    )
+    return times, at_risk, np.cumsum(before * hazard1), np.cumsum(before * hazard2), survival
+
+
+def aalen_johansen(rows: pl.DataFrame, weight: str) -> pl.DataFrame:
+    """time, at_risk (weighted), cif (outcome), cif_death, survival at each event time."""
+    start, stop = (rows.get_column(c).to_numpy().astype(float) for c in ("start", "stop"))
+    code, w = rows.get_column("event").to_numpy(), rows.get_column(weight).to_numpy()
+    names = ("time", "at_risk", "cif", "cif_death", "survival")
+    return pl.DataFrame(dict(zip(names, aalen_johansen_arrays(start, stop, code, w), strict=True)))
 
 
 def year_day(year: int) -> int:
