@@ -6,13 +6,16 @@ root after tests/reference/target_trial_export.py); the R calls are quoted besid
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from registry.analysis.target_trial.risks import aalen_johansen, target_trial_risks
+from registry.analysis.target_trial.evalue import e_value, e_value_ci, hr_to_rr, is_common
+from registry.analysis.target_trial.hazard import HazardRatio, weighted_hazard_ratio
+from registry.analysis.target_trial.risks import aalen_johansen, target_trial_risks, year_day
 from registry.analysis.target_trial.weights import fit_logistic
 
 REFERENCE = Path(__file__).parent / "reference" / "target_trial"
@@ -51,19 +54,75 @@ def test_weighted_aalen_johansen_matches_r_survfit(weight: str) -> None:
 
 @pytest.mark.parametrize("weight", ["w", "sw"])
 def test_risks_at_one_two_five_years_match_r(weight: str) -> None:
-    # summary(fit, times = 365.25 * c(1, 2, 5)): a year beyond follow-up is left out
+    # summary(fit, times = c(365, 730, 1826), extend = FALSE): the days risks.year_day reads
     result = target_trial_risks(reference("clones.csv"), weight=weight)
     assert isinstance(result, tuple)
     _, table = result
     expected = reference(f"risks_{weight}.csv")
+    assert sorted(expected.select("strategy", "year").rows()) == sorted(
+        (strategy, year) for strategy in ("treat", "no_treat") for year in (1, 2, 5)
+    )
     for strategy in ("treat", "no_treat"):
         r = dict(expected.filter(pl.col("strategy") == strategy).select("year", "p_outcome").rows())
         for year, ours in table.select("year", strategy).rows():
-            if year in r:
-                assert ours == pytest.approx(r[year], abs=1e-10)
-            else:
-                assert ours is None
-    assert expected.height >= 4  # at least 1 and 2 years in both strategies
+            assert ours == pytest.approx(r[year], abs=1e-10)
+
+
+def test_export_follows_clones_of_both_strategies_to_five_years() -> None:
+    # the 5-year comparison is only a comparison if clones are still at risk on day 1826
+    clones = reference("clones.csv")
+    for strategy in ("treat", "no_treat"):
+        at_five = clones.filter((pl.col("strategy") == strategy) & (pl.col("stop") == year_day(5)))
+        assert at_five.height >= 20
+
+
+@pytest.mark.parametrize("weight", ["w", "sw"])
+def test_weighted_hazard_ratio_matches_r_coxph(weight: str) -> None:
+    # coxph(Surv(start, stop, event == 1) ~ treat, data = clones, weights = <w>,
+    #       ties = "efron", id = clone_id, control = coxph.control(eps = 1e-11))
+    result = weighted_hazard_ratio(reference("clones.csv"), weight)
+    assert isinstance(result, HazardRatio)
+    r = reference(f"cox_{weight}.csv").row(0, named=True)
+    assert result.coef == pytest.approx(r["coef"], abs=1e-9)
+    assert result.estimate == pytest.approx(r["hr"], abs=1e-9)
+    assert result.se_robust == pytest.approx(r["se_robust"], abs=1e-8)
+    assert result.events == r["events"]
+
+
+def test_e_values_match_r() -> None:
+    # E(x) = x + sqrt(x (x - 1)), x = rr or 1 / rr; CI: 1 if it holds 1, else E(nearer limit)
+    for rr, lower, upper, e_point, e_ci in reference("evalue.csv").iter_rows():
+        assert e_value(rr) == pytest.approx(e_point, rel=1e-12, abs=1e-12)
+        assert e_value_ci(rr, lower, upper) == pytest.approx(e_ci, rel=1e-12, abs=1e-12)
+
+
+def test_hazard_ratio_to_risk_ratio_matches_r() -> None:
+    # (1 - 0.5^sqrt(hr)) / (1 - 0.5^sqrt(1 / hr)) for a common outcome, hr for a rare one
+    for hr, common, rare in reference("hr_to_rr.csv").iter_rows():
+        assert hr_to_rr(hr, common=True) == pytest.approx(common, rel=1e-12, abs=1e-12)
+        assert hr_to_rr(hr, common=False) == rare
+
+
+@pytest.mark.parametrize("weight", ["w", "sw"])
+def test_e_values_of_the_exported_clones_match_r(weight: str) -> None:
+    # the 5-year risk ratio (risks_<w>.csv) and the hazard ratio with its robust Wald CI
+    # (cox_<w>.csv), converted when the no_treat 5-year risk exceeds 15 %, and their E-values
+    result = target_trial_risks(reference("clones.csv"), weight=weight)
+    hr = weighted_hazard_ratio(reference("clones.csv"), weight)
+    assert isinstance(result, tuple) and isinstance(hr, HazardRatio)
+    five = result[1].filter(pl.col("year") == 5).row(0, named=True)
+    common = is_common(five["no_treat"])
+    limits = [math.exp(hr.coef + z * 1.959963984540054 * hr.se_robust) for z in (0, -1, 1)]
+    point, lower, upper = (hr_to_rr(x, common) for x in limits)
+    rows = reference("evalue_clones.csv").filter(pl.col("weight") == weight)
+    r = {row["measure"]: row for row in rows.iter_rows(named=True)}
+    assert r["risk_ratio"]["common"] is common and r["hazard_ratio"]["common"] is common
+    assert five["rr"] == pytest.approx(r["risk_ratio"]["estimate"], rel=1e-10)
+    assert e_value(five["rr"]) == pytest.approx(r["risk_ratio"]["e_point"], rel=1e-9)
+    expected = tuple(r["hazard_ratio"][k] for k in ("estimate", "lower", "upper"))
+    assert (point, lower, upper) == pytest.approx(expected, rel=1e-9)
+    assert e_value(point) == pytest.approx(r["hazard_ratio"]["e_point"], rel=1e-9)
+    assert e_value_ci(point, lower, upper) == pytest.approx(r["hazard_ratio"]["e_ci"], rel=1e-12)
 
 
 @pytest.mark.slow
