@@ -37,7 +37,7 @@ from registry.analysis.target_trial.weights import (
     usable_terms,
 )
 from registry.errors import ModelFitError
-from registry.time_to_event import EVENT
+from registry.time_to_event import CENSORED, EVENT
 
 TREAT, NO_TREAT = 0, 1
 CURVE_STEP = 14  # days between the points of the published curves
@@ -105,6 +105,7 @@ class Prepared:
     row_stop: np.ndarray
     row_event: np.ndarray
     row_first: np.ndarray  # index of the clone's first row, per row
+    row_deviated: np.ndarray  # the clone's last row, censored because it left its strategy
     row_init: np.ndarray  # index of the row's initiation row, -1 when none
     row_last_grace: np.ndarray  # treat rows: the initiation row of the last grace interval
     # initiation model
@@ -184,6 +185,12 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
     clone = rows.get_column("clone_id")
     first_flag = (clone != clone.shift(1)).fill_null(True).to_numpy()
     first = np.maximum.accumulate(np.where(first_flag, np.arange(rows.height), 0))
+    last_flag = np.append(first_flag[1:], True)
+    deviated = (
+        last_flag
+        & (rows.get_column("event").to_numpy() == CENSORED)
+        & (rows.get_column("stop").to_numpy() < rows.get_column("duration_days").to_numpy())
+    )
     last_day = int(rows.get_column("stop").max())  # type: ignore[arg-type]
     ones = np.ones((frame.height, 1))
     start, stop = (rows.get_column(c).to_numpy().astype(float) for c in ("start", "stop"))
@@ -206,6 +213,7 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
         row_stop=stop,
         row_event=event,
         row_first=first,
+        row_deviated=deviated,
         row_init=row_init,
         row_last_grace=np.where(strategy == TREAT, row_last, -1),
         init_patient=init.get_column("__p").to_numpy(),

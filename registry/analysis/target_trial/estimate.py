@@ -1,0 +1,287 @@
+"""One outcome's target-trial emulation, as results.json's `target_trial.outcomes.<key>`.
+
+Clone (clones.py), prepare the arrays once (engine.prepare), estimate with every patient
+weighing 1, then rerun the whole estimate — initiation model, weights, truncation, curves,
+hazard ratio — on `protocol.replicates` bootstrap samples of patients (frequency weights;
+replicate b draws from `np.random.default_rng([seed, b])`, so any replicate is reproducible
+on its own and the result does not depend on how replicates are spread over workers).
+Intervals are percentile intervals. The numbers are unrounded and unsuppressed: publication
+(registry/analysis/results.publish) rounds and withholds.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from registry.analysis.target_trial import NotEstimable
+from registry.analysis.target_trial.clones import STRATEGIES, build_clones
+from registry.analysis.target_trial.diagnostics import diagnostics
+from registry.analysis.target_trial.engine import Prepared, RunResult, prepare, run
+from registry.analysis.target_trial.evalue import e_value, e_value_ci
+from registry.analysis.target_trial.protocol import Protocol
+from registry.analysis.target_trial.risks import year_day
+from registry.errors import ModelFitError
+
+MIN_REPLICATES = 20  # fewer successful replicates than this: no intervals
+LEVEL = (2.5, 97.5)
+
+
+@dataclass(frozen=True)
+class Replicate:
+    """What a bootstrap replicate keeps: risks, curves and the log hazard ratio."""
+
+    risks: dict[str, dict[int, float | None]]
+    curves: dict[str, np.ndarray]
+    log_hr: float | None
+
+
+def emulate(
+    outcome_frame: pl.DataFrame,
+    assessments: pl.DataFrame,
+    protocol: Protocol,
+    *,
+    outcome: str,
+    executor: Executor | None = None,
+) -> dict[str, Any]:
+    """The outcome's block (see the module docstring), or the not-estimable block."""
+    clones = build_clones(outcome_frame, assessments, grace_days=protocol.grace_days)
+    if isinstance(clones, NotEstimable):
+        return not_estimable(clones.reason, protocol, _eligible(outcome_frame))
+    try:
+        prep = prepare(clones, assessments, protocol.years)
+        point = run(prep, protocol, np.ones(prep.n_patients), None)
+    except (ModelFitError, np.linalg.LinAlgError) as error:
+        reason = f"the treatment-initiation model could not be fitted: {error}"
+        return not_estimable(reason, protocol, _eligible(outcome_frame))
+    if point.log_hr is None and all(v is None for v in point.risks["treat"].values()):
+        return not_estimable("no risk is estimable", protocol, prep.n_patients)
+    replicates = bootstrap(prep, protocol, point, executor)
+    return assemble(prep, protocol, point, replicates, clones, assessments)
+
+
+def _eligible(outcome_frame: pl.DataFrame) -> int:
+    return int(outcome_frame.filter(pl.col("has_covariates")).height)
+
+
+def bootstrap(
+    prep: Prepared, protocol: Protocol, point: RunResult, executor: Executor | None
+) -> list[Replicate | None]:
+    """Every replicate in order (None where the replicate's model could not be fitted)."""
+    indices = list(range(protocol.replicates))
+    if not indices:
+        return []
+    work = partial(_replicates, prep, protocol, point)
+    if executor is None:
+        return work(indices)
+    chunks = [indices[k::4] for k in range(4) if indices[k::4]]
+    done: dict[int, Replicate | None] = {}
+    for chunk, results in zip(chunks, executor.map(work, chunks), strict=True):
+        done.update(zip(chunk, results, strict=True))
+    return [done[b] for b in indices]
+
+
+def _replicates(
+    prep: Prepared, protocol: Protocol, point: RunResult, indices: Sequence[int]
+) -> list[Replicate | None]:
+    out: list[Replicate | None] = []
+    for b in indices:
+        rng = np.random.default_rng([protocol.seed, b])
+        freq = rng.multinomial(prep.n_patients, np.full(prep.n_patients, 1.0 / prep.n_patients))
+        try:
+            result = run(prep, protocol, freq, point)
+        except (ModelFitError, np.linalg.LinAlgError):
+            out.append(None)
+            continue
+        out.append(Replicate(result.risks, result.curves, result.log_hr))
+    return out
+
+
+def _interval(values: list[float | None]) -> tuple[float, float] | None:
+    kept = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if kept.size < MIN_REPLICATES:
+        return None
+    low, high = np.percentile(kept, LEVEL)
+    return float(low), float(high)
+
+
+def _rd(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+def _rr(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b is not None and b > 0 else None
+
+
+def _contrast(point: float | None, values: list[float | None]) -> dict[str, float | None]:
+    ci = _interval(values) if point is not None else None
+    return {
+        "estimate": point,
+        "ci_lower": ci[0] if ci else None,
+        "ci_upper": ci[1] if ci else None,
+    }
+
+
+def assemble(
+    prep: Prepared,
+    protocol: Protocol,
+    point: RunResult,
+    replicates: list[Replicate | None],
+    clones: pl.DataFrame,
+    assessments: pl.DataFrame,
+) -> dict[str, Any]:
+    """The outcome's block from the point estimate and the replicates."""
+    good = [r for r in replicates if r is not None]
+    years = [str(y) for y in protocol.years]
+    strategies: dict[str, Any] = {}
+    for name in STRATEGIES:
+        risk = point.risks[name]
+        cis = {y: _interval([r.risks[name][y] for r in good]) if risk[y] is not None else None
+               for y in protocol.years}  # fmt: skip
+        band = np.array([r.curves[name] for r in good]) if len(good) >= MIN_REPLICATES else None
+        strategies[name] = {
+            "risk": {str(y): risk[y] for y in protocol.years},
+            "ci": {str(y): list(cis[y]) if cis[y] else None for y in protocol.years},
+            "curve": {
+                "day": prep.grid.tolist(),
+                "risk": point.curves[name].tolist(),
+                "lower": np.percentile(band, LEVEL[0], axis=0).tolist() if band is not None else [],
+                "upper": np.percentile(band, LEVEL[1], axis=0).tolist() if band is not None else [],
+            },
+            "at_risk": clones_at_risk(clones, name, prep.last_day),
+        }
+    rd, rr = {}, {}
+    for y, key in zip(protocol.years, years, strict=True):
+        t, n = point.risks["treat"][y], point.risks["no_treat"][y]
+        rd[key] = _contrast(
+            _rd(t, n), [_rd(r.risks["treat"][y], r.risks["no_treat"][y]) for r in good]
+        )
+        rr[key] = _contrast(
+            _rr(t, n), [_rr(r.risks["treat"][y], r.risks["no_treat"][y]) for r in good]
+        )
+    hr = _contrast(point.log_hr, [r.log_hr for r in good])
+    hazard = {k: (float(np.exp(v)) if v is not None else None) for k, v in hr.items()}
+    block: dict[str, Any] = {
+        "status": "estimated",
+        "reason": None,
+        "patients": prep.n_patients,
+        "strategies": strategies,
+        "risk_difference": rd,
+        "risk_ratio": rr,
+        "hazard_ratio": hazard,
+        "non_inferiority": non_inferiority(protocol, rd, rr),
+        "e_value": e_values(protocol, rr),
+        "bootstrap": {
+            "replicates": protocol.replicates,
+            "succeeded": len(good),
+            "seed": protocol.seed,
+        },
+        "diagnostics": diagnostics(prep, protocol, point, clones),
+    }
+    if protocol.replicates and len(good) < 0.95 * protocol.replicates:
+        block["diagnostics"]["warnings"].append(
+            "Bootstrap: the weight model could not be fitted in more than 5 % of the "
+            "replicates; the intervals rest on the others."
+        )
+    return block
+
+
+def clones_at_risk(clones: pl.DataFrame, strategy: str, last_day: int) -> dict[str, list[int]]:
+    """Unweighted clones of a strategy still followed at each whole year (day 0: all)."""
+    exits = (
+        clones.filter(pl.col("strategy") == strategy)
+        .group_by("clone_id")
+        .agg(pl.col("stop").max())
+        .get_column("stop")
+        .to_numpy()
+    )
+    days = [0, *(d for d in (year_day(y) for y in range(1, 31)) if d <= last_day)]
+    return {"day": days, "n": [int(exits.size if d == 0 else np.sum(exits >= d)) for d in days]}
+
+
+def non_inferiority(
+    protocol: Protocol,
+    rd: dict[str, dict[str, float | None]],
+    rr: dict[str, dict[str, float | None]],
+) -> dict[str, Any]:
+    """Treat is non-inferior ("no more frequent") when the upper 95 % bound of the contrast at
+    `margin_year` is below the margin (a difference, or a ratio)."""
+    contrast = (rd if protocol.margin_scale == "difference" else rr)[str(protocol.margin_year)]
+    upper = contrast["ci_upper"]
+    verdict = (
+        "not estimable"
+        if upper is None
+        else "non-inferior"
+        if upper < protocol.margin
+        else "not shown"
+    )
+    return {
+        "margin": protocol.margin,
+        "scale": protocol.margin_scale,
+        "at_year": protocol.margin_year,
+        "upper_bound": upper,
+        "verdict": verdict,
+    }
+
+
+def e_values(protocol: Protocol, rr: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    """E-values of the risk ratio at `margin_year` and of its confidence limit nearer 1.
+
+    A risk ratio needs no rare-outcome conversion (the square-root conversion of
+    evalue.hr_to_rr applies to hazard and odds ratios of common outcomes)."""
+    ratio = rr[str(protocol.margin_year)]
+    point, low, high = ratio["estimate"], ratio["ci_lower"], ratio["ci_upper"]
+    ok = point is not None and point > 0
+    return {
+        "point": e_value(point) if ok else None,  # type: ignore[arg-type]
+        "ci": e_value_ci(point, low, high) if ok and low and high and low <= high else None,  # type: ignore[arg-type]
+        "basis": f"risk ratio at {protocol.margin_year} years",
+    }
+
+
+def not_estimable(reason: str, protocol: Protocol, patients: int) -> dict[str, Any]:
+    """The block with every key, null numbers and empty lists, and the reason."""
+    years = [str(y) for y in protocol.years]
+    empty_contrast = {y: {"estimate": None, "ci_lower": None, "ci_upper": None} for y in years}
+    strategy = {
+        "risk": dict.fromkeys(years),
+        "ci": dict.fromkeys(years),
+        "curve": {"day": [], "risk": [], "lower": [], "upper": []},
+        "at_risk": {"day": [], "n": []},
+    }
+    basis = f"risk ratio at {protocol.margin_year} years"
+    percentile = protocol.truncation_percentile
+    return copy.deepcopy({
+        "status": "not_estimable",
+        "reason": reason,
+        "patients": patients,
+        "strategies": {name: strategy for name in STRATEGIES},
+        "risk_difference": empty_contrast,
+        "risk_ratio": empty_contrast,
+        "hazard_ratio": {"estimate": None, "ci_lower": None, "ci_upper": None},
+        "non_inferiority": {
+            "margin": protocol.margin,
+            "scale": protocol.margin_scale,
+            "at_year": protocol.margin_year,
+            "upper_bound": None,
+            "verdict": "not estimable",
+        },
+        "e_value": {"point": None, "ci": None, "basis": basis},
+        "bootstrap": {"replicates": protocol.replicates, "succeeded": 0, "seed": protocol.seed},
+        "diagnostics": {
+            "weights": [],
+            "truncation": {"percentile": percentile, "cap": None, "share_capped": None},
+            "censored": [],
+            "balance": [],
+            "positivity": {"bounds": list(protocol.positivity_bounds), "share_within": None,
+                           "min": None, "max": None},
+            "warnings": [],
+        },
+    })  # fmt: skip
