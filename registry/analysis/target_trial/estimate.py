@@ -112,6 +112,10 @@ def _interval(values: list[float | None]) -> tuple[float, float] | None:
     return float(low), float(high)
 
 
+def _as_list(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]
+
+
 def _rd(a: float | None, b: float | None) -> float | None:
     return a - b if a is not None and b is not None else None
 
@@ -148,7 +152,7 @@ def assemble(
         band = np.array([r.curves[name] for r in good]) if len(good) >= MIN_REPLICATES else None
         strategies[name] = {
             "risk": {str(y): risk[y] for y in protocol.years},
-            "ci": {str(y): list(cis[y]) if cis[y] else None for y in protocol.years},
+            "ci": {str(y): _as_list(cis[y]) for y in protocol.years},
             "curve": {
                 "day": prep.grid.tolist(),
                 "risk": point.curves[name].tolist(),
