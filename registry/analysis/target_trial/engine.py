@@ -166,6 +166,13 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
     active = active_rows(init.with_row_index("__r")).get_column("__r").to_numpy()
     if active.size == 0:
         raise ModelFitError("nobody started treatment in any interval")
+    last_grace = int(rows.filter(pl.col("in_grace")).get_column("interval").max())  # type: ignore[arg-type]
+    if last_grace not in set(init.get_column("interval").to_numpy()[active].tolist()):
+        # the treat clones untreated at its start would weigh 1 / 0: nobody stands for them
+        raise ModelFitError(
+            "nobody started treatment in the grace period's last week, so the clones still "
+            "untreated then have nobody to stand for them (a positivity violation)"
+        )
     fitted = frame[active]
     den_terms = usable_terms(fitted, list(frame.columns))
     num_terms = usable_terms(fitted, list(TIME_TERMS))
@@ -174,7 +181,6 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
         .agg(pl.col("start").first(), pl.col("stop").max(), pl.col("in_grace").first())
         .sort("interval")
     )
-    last_grace = int(grid.filter(pl.col("in_grace")).get_column("interval").max())  # type: ignore[arg-type]
     keys = init.select("__p", "interval")
     row_keys = rows.select("__p", "interval")
     row_init = _index_of(row_keys, keys)

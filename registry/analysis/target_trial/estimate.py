@@ -11,7 +11,6 @@ Intervals are percentile intervals. The numbers are unrounded and unsuppressed: 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -217,8 +216,8 @@ def non_inferiority(
 ) -> dict[str, Any]:
     """Treat is non-inferior ("no more frequent") when the upper 95 % bound of the contrast at
     `margin_year` is below the margin (a difference, or a ratio)."""
-    contrast = (rd if protocol.margin_scale == "difference" else rr)[str(protocol.margin_year)]
-    upper = contrast["ci_upper"]
+    contrast = (rd if protocol.margin_scale == "difference" else rr).get(str(protocol.margin_year))
+    upper = contrast["ci_upper"] if contrast else None
     verdict = (
         "not estimable"
         if upper is None
@@ -240,8 +239,8 @@ def e_values(protocol: Protocol, rr: dict[str, dict[str, float | None]]) -> dict
 
     A risk ratio needs no rare-outcome conversion (the square-root conversion of
     evalue.hr_to_rr applies to hazard and odds ratios of common outcomes)."""
-    ratio = rr[str(protocol.margin_year)]
-    point, low, high = ratio["estimate"], ratio["ci_lower"], ratio["ci_upper"]
+    ratio = rr.get(str(protocol.margin_year)) or {}
+    point, low, high = (ratio.get(k) for k in ("estimate", "ci_lower", "ci_upper"))
     ok = point is not None and point > 0
     return {
         "point": e_value(point) if ok else None,  # type: ignore[arg-type]
@@ -253,22 +252,27 @@ def e_values(protocol: Protocol, rr: dict[str, dict[str, float | None]]) -> dict
 def not_estimable(reason: str, protocol: Protocol, patients: int) -> dict[str, Any]:
     """The block with every key, null numbers and empty lists, and the reason."""
     years = [str(y) for y in protocol.years]
-    empty_contrast = {y: {"estimate": None, "ci_lower": None, "ci_upper": None} for y in years}
-    strategy = {
-        "risk": dict.fromkeys(years),
-        "ci": dict.fromkeys(years),
-        "curve": {"day": [], "risk": [], "lower": [], "upper": []},
-        "at_risk": {"day": [], "n": []},
-    }
+
+    def empty_contrast() -> dict[str, Any]:
+        return {y: {"estimate": None, "ci_lower": None, "ci_upper": None} for y in years}
+
+    def strategy() -> dict[str, Any]:
+        return {
+            "risk": dict.fromkeys(years),
+            "ci": dict.fromkeys(years),
+            "curve": {"day": [], "risk": [], "lower": [], "upper": []},
+            "at_risk": {"day": [], "n": []},
+        }
+
     basis = f"risk ratio at {protocol.margin_year} years"
     percentile = protocol.truncation_percentile
-    return copy.deepcopy({
+    return {
         "status": "not_estimable",
         "reason": reason,
         "patients": patients,
-        "strategies": {name: strategy for name in STRATEGIES},
-        "risk_difference": empty_contrast,
-        "risk_ratio": empty_contrast,
+        "strategies": {name: strategy() for name in STRATEGIES},
+        "risk_difference": empty_contrast(),
+        "risk_ratio": empty_contrast(),
         "hazard_ratio": {"estimate": None, "ci_lower": None, "ci_upper": None},
         "non_inferiority": {
             "margin": protocol.margin,
@@ -288,4 +292,4 @@ def not_estimable(reason: str, protocol: Protocol, patients: int) -> dict[str, A
                            "min": None, "max": None},
             "warnings": [],
         },
-    })  # fmt: skip
+    }  # fmt: skip

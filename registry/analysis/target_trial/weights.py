@@ -88,13 +88,22 @@ def model_frame(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def usable_terms(frame: pl.DataFrame, terms: list[str]) -> list[str]:
-    """Terms that vary and are not copies of an earlier term (a singular design fails)."""
+    """Terms that vary and are not linear combinations of the intercept and earlier terms
+    (a singular design has no unique fit; R's glm gives such a term NA): each term is kept
+    when its centred, scaled column keeps the Gram matrix of the kept ones well conditioned."""
     kept: list[str] = []
+    columns: list[np.ndarray] = []
     for term in terms:
-        column = frame.get_column(term)
-        duplicate = any(frame.get_column(k).equals(column) for k in kept)
-        if column.n_unique() > 1 and not duplicate:
+        column = frame.get_column(term).cast(pl.Float64).to_numpy()
+        spread = column.std()
+        if not np.isfinite(spread) or spread == 0:
+            continue
+        candidate = [*columns, (column - column.mean()) / spread]
+        stacked = np.column_stack(candidate)
+        eigen = np.linalg.eigvalsh(stacked.T @ stacked / len(column))
+        if eigen.min() > 1e-9 * eigen.max():
             kept.append(term)
+            columns = candidate
     return kept
 
 
