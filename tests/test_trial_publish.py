@@ -79,9 +79,8 @@ def blocks(draw: st.DrawFn) -> Json:
             at_risk -= censored + other
         flows[strategy] = steps
         # 365 lies in (300, 400], 730 in (700, 800]: between those intervals' at-risk counts
-        later = at_risk
         yearly[strategy] = [draw(st.integers(at[400], at[300])),
-                            draw(st.integers(at[800] if 800 in at else later, at[700]))]  # fmt: skip
+                            draw(st.integers(at[800], at[700]))]  # fmt: skip
     increments = draw(st.lists(st.floats(0, 0.05), min_size=1, max_size=12))
     days = sorted(draw(st.lists(st.integers(1, 800), min_size=len(increments),
                                 max_size=len(increments), unique=True)))  # fmt: skip
