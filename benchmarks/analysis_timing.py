@@ -57,6 +57,7 @@ def main() -> None:
         baseline_scores=baseline_of(picked),
         data_quality={"batches": [], "quarantine": [], "checks": []},
         prov=PROVENANCE,
+        assessments=assessments,
     )
     t4 = time.perf_counter()
     html = render_report(results, built_at=dt.datetime(2026, 1, 1))

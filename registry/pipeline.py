@@ -150,6 +150,7 @@ class Analysis:
     visits: pl.DataFrame  # PRO visits, picked once: the PRO summaries and Table 1 share them
     snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
     quality: IngestQuality  # see data_quality
+    assessments: pl.DataFrame  # sql/queries/analysis/assessments.sql: the target trial's scores
 
 
 def read_study(study_path: Path | None, min_cell_count: int | None = None) -> tuple[Study, str]:
@@ -181,7 +182,7 @@ def build_analyses(
     for study, text in studies:
         cohort, tte = build_frames(frames, study)
         picked = visits(cohort, assessments)
-        built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality))
+        built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality, assessments))
     return built
 
 
@@ -230,6 +231,7 @@ def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
         baseline_scores=baseline_of(analysis.visits),
         data_quality=analysis.quality,
         prov=provenance(analysis.study_text, analysis.snapshot, as_of.isoformat()),
+        assessments=analysis.assessments,
     )
 
 

@@ -474,6 +474,185 @@ class StudySection(TypedDict):
     min_cell_count: int
 
 
+# The target-trial emulation (`target_trial`): the contract between the estimator
+# (registry.analysis.target_trial.estimate.emulate), results.json and the report. Years are
+# the study's (`[target_trial] years`), as strings: "1", "2", "5" by default. An outcome that
+# cannot be estimated keeps every key, with nulls and empty lists.
+Strategy = Literal["treat", "no_treat"]
+TrialStatus = Literal["estimated", "not_estimable"]
+Verdict = Literal["non-inferior", "not shown", "not estimable"]
+
+
+class ProtocolRow(TypedDict):
+    """One element of the target trial: what the trial would specify, how the registry
+    emulates it."""
+
+    element: str
+    specification: str
+    emulation: str
+
+
+class TrialSettings(TypedDict):
+    """The protocol's settings the estimates were computed with."""
+
+    years: list[int]
+    replicates: int
+    seed: int
+    truncation_percentile: float
+    weights: Literal["stabilised", "unstabilised"]
+    margin: float
+    margin_scale: Literal["difference", "ratio"]
+    margin_year: int
+
+
+class TrialCurve(TypedDict):
+    """A strategy's weighted cumulative incidence with its bootstrap band (published on a
+    grid of whole multiples of the small-cell threshold, see registry/privacy/trial.py)."""
+
+    day: list[float]
+    risk: list[Num]
+    lower: list[Num]
+    upper: list[Num]
+
+
+class TrialAtRisk(TypedDict):
+    """Unweighted clones at risk at whole years."""
+
+    day: list[int]
+    n: list[Count]
+
+
+class StrategyRisks(TypedDict):
+    """One strategy: risks and 95 % CIs at the years, the curve, the clones at risk."""
+
+    risk: dict[str, Num]
+    ci: dict[str, list[Num] | None]
+    curve: TrialCurve
+    at_risk: TrialAtRisk
+
+
+class Contrast(TypedDict):
+    """An estimate with its 95 % CI (null where not estimable or withheld)."""
+
+    estimate: Num
+    ci_lower: Num
+    ci_upper: Num
+
+
+class NonInferiority(TypedDict):
+    """The upper CI bound of the contrast at `at_year` against the margin."""
+
+    margin: float
+    scale: Literal["difference", "ratio"]
+    at_year: int
+    upper_bound: Num
+    verdict: Verdict
+
+
+class EValue(TypedDict):
+    """E-values of the risk ratio and of its CI limit nearer 1."""
+
+    point: Num
+    ci: Num
+    basis: str
+
+
+class BootstrapRun(TypedDict):
+    """The bootstrap of patients behind the CIs."""
+
+    replicates: int
+    succeeded: int
+    seed: int
+
+
+class TrialWeightRow(TypedDict):
+    """Distribution of the censoring weights in one interval and strategy."""
+
+    strategy: Strategy
+    interval: int
+    start: int
+    stop: int
+    mean: Num
+    sd: Num
+    min: Num
+    p99: Num
+    max: Num
+
+
+class Truncation(TypedDict):
+    """Where the weights were capped and the share of rows capped."""
+
+    percentile: float
+    cap: Num
+    share_capped: Num
+
+
+class CensoredRow(TypedDict):
+    """Clones at risk and censored by deviation in one interval and strategy."""
+
+    strategy: Strategy
+    interval: int
+    start: int
+    stop: int
+    at_risk: Count
+    censored: Count
+
+
+class TrialBalanceRow(TypedDict):
+    """Standardised mean difference of one covariate among the uncensored clones at the
+    end of the grace period, before and after weighting."""
+
+    covariate: str
+    smd_unweighted: Num
+    smd_weighted: Num
+
+
+class Positivity(TypedDict):
+    """Share of patients with a treatment probability within the bounds, and its range."""
+
+    bounds: list[float]
+    share_within: Num
+    min: Num
+    max: Num
+
+
+class TrialDiagnostics(TypedDict):
+    """Weights, truncation, censoring, balance, positivity, and warnings (no counts)."""
+
+    weights: list[TrialWeightRow]
+    truncation: Truncation
+    censored: list[CensoredRow]
+    balance: list[TrialBalanceRow]
+    positivity: Positivity
+    warnings: list[str]
+
+
+class TrialOutcome(TypedDict):
+    """The target trial for one outcome (`target_trial.outcomes.<outcome>`)."""
+
+    status: TrialStatus
+    reason: str | None
+    patients: Count
+    strategies: dict[Strategy, StrategyRisks]
+    risk_difference: dict[str, Contrast]
+    risk_ratio: dict[str, Contrast]
+    hazard_ratio: Contrast
+    non_inferiority: NonInferiority
+    e_value: EValue
+    bootstrap: BootstrapRun
+    diagnostics: TrialDiagnostics
+
+
+class TargetTrial(TypedDict):
+    """The target-trial emulation: the protocol table, its settings, every outcome."""
+
+    protocol: list[ProtocolRow]
+    grace_days: int
+    primary_outcome: str
+    settings: TrialSettings
+    outcomes: dict[str, TrialOutcome]
+
+
 class Results(TypedDict):
     """results.json."""
 
@@ -485,6 +664,7 @@ class Results(TypedDict):
     data_quality: DataQuality
     provenance: Provenance
     small_cell_threshold: int
+    target_trial: TargetTrial | None  # null when the study's [target_trial] is disabled
     withheld: NotRequired[list[str]]  # added by protect(): JSON pointers of complements
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry import catalogue
 from registry.errors import ConfigError
 from registry.resources import default_study
+from registry.trial_protocol import SECTION, Protocol, parse_protocol, protocol_problems
 
 DEFAULT_STUDY = default_study()
 OUTCOMES = catalogue.outcome_keys()  # registry/catalogue.py declares them
@@ -36,12 +37,14 @@ class Study:
     landmark_days: int = 90
     covariates: tuple[str, ...] = COVARIATES
     min_cell_count: int = 5
+    target_trial: Protocol = field(default_factory=Protocol)  # registry/trial_protocol.py
 
 
 def _problems(data: dict[str, Any]) -> list[str]:
     """Every problem of a study's keys and values (empty when valid)."""
     known = set(Study.__dataclass_fields__)
     found = [f"unknown key '{k}'" for k in sorted(set(data) - known)]
+    found += protocol_problems(data[SECTION]) if SECTION in data else []
     found += _check_subset(data, "outcomes", catalogue.outcome_keys())
     found += _check_subset(data, "treatment_procedures", PROCEDURES)
     found += _check_subset(data, "covariates", COVARIATES, allow_empty=True)
@@ -88,6 +91,8 @@ def parse_study(data: dict[str, Any], *, source: str = "study") -> Study:
         listed = "\n  ".join(problems)
         raise ConfigError(f"{source}: {len(problems)} problem(s):\n  {listed}")
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    if SECTION in data:
+        values[SECTION] = parse_protocol(data[SECTION])
     return Study(**values)
 
 

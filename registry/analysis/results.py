@@ -14,6 +14,8 @@ import polars as pl
 
 from registry.analysis import analyse_outcome
 from registry.analysis.table_one import table_one
+from registry.analysis.target_trial.estimate import emulate
+from registry.analysis.target_trial.result import protocol_table, trial_settings
 from registry.cohort import Cohort
 from registry.models import km
 from registry.privacy.protect import protect
@@ -28,6 +30,7 @@ from registry.result_types import (
     Provenance,
     Results,
     StudySection,
+    TargetTrial,
 )
 from registry.study import Study
 from registry.time_to_event import TimeToEvent
@@ -92,8 +95,10 @@ def build_results(
     baseline_scores: pl.DataFrame,
     data_quality: IngestQuality,
     prov: Provenance,
+    assessments: pl.DataFrame,
 ) -> Results:
-    """Every number of the report, small counts suppressed."""
+    """Every number of the report, small counts suppressed (`assessments`: the frame of
+    sql/queries/analysis/assessments.sql, for the target trial's weights)."""
     outcomes = {
         name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
         for name in study.outcomes
@@ -108,6 +113,7 @@ def build_results(
         "data_quality": {**data_quality, "missing_covariates": missing_covariates(cohort, study)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
+        "target_trial": target_trial(tte, assessments, study),
     }
     return publish(results, study.min_cell_count)
 
@@ -122,10 +128,32 @@ def publish(results: Results, threshold: int) -> Results:
 
 
 def study_section(study: Study) -> StudySection:
-    """The study specification as results.json holds it (tuples as lists)."""
+    """The study specification as results.json holds it (tuples as lists; the target trial's
+    settings are in the top-level `target_trial`)."""
+    values = {k: v for k, v in vars(study).items() if k != "target_trial"}
     return cast(
-        StudySection, {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(study).items()}
+        StudySection, {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
     )
+
+
+def target_trial(tte: TimeToEvent, assessments: pl.DataFrame, study: Study) -> TargetTrial | None:
+    """The target-trial emulation of every outcome of the study; None when it is disabled."""
+    protocol = study.target_trial
+    if not protocol.enabled:
+        return None
+    outcomes = {
+        key: emulate(
+            tte.outcomes.filter(pl.col("outcome") == key), assessments, protocol, outcome=key
+        )
+        for key in study.outcomes
+    }
+    return {
+        "protocol": protocol_table(study),
+        "grace_days": protocol.grace_days,
+        "primary_outcome": study.primary_outcome,
+        "settings": trial_settings(protocol),
+        "outcomes": outcomes,
+    }
 
 
 def smd_after_weighting(outcome: OutcomeResults | None) -> dict[str, float | None]:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from registry import catalogue
+from registry.privacy import trial
 from registry.privacy.suppression import Cells, Path, blank, get, pointer
 
 JsonTree = dict[str, Any]  # results.json as serialised: walked by JSON pointer, not by type
@@ -23,6 +24,7 @@ def protect(results: JsonTree, k: int) -> JsonTree:
     None, the percentages beside hidden counts withheld, and `withheld` listing (as JSON
     pointers) the counts hidden to protect another (complementary suppression)."""
     out = copy.deepcopy(results)
+    small_trials = trial.prepare(out, k)  # target-trial outcomes withheld whole
     cells = Cells(k)
     flow(cells, out)
     for name, outcome in out.get("outcomes", {}).items():
@@ -30,12 +32,14 @@ def protect(results: JsonTree, k: int) -> JsonTree:
     table_one_cells(cells, out)
     quality_cells(cells, out)
     pro_cells(cells, out)
+    trial.trial_cells(cells, out)
     complementary = cells.solve()
     blank(out, [p for c in cells.cells.values() if c.hidden for p in c.paths])
     withhold_percentages(out)
     withhold_pro_tests(out)
     withhold_years(out)
     redact_error_counts(out)
+    trial.publish_trial(out, k, small_trials)
     out["withheld"] = sorted({pointer(p) for p in complementary})
     return out
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,7 @@ from registry.analysis.target_trial.diagnostics import diagnostics
 from registry.analysis.target_trial.engine import Prepared, RunResult, prepare, run
 from registry.analysis.target_trial.evalue import e_value, e_value_ci
 from registry.analysis.target_trial.protocol import Protocol
+from registry.analysis.target_trial.result import not_estimable as no_estimate
 from registry.analysis.target_trial.risks import year_day
 from registry.errors import ModelFitError
 
@@ -251,45 +252,4 @@ def e_values(protocol: Protocol, rr: dict[str, dict[str, float | None]]) -> dict
 
 def not_estimable(reason: str, protocol: Protocol, patients: int) -> dict[str, Any]:
     """The block with every key, null numbers and empty lists, and the reason."""
-    years = [str(y) for y in protocol.years]
-
-    def empty_contrast() -> dict[str, Any]:
-        return {y: {"estimate": None, "ci_lower": None, "ci_upper": None} for y in years}
-
-    def strategy() -> dict[str, Any]:
-        return {
-            "risk": dict.fromkeys(years),
-            "ci": dict.fromkeys(years),
-            "curve": {"day": [], "risk": [], "lower": [], "upper": []},
-            "at_risk": {"day": [], "n": []},
-        }
-
-    basis = f"risk ratio at {protocol.margin_year} years"
-    percentile = protocol.truncation_percentile
-    return {
-        "status": "not_estimable",
-        "reason": reason,
-        "patients": patients,
-        "strategies": {name: strategy() for name in STRATEGIES},
-        "risk_difference": empty_contrast(),
-        "risk_ratio": empty_contrast(),
-        "hazard_ratio": {"estimate": None, "ci_lower": None, "ci_upper": None},
-        "non_inferiority": {
-            "margin": protocol.margin,
-            "scale": protocol.margin_scale,
-            "at_year": protocol.margin_year,
-            "upper_bound": None,
-            "verdict": "not estimable",
-        },
-        "e_value": {"point": None, "ci": None, "basis": basis},
-        "bootstrap": {"replicates": protocol.replicates, "succeeded": 0, "seed": protocol.seed},
-        "diagnostics": {
-            "weights": [],
-            "truncation": {"percentile": percentile, "cap": None, "share_capped": None},
-            "censored": [],
-            "balance": [],
-            "positivity": {"bounds": list(protocol.positivity_bounds), "share_within": None,
-                           "min": None, "max": None},
-            "warnings": [],
-        },
-    }  # fmt: skip
+    return cast(dict[str, Any], no_estimate(reason, protocol, patients=patients))
