@@ -105,6 +105,7 @@ def add_at_risk_rows(
                 x=years(at_risk["day"]),
                 y=[label] * len(at_risk["day"]),
                 mode="text",
+                cliponaxis=False,  # "withheld" under the last year is wider than the axis pad
                 text=[fmt.count(n, threshold) for n in at_risk["n"]],
                 textfont={"color": arm_colour(STRATEGY_ARMS[strategy]), "size": 12},
                 legendgroup=STRATEGY_ARMS[strategy],
