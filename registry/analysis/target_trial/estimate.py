@@ -26,8 +26,8 @@ from registry.analysis.target_trial.diagnostics import diagnostics
 from registry.analysis.target_trial.engine import Prepared, RunResult, prepare, run
 from registry.analysis.target_trial.evalue import e_value, e_value_ci
 from registry.analysis.target_trial.protocol import Protocol
+from registry.analysis.target_trial.result import at_risk_days
 from registry.analysis.target_trial.result import not_estimable as no_estimate
-from registry.analysis.target_trial.risks import year_day
 from registry.errors import ModelFitError
 
 MIN_REPLICATES = 20  # fewer successful replicates than this: no intervals
@@ -159,7 +159,9 @@ def assemble(
                 "lower": np.percentile(band, LEVEL[0], axis=0).tolist() if band is not None else [],
                 "upper": np.percentile(band, LEVEL[1], axis=0).tolist() if band is not None else [],
             },
-            "at_risk": clones_at_risk(clones, name, prep.last_day),
+            "at_risk": clones_at_risk(
+                clones, name, [d for d in at_risk_days(protocol) if d <= prep.last_day]
+            ),
         }
     rd, rr = {}, {}
     for y, key in zip(protocol.years, years, strict=True):
@@ -197,8 +199,8 @@ def assemble(
     return block
 
 
-def clones_at_risk(clones: pl.DataFrame, strategy: str, last_day: int) -> dict[str, list[int]]:
-    """Unweighted clones of a strategy still followed at each whole year (day 0: all)."""
+def clones_at_risk(clones: pl.DataFrame, strategy: str, days: list[int]) -> dict[str, list[int]]:
+    """Unweighted clones of a strategy still followed on each day (day 0: all)."""
     exits = (
         clones.filter(pl.col("strategy") == strategy)
         .group_by("clone_id")
@@ -206,7 +208,6 @@ def clones_at_risk(clones: pl.DataFrame, strategy: str, last_day: int) -> dict[s
         .get_column("stop")
         .to_numpy()
     )
-    days = [0, *(d for d in (year_day(y) for y in range(1, 31)) if d <= last_day)]
     return {"day": days, "n": [int(exits.size if d == 0 else np.sum(exits >= d)) for d in days]}
 
 
