@@ -29,6 +29,7 @@ from registry.analysis.target_trial.protocol import Protocol
 from registry.analysis.target_trial.result import at_risk_days
 from registry.analysis.target_trial.result import not_estimable as no_estimate
 from registry.errors import ModelFitError
+from registry.result_types import TrialOutcome
 
 MIN_REPLICATES = 20  # fewer successful replicates than this: no intervals
 LEVEL = (2.5, 97.5)
@@ -50,8 +51,17 @@ def emulate(
     *,
     outcome: str,
     executor: Executor | None = None,
-) -> dict[str, Any]:
+) -> TrialOutcome:
     """The outcome's block (see the module docstring), or the not-estimable block."""
+    return cast(TrialOutcome, _emulate(outcome_frame, assessments, protocol, executor))
+
+
+def _emulate(
+    outcome_frame: pl.DataFrame,
+    assessments: pl.DataFrame,
+    protocol: Protocol,
+    executor: Executor | None,
+) -> dict[str, Any]:
     clones = build_clones(outcome_frame, assessments, grace_days=protocol.grace_days)
     if isinstance(clones, NotEstimable):
         return not_estimable(clones.reason, protocol, _eligible(outcome_frame))
