@@ -116,19 +116,26 @@ class Cells:
                 rows.append(row)
         if not rows:
             return None
-        matrix = np.array(rows)
-        rank = np.linalg.matrix_rank(matrix)
+        determined = _in_row_space(np.array(rows))
         for name in hidden:
-            if not self.cells[name].protected:
+            if not self.cells[name].protected or not determined[index[name]]:
                 continue
-            unit = np.zeros(len(hidden))
-            unit[index[name]] = 1.0
-            if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-                related = [[t, *p] for t, p in self.relations if name in (t, *p)]
-                options = [c for names in related if (c := self._candidate(names)) is not None]
-                if options:
-                    return min(options, key=self._cost)
+            related = [[t, *p] for t, p in self.relations if name in (t, *p)]
+            options = [c for names in related if (c := self._candidate(names)) is not None]
+            if options:
+                return min(options, key=self._cost)
         return None
+
+
+def _in_row_space(matrix: np.ndarray) -> np.ndarray:
+    """Per column i: whether the unit vector e_i lies in the row space of `matrix` (the
+    hidden cell i follows from the published ones). One SVD: e_i is in the row space when
+    its projection on the right singular vectors of the non-zero singular values keeps all
+    of its length (the rank tolerance is numpy's matrix_rank default)."""
+    _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps
+    basis = vt[singular > tolerance]
+    return np.sum(basis**2, axis=0) > 1.0 - 1e-9
 
 
 def get(value: Any, path: Path) -> Any:

@@ -82,8 +82,8 @@ def _patients_cell(cells: Cells, results: JsonTree, key: str, value: Any, path: 
     for existing, cell in cells.cells.items():
         same_outcome = any(p[:2] == outcome and p[-1] == "n" for p in cell.paths)
         if same_outcome and cell.value == value:
-            return cells.add(existing, value, path)
-    name = cells.add(f"tt.{key}.patients", value, path)
+            return cells.add(existing, value, path, anchor=2)
+    name = cells.add(f"tt.{key}.patients", value, path, anchor=2)
     whole = next((n for n, c in cells.cells.items() if (*outcome, "n") in c.paths), None)
     if whole is not None and name is not None and cells.cells[whole].value >= value:
         cells.relate(whole, [name, cells.virtual(f"tt.{key}.incomplete",
@@ -100,7 +100,8 @@ def _strategy_cells(cells: Cells, at: Any, block: JsonTree, strategy: str,
     for i, (day, n) in enumerate(zip(table.get("day", []), table.get("n", []), strict=False)):
         path = (*at, "strategies", strategy, "at_risk", "n", i)
         same = patients if day == 0 and patients and cells.cells[patients].value == n else None
-        if (name := cells.add(same or f"{base}.at_risk.day{day}", n, path)) is not None:
+        # the risk table under the curves: hide diagnostics' per-interval counts first
+        if (name := cells.add(same or f"{base}.at_risk.day{day}", n, path, anchor=1)) is not None:
             yearly.append((day, name))
     rows = [(j, r) for j, r in enumerate((block.get("diagnostics") or {}).get("censored") or [])
             if isinstance(r, dict) and r.get("strategy") == strategy]  # fmt: skip
