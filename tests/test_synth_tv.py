@@ -186,8 +186,8 @@ def test_no_procedure_before_day_15_and_early_scores_in_range(seed: int, n: int)
     pat = draw_patients(seed, n, CUTOFF)
     draw_tv_times(pat, seed, 0.6)
     assert (pat["natural_day"] >= 15).all()
-    assert (pat["early_vas"] >= 0).all() and (pat["early_vas"] <= 10).all()
-    assert (pat["early_odi"] >= 0).all() and (pat["early_odi"] <= 100).all()
+    assert (pat["visit_vas"] >= 0).all() and (pat["visit_vas"] <= 10).all()
+    assert (pat["visit_odi"] >= 0).all() and (pat["visit_odi"] <= 100).all()
     treated = pat["treated"]
     assert (pat["treat_day"][treated] <= 365).all()
 
