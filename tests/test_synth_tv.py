@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,7 +19,17 @@ from registry.cli import main
 from registry.synth import SCENARIOS, SynthCohort, generate_cohort
 from registry.synth import tv as tv_module
 from registry.synth.latent import draw_patients
-from registry.synth.tv import draw_tv_times, strategy_risks
+from registry.synth.params import (
+    CENTRE,
+    TV_GRACE_DAYS,
+    TV_LATE_FACTOR,
+    TV_LATE_LAST_DAY,
+    TV_TREAT_COEF,
+    TV_TREAT_RATE,
+    TV_TREAT_REF,
+    TV_VISIT_DAYS,
+)
+from registry.synth.tv import draw_tv_times, natural_day, strategy_risks, treatment_hazard
 
 TV = "tv-confounding"
 CUTOFF = datetime.date(2026, 1, 1)
@@ -186,8 +197,8 @@ def test_no_procedure_before_day_15_and_early_scores_in_range(seed: int, n: int)
     pat = draw_patients(seed, n, CUTOFF)
     draw_tv_times(pat, seed, 0.6)
     assert (pat["natural_day"] >= 15).all()
-    assert (pat["early_vas"] >= 0).all() and (pat["early_vas"] <= 10).all()
-    assert (pat["early_odi"] >= 0).all() and (pat["early_odi"] <= 100).all()
+    assert (pat["visit_vas"] >= 0).all() and (pat["visit_vas"] <= 10).all()
+    assert (pat["visit_odi"] >= 0).all() and (pat["visit_odi"] <= 100).all()
     treated = pat["treated"]
     assert (pat["treat_day"][treated] <= 365).all()
 
@@ -203,3 +214,110 @@ def test_default_scenario_has_no_target_trial_and_four_visits() -> None:
     assert "target_trial" not in default.truth and "severity" not in default.latent.columns
     visits = default.tables["assessments"].group_by("patient_id", "instrument").len()
     assert visits["len"].max() <= 4  # type: ignore[operator]
+
+
+def recorded_scores(cohort: SynthCohort) -> pl.DataFrame:
+    """Assessments with day from t0, severity and the procedure day (null if untreated)."""
+    latent = cohort.latent
+    procedures = days_from_t0(cohort.tables["procedures"], "performed_on", latent)
+    first = procedures.group_by("patient_id").agg(procedure_day=pl.col("day").min())
+    return (
+        days_from_t0(cohort.tables["assessments"], "assessed_on", latent)
+        .join(latent.select("patient_id", "severity"), on="patient_id")
+        .join(first, on="patient_id", how="left")
+    )
+
+
+@pytest.mark.parametrize("visit", range(len(TV_VISIT_DAYS)))
+def test_every_visit_before_treatment_follows_severity(cohort: SynthCohort, visit: int) -> None:
+    lo, hi = TV_VISIT_DAYS[visit]
+    before = pl.col("procedure_day").is_null() | (pl.col("day") <= pl.col("procedure_day"))
+    scores = recorded_scores(cohort).filter(pl.col("day").is_between(lo, hi) & before)
+    for instrument in ("VAS", "ODI"):
+        rows = scores.filter(pl.col("instrument") == instrument)
+        assert rows.height > 1000, (visit, instrument)
+        assert np.corrcoef(rows["severity"], rows["score"])[0, 1] > 0.75, (visit, instrument)
+
+
+def test_visits_after_the_procedure_follow_the_treated_course(cohort: SynthCohort) -> None:
+    scores = recorded_scores(cohort).filter(pl.col("procedure_day").is_not_null())
+    after = scores.filter(pl.col("day") > pl.col("procedure_day"))
+    assert (after["day"] - after["procedure_day"]).min() >= 21  # type: ignore[operator]
+    vas = after.filter(pl.col("instrument") == "VAS")
+    assert vas.height > 1000 and vas["score"].mean() < 2.5  # type: ignore[operator]
+    assert abs(np.corrcoef(vas["severity"], vas["score"])[0, 1]) < 0.1  # beta draws
+    last_before = scores.filter(pl.col("day") <= pl.col("procedure_day"))
+    assert last_before["patient_id"].n_unique() == scores["patient_id"].n_unique()
+
+
+def day_by_day(pat: dict[str, np.ndarray], i: int, e: float) -> int | None:
+    """The first day whose summed daily treatment hazard reaches e (None: not by day 365),
+    the hazard of day d reading the latest visit on or before day d - 1."""
+    lp = sum(TV_TREAT_COEF[k] * (pat[k][i] - CENTRE[k]) for k in ("age", "bmd", "n_levels"))
+    total = 0.0
+    for day in range(15, TV_LATE_LAST_DAY + 1):  # no procedure before day 15
+        latest = int(np.flatnonzero(pat["visit_day"][i] <= day - 1)[-1])
+        scores = sum(
+            TV_TREAT_COEF[k] * (pat[f"visit_{k}"][i, latest] - TV_TREAT_REF[k])
+            for k in ("vas", "odi")
+        )
+        factor = 1.0 if day <= TV_GRACE_DAYS else TV_LATE_FACTOR
+        total += TV_TREAT_RATE * factor * np.exp(lp + scores)
+        if total >= e:
+            return day
+    return None
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 6),
+    e=st.lists(st.floats(1e-3, 6.0), min_size=6, max_size=6),
+)
+@settings(max_examples=30, deadline=None)
+def test_natural_day_matches_a_day_by_day_simulation(seed: int, n: int, e: list[float]) -> None:
+    pat = draw_patients(seed, n, CUTOFF)
+    draw_tv_times(pat, seed, 1.0)
+    draws = np.array(e[:n])
+    got = natural_day(pat, draws)
+    for i in range(n):
+        expected = day_by_day(pat, i, float(draws[i]))
+        if expected is None:
+            assert got[i] > TV_LATE_LAST_DAY
+        else:
+            assert got[i] == expected
+
+
+def test_a_worse_latest_score_raises_the_hazard_from_the_day_after_the_visit() -> None:
+    pat = draw_patients(4, 2, CUTOFF)
+    draw_tv_times(pat, 4, 1.0)
+    for key in ("age", "bmd", "n_levels"):
+        pat[key] = np.full(2, pat[key][0])
+    pat["visit_day"] = np.array([[3, 14, 40, 180, 360]] * 2)
+    pat["visit_vas"] = np.array([[6.0, 5.5, 5.5, 3.0, 3.0], [6.0, 5.5, 9.5, 3.0, 3.0]])
+    pat["visit_odi"] = np.full((2, 5), 52.0)
+    bounds, rate = treatment_hazard(pat)
+    assert bounds[0].tolist()[:5] == [14, 14, 14, 40, 56]
+    at = [list(bounds[0]).index(40), list(bounds[0]).index(56)]
+    assert rate[1, at[0]] / rate[0, at[0]] == pytest.approx(np.exp(TV_TREAT_COEF["vas"] * 4))
+    assert rate[0, at[1]] == pytest.approx(rate[0, at[0]] * TV_LATE_FACTOR)
+    assert rate[1, at[0] - 1] == pytest.approx(rate[0, at[0] - 1])  # the same until day 40
+
+
+# sha256 of the tables (CSV) and truth of generate_cohort(patients=300, seed=11,
+# treatment_hr=0.7, dirty=0.05), computed before the tv-confounding visit schedule was added.
+UNCHANGED = {
+    "default": "864f352bce001d3ed90cec05c9c8d03a1ceca9be1fbcf5a59e0bafe7e34ed12d",
+    "early-adjacent": "a0ddb84e1510d278b9efce6b464933ba64277e69e32547995a45e56e3582ac75",
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(UNCHANGED))
+def test_other_scenarios_do_not_change_by_a_byte(scenario: str) -> None:
+    made = generate_cohort(patients=300, seed=11, treatment_hr=0.7, scenario=scenario, dirty=0.05)
+    digest = hashlib.sha256()
+    for frame in made.tables.values():
+        digest.update(frame.write_csv().encode())
+    digest.update(json.dumps(made.truth, sort_keys=True).encode())
+    assert digest.hexdigest() == UNCHANGED[scenario], (
+        f"the {scenario} cohort changed; if that is intended, update UNCHANGED with its digest"
+    )

@@ -75,17 +75,23 @@ PRO_MOMENTS = {
     ("ODI", False): ((62.0, 14.0), (45.0, 15.0), (35.0, 15.0), (35.0, 15.0)),
 }
 
-# tv-confounding: a latent severity S ~ N(0, 1) drives VAS and ODI at days ~3 and ~14, the
-# treatment hazard on days 15-56 (through those scores), and the adjacent-fracture hazard.
+# tv-confounding: a latent severity S ~ N(0, 1) drives VAS and ODI at every visit before
+# treatment, the treatment hazard on days 15-365 (through the latest recorded scores), and the
+# adjacent-fracture hazard.
 TV_GRACE_DAYS = 56  # the target trial's grace period: treat within 2-8 weeks
-TV_EARLY_DAYS = ((2, 4), (12, 14))  # inclusive ranges of the two early visits
-TV_EARLY_PRO = {  # (mean at each early visit, slope on S, noise SD); clipped to the scale
-    "VAS": ((6.5, 5.5), 1.5, 1.0),
-    "ODI": ((60.0, 52.0), 15.0, 10.0),
+# Inclusive day ranges of the visits of the untreated schedule: ~3 and ~14 days, ~6 weeks, ~6
+# and ~12 months. A treated patient keeps those up to the procedure day, then the treated
+# course's (one, six and twelve months after the procedure).
+TV_VISIT_DAYS = ((2, 4), (12, 14), (35, 49), (168, 196), (351, 379))
+TV_VISIT_NAMES = ("day3", "day14", "week6", "month6", "month12")
+TV_VISIT_PRO = {  # (mean at each visit, slope on S, noise SD); clipped to the scale
+    "VAS": ((6.5, 5.5, 4.5, 3.5, 3.5), 1.5, 1.0),
+    "ODI": ((60.0, 52.0, 45.0, 35.0, 35.0), 15.0, 10.0),
 }
 TV_TREAT_RATE = 0.012  # treatment hazard per day on days 15-56 at the reference scores
-TV_TREAT_COEF = {"vas14": 0.45, "odi14": 0.02, "age": -0.03, "bmd": -0.40, "n_levels": 0.30}
-TV_TREAT_REF = {"vas14": 5.5, "odi14": 52.0}
+# Log hazard ratios of treatment: per point of the latest VAS and ODI recorded, and covariates.
+TV_TREAT_COEF = {"vas": 0.45, "odi": 0.02, "age": -0.03, "bmd": -0.40, "n_levels": 0.30}
+TV_TREAT_REF = {"vas": 5.5, "odi": 52.0}
 TV_LATE_FACTOR = 0.1  # the hazard after the grace period, relative to within it
 TV_LATE_LAST_DAY = 365  # nobody is treated after this day
 TV_SEVERITY_LOG_HR = 0.5  # adjacent fracture log hazard ratio per SD of severity

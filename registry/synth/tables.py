@@ -119,17 +119,33 @@ def _assessment_rows(pat: Arrays, rng: np.random.Generator) -> Arrays:
     """VAS and ODI at each visit while under follow-up (before its end, on or before cut-off)."""
     days = _visit_days(pat, rng)
     vas, odi = (_pro_scores(pat, rng, instrument) for instrument in ("VAS", "ODI"))
-    if "early_day" in pat:  # tv-confounding: visits at days ~3 and ~14 replace the baseline
-        days = np.column_stack([pat["early_day"], days[:, 1:]])
-        vas = np.column_stack([pat["early_vas"], vas[:, 1:]])
-        odi = np.column_stack([pat["early_odi"], odi[:, 1:]])
-    valid = (days < pat["end_day"][:, None]) & (days <= pat["last_day"][:, None])
+    held = np.ones(days.shape, dtype=bool)
+    if "visit_day" in pat:  # tv-confounding
+        days, vas, odi, held = _untreated_schedule_then_treated(pat, days, vas, odi)
+    valid = held & (days < pat["end_day"][:, None]) & (days <= pat["last_day"][:, None])
     return _long(
         np.repeat(days, 2, axis=1),
         np.repeat(valid, 2, axis=1),
         "assessed_on",
         instrument=np.tile(np.array([0, 1]), days.shape),
         score=np.stack([vas, odi], axis=2).reshape(len(days), 2 * days.shape[1]),
+    )
+
+
+def _untreated_schedule_then_treated(
+    pat: Arrays, days: np.ndarray, vas: np.ndarray, odi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """tv-confounding: the untreated schedule's visits up to the procedure day (scores that
+    follow severity), then the treated course's one-, six- and twelve-month visits; days,
+    VAS, ODI and which visits are held."""
+    treated = pat["treated"]
+    before = ~treated[:, None] | (pat["visit_day"] <= pat["treat_day"][:, None])
+    after = np.repeat(treated[:, None], days.shape[1] - 1, axis=1)
+    return (
+        np.column_stack([pat["visit_day"], days[:, 1:]]),
+        np.column_stack([pat["visit_vas"], vas[:, 1:]]),
+        np.column_stack([pat["visit_odi"], odi[:, 1:]]),
+        np.column_stack([before, after]),
     )
 
 
