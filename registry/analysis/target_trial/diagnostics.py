@@ -30,11 +30,8 @@ POSITIVITY_SHARE = 0.9  # fewer patients than this share within the bounds: a wa
 WEIGHT_LIMIT = 20.0  # a weight above this before truncation: a warning
 
 
-def diagnostics(
-    prep: Prepared, protocol: Protocol, point: RunResult, clones: pl.DataFrame
-) -> dict[str, Any]:
+def diagnostics(prep: Prepared, protocol: Protocol, point: RunResult) -> dict[str, Any]:
     """The diagnostics block of one outcome (see the module docstring)."""
-    del clones  # the arrays of `prep` carry what is needed
     weights = weight_summary(prep, point)
     balance = balance_table(prep, point)
     positivity = positivity_summary(prep, point, protocol.positivity_bounds)

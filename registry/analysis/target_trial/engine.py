@@ -22,6 +22,7 @@ risk by 2.5 percentage points.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -34,7 +35,7 @@ from registry.analysis.target_trial.weights import (
     active_rows,
     initiation_rows,
     model_frame,
-    usable_terms,
+    usable_columns,
 )
 from registry.errors import ModelFitError
 from registry.time_to_event import CENSORED, EVENT
@@ -157,7 +158,8 @@ def _index_of(keys: pl.DataFrame, lookup: pl.DataFrame) -> np.ndarray:
 
 
 def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, ...]) -> Prepared:
-    """Arrays and index maps of one outcome's clone rows (build_clones output)."""
+    """Arrays and index maps of one outcome's clone rows (build_clones output); the emulation
+    itself builds the same arrays without the clone frame (layout.prepare_outcome)."""
     patient_ids = clones.get_column("patient_id").unique(maintain_order=True).to_list()
     code = pl.DataFrame({"patient_id": patient_ids, "__p": np.arange(len(patient_ids))})
     rows = clones.join(code, on="patient_id", maintain_order="left").sort("clone_id", "start")
@@ -166,21 +168,12 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
     active = active_rows(init.with_row_index("__r")).get_column("__r").to_numpy()
     if active.size == 0:
         raise ModelFitError("nobody started treatment in any interval")
-    last_grace = int(rows.filter(pl.col("in_grace")).get_column("interval").max())  # type: ignore[arg-type]
-    if last_grace not in set(init.get_column("interval").to_numpy()[active].tolist()):
-        # the treat clones untreated at its start would weigh 1 / 0: nobody stands for them
-        raise ModelFitError(
-            "nobody started treatment in the grace period's last week, so the clones still "
-            "untreated then have nobody to stand for them (a positivity violation)"
-        )
-    fitted = frame[active]
-    den_terms = usable_terms(fitted, list(frame.columns))
-    num_terms = usable_terms(fitted, list(TIME_TERMS))
     grid = (
         rows.group_by("interval")
         .agg(pl.col("start").first(), pl.col("stop").max(), pl.col("in_grace").first())
         .sort("interval")
     )
+    last_grace = int(grid.filter(pl.col("in_grace")).get_column("interval").max())  # type: ignore[arg-type]
     keys = init.select("__p", "interval")
     row_keys = rows.select("__p", "interval")
     row_init = _index_of(row_keys, keys)
@@ -197,10 +190,60 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
         & (rows.get_column("event").to_numpy() == CENSORED)
         & (rows.get_column("stop").to_numpy() < rows.get_column("duration_days").to_numpy())
     )
-    last_day = int(rows.get_column("stop").max())  # type: ignore[arg-type]
-    ones = np.ones((frame.height, 1))
-    start, stop = (rows.get_column(c).to_numpy().astype(float) for c in ("start", "stop"))
-    event = rows.get_column("event").to_numpy()
+    return finish_prepare(
+        patient_ids=patient_ids,
+        rows={
+            "patient": rows.get_column("__p").to_numpy(),
+            "strategy": strategy,
+            "interval": rows.get_column("interval").to_numpy(),
+            "start": rows.get_column("start").to_numpy().astype(float),
+            "stop": rows.get_column("stop").to_numpy().astype(float),
+            "event": rows.get_column("event").to_numpy(),
+            "first": first,
+            "deviated": deviated,
+            "init": row_init,
+            "last_grace": np.where(strategy == TREAT, row_last, -1),
+        },
+        init={
+            "patient": init.get_column("__p").to_numpy(),
+            "interval": init.get_column("interval").to_numpy(),
+            "y": init.get_column("initiated").to_numpy().astype(float),
+            "x": frame.to_numpy(),
+            "names": list(frame.columns),
+            "active": active,
+        },
+        grid={c: grid.get_column(c).to_numpy() for c in ("start", "stop", "in_grace")},
+        years=years,
+    )
+
+
+def finish_prepare(
+    *,
+    patient_ids: list[str],
+    rows: dict[str, np.ndarray],
+    init: dict[str, Any],
+    grid: dict[str, np.ndarray],
+    years: tuple[int, ...],
+) -> Prepared:
+    """Prepared from the clone rows' arrays (in clone then start order), the initiation rows'
+    (`x`: every model column, named by `names`; `active`: rows of intervals with a start) and
+    the interval grid: the model's terms, the strategies' time axes and the curve grid."""
+    last_grace = int(np.flatnonzero(grid["in_grace"]).max())
+    active = init["active"]
+    if last_grace not in set(init["interval"][active].tolist()):
+        # the treat clones untreated at its start would weigh 1 / 0: nobody stands for them
+        raise ModelFitError(
+            "nobody started treatment in the grace period's last week, so the clones still "
+            "untreated then have nobody to stand for them (a positivity violation)"
+        )
+    names = init["names"]
+    fitted = init["x"][active]
+    den_terms = usable_columns(fitted, names, names)
+    num_terms = usable_columns(fitted, names, list(TIME_TERMS))
+    del fitted
+    ones = np.ones((init["x"].shape[0], 1))
+    strategy, start, stop, event = rows["strategy"], rows["start"], rows["stop"], rows["event"]
+    last_day = int(stop.max())
     times = np.unique(stop[event > 0])
     axes = tuple(
         Axis.build(mine, start[mine], stop[mine], event[mine], times)
@@ -209,32 +252,33 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
     outcome_rows = np.flatnonzero(event == EVENT)
     curve_days = np.unique(np.concatenate([np.arange(0, last_day + 1, CURVE_STEP), [last_day]]))
     year_days = {y: year_day(y) for y in years}
+    columns = {name: k for k, name in enumerate(names)}
     return Prepared(
         n_patients=len(patient_ids),
         patient_ids=patient_ids,
-        row_patient=rows.get_column("__p").to_numpy(),
+        row_patient=rows["patient"],
         row_strategy=strategy,
-        row_interval=rows.get_column("interval").to_numpy(),
+        row_interval=rows["interval"],
         row_start=start,
         row_stop=stop,
         row_event=event,
-        row_first=first,
-        row_deviated=deviated,
-        row_init=row_init,
-        row_last_grace=np.where(strategy == TREAT, row_last, -1),
-        init_patient=init.get_column("__p").to_numpy(),
-        init_interval=init.get_column("interval").to_numpy(),
-        init_y=init.get_column("initiated").to_numpy().astype(float),
-        init_x=np.hstack([ones, frame.select(den_terms).to_numpy()]),
-        init_x_num=np.hstack([ones, frame.select(num_terms).to_numpy()]),
+        row_first=rows["first"],
+        row_deviated=rows["deviated"],
+        row_init=rows["init"],
+        row_last_grace=rows["last_grace"],
+        init_patient=init["patient"],
+        init_interval=init["interval"],
+        init_y=init["y"],
+        init_x=np.hstack([ones, init["x"][:, [columns[t] for t in den_terms]]]),
+        init_x_num=np.hstack([ones, init["x"][:, [columns[t] for t in num_terms]]]),
         den_names=["(Intercept)", *den_terms],
         num_names=["(Intercept)", *num_terms],
         init_active=active,
-        n_intervals=grid.height,
+        n_intervals=grid["start"].size,
         last_grace=last_grace,
-        interval_start=grid.get_column("start").to_numpy(),
-        interval_stop=grid.get_column("stop").to_numpy(),
-        interval_in_grace=grid.get_column("in_grace").to_numpy(),
+        interval_start=grid["start"],
+        interval_stop=grid["stop"],
+        interval_in_grace=grid["in_grace"],
         last_day=last_day,
         grid=curve_days,
         year_days=year_days,

@@ -21,10 +21,11 @@ import numpy as np
 import polars as pl
 
 from registry.analysis.target_trial import NotEstimable
-from registry.analysis.target_trial.clones import STRATEGIES, build_clones
+from registry.analysis.target_trial.clones import STRATEGIES
 from registry.analysis.target_trial.diagnostics import diagnostics
-from registry.analysis.target_trial.engine import Prepared, RunResult, prepare, run
+from registry.analysis.target_trial.engine import Prepared, RunResult, run
 from registry.analysis.target_trial.evalue import e_value, e_value_ci
+from registry.analysis.target_trial.layout import prepare_outcome
 from registry.analysis.target_trial.protocol import Protocol
 from registry.analysis.target_trial.result import not_estimable as no_estimate
 from registry.analysis.target_trial.risks import year_day
@@ -52,11 +53,12 @@ def emulate(
     executor: Executor | None = None,
 ) -> dict[str, Any]:
     """The outcome's block (see the module docstring), or the not-estimable block."""
-    clones = build_clones(outcome_frame, assessments, grace_days=protocol.grace_days)
-    if isinstance(clones, NotEstimable):
-        return not_estimable(clones.reason, protocol, _eligible(outcome_frame))
     try:
-        prep = prepare(clones, assessments, protocol.years)
+        prep = prepare_outcome(
+            outcome_frame, assessments, grace_days=protocol.grace_days, years=protocol.years
+        )
+        if isinstance(prep, NotEstimable):
+            return not_estimable(prep.reason, protocol, _eligible(outcome_frame))
         point = run(prep, protocol, np.ones(prep.n_patients), None)
     except (ModelFitError, np.linalg.LinAlgError) as error:
         reason = f"the treatment-initiation model could not be fitted: {error}"
@@ -64,7 +66,7 @@ def emulate(
     if point.log_hr is None and all(v is None for v in point.risks["treat"].values()):
         return not_estimable("no risk is estimable", protocol, prep.n_patients)
     replicates = bootstrap(prep, protocol, point, executor)
-    return assemble(prep, protocol, point, replicates, clones, assessments)
+    return assemble(prep, protocol, point, replicates)
 
 
 def _eligible(outcome_frame: pl.DataFrame) -> int:
@@ -138,8 +140,6 @@ def assemble(
     protocol: Protocol,
     point: RunResult,
     replicates: list[Replicate | None],
-    clones: pl.DataFrame,
-    assessments: pl.DataFrame,
 ) -> dict[str, Any]:
     """The outcome's block from the point estimate and the replicates."""
     good = [r for r in replicates if r is not None]
@@ -159,7 +159,7 @@ def assemble(
                 "lower": np.percentile(band, LEVEL[0], axis=0).tolist() if band is not None else [],
                 "upper": np.percentile(band, LEVEL[1], axis=0).tolist() if band is not None else [],
             },
-            "at_risk": clones_at_risk(clones, name, prep.last_day),
+            "at_risk": clones_at_risk(prep, name),
         }
     rd, rr = {}, {}
     for y, key in zip(protocol.years, years, strict=True):
@@ -187,7 +187,7 @@ def assemble(
             "succeeded": len(good),
             "seed": protocol.seed,
         },
-        "diagnostics": diagnostics(prep, protocol, point, clones),
+        "diagnostics": diagnostics(prep, protocol, point),
     }
     if protocol.replicates and len(good) < 0.95 * protocol.replicates:
         block["diagnostics"]["warnings"].append(
@@ -197,16 +197,13 @@ def assemble(
     return block
 
 
-def clones_at_risk(clones: pl.DataFrame, strategy: str, last_day: int) -> dict[str, list[int]]:
+def clones_at_risk(prep: Prepared, strategy: str) -> dict[str, list[int]]:
     """Unweighted clones of a strategy still followed at each whole year (day 0: all)."""
-    exits = (
-        clones.filter(pl.col("strategy") == strategy)
-        .group_by("clone_id")
-        .agg(pl.col("stop").max())
-        .get_column("stop")
-        .to_numpy()
-    )
-    days = [0, *(d for d in (year_day(y) for y in range(1, 31)) if d <= last_day)]
+    first = prep.row_first
+    last = np.append(first[1:] != first[:-1], True)  # each clone's last row: its exit
+    mine = last & (prep.row_strategy == STRATEGIES.index(strategy))
+    exits = prep.row_stop[mine]
+    days = [0, *(d for d in (year_day(y) for y in range(1, 31)) if d <= prep.last_day)]
     return {"day": days, "n": [int(exits.size if d == 0 else np.sum(exits >= d)) for d in days]}
 
 

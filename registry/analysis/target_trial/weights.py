@@ -89,12 +89,20 @@ def model_frame(rows: pl.DataFrame) -> pl.DataFrame:
 
 def usable_terms(frame: pl.DataFrame, terms: list[str]) -> list[str]:
     """Terms that vary and are not linear combinations of the intercept and earlier terms
-    (a singular design has no unique fit; R's glm gives such a term NA): each term is kept
-    when its centred, scaled column keeps the Gram matrix of the kept ones well conditioned."""
+    (see usable_columns)."""
+    matrix = frame.select(pl.col(terms).cast(pl.Float64)).to_numpy()
+    return usable_columns(matrix, terms, terms)
+
+
+def usable_columns(matrix: np.ndarray, names: list[str], terms: list[str]) -> list[str]:
+    """Of `terms` (columns of `matrix`, named by `names`), those that vary and are not linear
+    combinations of the intercept and earlier terms (a singular design has no unique fit;
+    R's glm gives such a term NA): each term is kept when its centred, scaled column keeps
+    the Gram matrix of the kept ones well conditioned."""
     kept: list[str] = []
     columns: list[np.ndarray] = []
     for term in terms:
-        column = frame.get_column(term).cast(pl.Float64).to_numpy()
+        column = matrix[:, names.index(term)]
         spread = column.std()
         if not np.isfinite(spread) or spread == 0:
             continue
