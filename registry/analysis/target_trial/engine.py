@@ -60,7 +60,7 @@ class Axis:
     @classmethod
     def build(cls, rows: np.ndarray, start: np.ndarray, stop: np.ndarray, code: np.ndarray,
               times: np.ndarray) -> Axis:  # fmt: skip
-        stop_order, start_order = np.argsort(stop, kind="stable"), np.argsort(start, kind="stable")
+        stop_order, start_order = stable_order(stop), stable_order(start)
         hit = np.flatnonzero(code > 0)
         return cls(
             rows=rows,
@@ -85,6 +85,16 @@ class Axis:
         d1 = np.bincount(self.event_time[outcome], weights=we[outcome], minlength=n)
         d2 = np.bincount(self.event_time[~outcome], weights=we[~outcome], minlength=n)
         return at_risk, d1, d2
+
+
+def stable_order(days: np.ndarray) -> np.ndarray:
+    """np.argsort(days, kind="stable"); whole days in 0..65535 (always, for follow-up capped
+    at five years) are sorted as uint16, which NumPy radix-sorts: the same permutation (a
+    stable sort of equal keys has only one), several times faster on tens of millions of rows."""
+    small = days.size and days.min() >= 0 and days.max() <= np.iinfo(np.uint16).max
+    if small and np.array_equal(days, np.floor(days)):
+        return np.argsort(days.astype(np.uint16), kind="stable")
+    return np.argsort(days, kind="stable")
 
 
 def _tail(w: np.ndarray) -> np.ndarray:

@@ -76,13 +76,12 @@ def prepare_outcome(
     init_count = np.zeros(order.size, dtype=np.int64)
     init_count[init["order"]] = init["counts"]
 
-    def init_row(interval: np.ndarray | int) -> np.ndarray:
-        inside = interval < init_count[row_patient]
-        return np.where(inside, init_offset[row_patient] + interval, -1)
-
-    row_init = init_row(row_interval)
+    row_offset, row_count = init_offset[row_patient], init_count[row_patient]
+    row_init = np.where(row_interval < row_count, row_offset + row_interval, -1)
     last_grace = int(np.flatnonzero(in_grace).max())
-    row_last = np.where(row_strategy == TREAT, init_row(last_grace), -1)
+    has_last = (row_strategy == TREAT) & (last_grace < row_count)
+    row_last = np.where(has_last, row_offset + last_grace, -1)
+    del row_offset, row_count
     scores = _latest_scores(patients, assessments, init["patient"], starts[init["interval"]])
     design, names = design_matrix(patients, COVARIATES)
     start_days = starts[init["interval"]].astype(np.float64)
