@@ -20,6 +20,7 @@ from registry.report.write import render_report, results_json, write_report
 BUILT = dt.datetime(2026, 1, 2, 3, 4)
 SECTIONS = (
     "headline",
+    "target-trial",
     "flow",
     "table1",
     "km",

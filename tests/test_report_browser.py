@@ -200,6 +200,8 @@ def report(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 lambda request: seen["failed_requests"].append(f"{request.url}: {request.failure}"),
             )
             page.goto((demo_dir / "index.html").resolve().as_uri(), wait_until="load")
+            # figures in a closed <details> (the target trial's diagnostics) draw on opening
+            page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
             try:
                 page.wait_for_function(DRAWN_JS, arg=list(FIGURES), timeout=DRAW_TIMEOUT_MS)
                 page.evaluate(

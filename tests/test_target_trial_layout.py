@@ -59,12 +59,31 @@ def assert_same(expected: object, ours: object) -> None:
         else:
             assert a == b, field.name
     for strategy in ("treat", "no_treat"):
-        assert clones_at_risk(ours, strategy)["n"][0] == expected.n_patients
+        assert clones_at_risk(ours, strategy, [0])["n"] == [expected.n_patients]
 
 
 def test_the_arrays_equal_the_frame_path_on_a_synthetic_cohort() -> None:
     frame, scores = pinned_inputs()
     assert_same(*both(frame, scores))
+
+
+def test_clones_at_risk_counts_the_clone_frame_exits() -> None:
+    frame = cohort(mixed(120))
+    scores = vas_scores(frame)
+    clones = build_clones(frame, scores, grace_days=GRACE)
+    prep = prepare_outcome(frame, scores, grace_days=GRACE, years=YEARS)
+    assert isinstance(clones, pl.DataFrame) and isinstance(prep, Prepared)
+    days = [0, 30, 56, 57, 200, 365, 730]
+    for strategy in ("treat", "no_treat"):
+        exits = (
+            clones.filter(pl.col("strategy") == strategy)
+            .group_by("clone_id")
+            .agg(pl.col("stop").max())
+            .get_column("stop")
+            .to_numpy()
+        )
+        expected = [exits.size if d == 0 else int(np.sum(exits >= d)) for d in days]
+        assert clones_at_risk(prep, strategy, days) == {"day": days, "n": expected}
 
 
 def test_scores_before_t0_missing_scores_and_ids_that_sort_apart_as_clone_ids() -> None:

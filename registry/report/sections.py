@@ -9,6 +9,7 @@ from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
 from registry.report.figures.style import ARM_LABELS, variable_label
 from registry.report.format import MISSING, YEARS, count, fixed, hr_text, percent, pvalue
+from registry.report.target_trial import target_trial_section, trial_headline
 from registry.result_types import (
     ChiSquare,
     CIFCurve,
@@ -42,6 +43,7 @@ def sections(results: Results, threshold: int) -> Context:
         "threshold": threshold,
         "years": YEARS,
         "headline": headline(results, threshold),
+        **target_trial_section(results, threshold),
         "flow": results["cohort"]["attrition"],
         "policy": [r for r in results["cohort"]["data_policy"] if r["rows"] != 0],
         "follow_up": follow_up(results["cohort"]),
@@ -79,6 +81,7 @@ def headline(results: Results, threshold: int) -> Context:
         "plain": plain_words(fit, results["study"]["primary_outcome"]),
         "cif_treated": five_year(cif["treated"]),
         "cif_untreated": five_year(cif["untreated"]),
+        "trial": trial_headline(results),
     }
 
 

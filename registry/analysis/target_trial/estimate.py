@@ -1,6 +1,7 @@
 """One outcome's target-trial emulation, as results.json's `target_trial.outcomes.<key>`.
 
-Clone (clones.py), prepare the arrays once (engine.prepare), estimate with every patient
+Clone and prepare the arrays once (layout.prepare_outcome: the clone rows of clones.py as
+arrays, without the clone frame), estimate with every patient
 weighing 1, then rerun the whole estimate — initiation model, weights, truncation, curves,
 hazard ratio — on `protocol.replicates` bootstrap samples of patients (frequency weights;
 replicate b draws from `np.random.default_rng([seed, b])`, so any replicate is reproducible
@@ -27,9 +28,10 @@ from registry.analysis.target_trial.engine import Prepared, RunResult, run
 from registry.analysis.target_trial.evalue import e_value, e_value_ci
 from registry.analysis.target_trial.layout import prepare_outcome
 from registry.analysis.target_trial.protocol import Protocol
+from registry.analysis.target_trial.result import at_risk_days
 from registry.analysis.target_trial.result import not_estimable as no_estimate
-from registry.analysis.target_trial.risks import year_day
 from registry.errors import ModelFitError
+from registry.result_types import TrialOutcome
 
 MIN_REPLICATES = 20  # fewer successful replicates than this: no intervals
 LEVEL = (2.5, 97.5)
@@ -51,8 +53,17 @@ def emulate(
     *,
     outcome: str,
     executor: Executor | None = None,
-) -> dict[str, Any]:
+) -> TrialOutcome:
     """The outcome's block (see the module docstring), or the not-estimable block."""
+    return cast(TrialOutcome, _emulate(outcome_frame, assessments, protocol, executor))
+
+
+def _emulate(
+    outcome_frame: pl.DataFrame,
+    assessments: pl.DataFrame,
+    protocol: Protocol,
+    executor: Executor | None,
+) -> dict[str, Any]:
     try:
         prep = prepare_outcome(
             outcome_frame, assessments, grace_days=protocol.grace_days, years=protocol.years
@@ -159,7 +170,9 @@ def assemble(
                 "lower": np.percentile(band, LEVEL[0], axis=0).tolist() if band is not None else [],
                 "upper": np.percentile(band, LEVEL[1], axis=0).tolist() if band is not None else [],
             },
-            "at_risk": clones_at_risk(prep, name),
+            "at_risk": clones_at_risk(
+                prep, name, [d for d in at_risk_days(protocol) if d <= prep.last_day]
+            ),
         }
     rd, rr = {}, {}
     for y, key in zip(protocol.years, years, strict=True):
@@ -197,13 +210,12 @@ def assemble(
     return block
 
 
-def clones_at_risk(prep: Prepared, strategy: str) -> dict[str, list[int]]:
-    """Unweighted clones of a strategy still followed at each whole year (day 0: all)."""
+def clones_at_risk(prep: Prepared, strategy: str, days: list[int]) -> dict[str, list[int]]:
+    """Unweighted clones of a strategy still followed on each day (day 0: all)."""
     first = prep.row_first
     last = np.append(first[1:] != first[:-1], True)  # each clone's last row: its exit
     mine = last & (prep.row_strategy == STRATEGIES.index(strategy))
     exits = prep.row_stop[mine]
-    days = [0, *(d for d in (year_day(y) for y in range(1, 31)) if d <= prep.last_day)]
     return {"day": days, "n": [int(exits.size if d == 0 else np.sum(exits >= d)) for d in days]}
 
 

@@ -194,6 +194,8 @@ def _figure_ids() -> dict[str, str]:
         ids[div_id("km-weighted", key)] = f"IPTW-weighted Kaplan-Meier: {label}"
         ids[div_id("cif", key)] = f"Cumulative incidence with death competing: {label}"
         ids[div_id("schoenfeld", key, "treated")] = f"Schoenfeld residuals, treatment: {label}"
+        ids[div_id("tt", key)] = f"Target trial, risk under each strategy: {label}"
+        ids[div_id("tt-love", key)] = f"Target trial, balance of the clones: {label}"
     for instrument in ("VAS", "ODI"):
         ids[div_id("pro", instrument, "box")] = f"{instrument} by visit and arm"
         ids[div_id("pro", instrument, "trajectory")] = f"{instrument} mean and 95 % CI by visit"
@@ -206,12 +208,18 @@ FIGURE_IDS: dict[str, str] = _figure_ids()
 
 # Defined once per page, after plotly.js: figures are queued as the page is read and drawn
 # one per task afterwards, so the text shows at once and the page stays responsive while
-# a million-patient report draws its curves; printing draws whatever is still queued.
+# a million-patient report draws its curves; printing draws whatever is still queued. A
+# figure in a closed <details> (the target trial's diagnostics) is drawn when it is opened.
 DRAW_SCRIPT = """
 window.registryDraw = (function () {
   var queue = [], waiting = false;
   function draw(job) {
-    if (document.getElementById(job[0])) Plotly.newPlot(job[0], job[1].data, job[1].layout, job[2]);
+    var div = document.getElementById(job[0]);
+    if (!div) return;
+    // inside a closed <details> nothing can be measured: draw when it is first opened
+    var closed = div.closest("details:not([open])");
+    if (closed) closed.addEventListener("toggle", function () { draw(job); }, {once: true});
+    else Plotly.newPlot(job[0], job[1].data, job[1].layout, job[2]);
   }
   function next() {
     if (queue.length) draw(queue.shift());
