@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
             folder = Path(tmp)
             found = measure("inputs", folder, size)
             rows.append(row(size, "inputs (synth, registry, frames)", found,
-                            f"{found['rows']:,} eligible-or-not patients"))  # fmt: skip
+                            f"{found['rows']:,} patients in the outcome frame"))  # fmt: skip
             repeats = args.repeats if size <= 100_000 else 1
             rows.append(row(size, "point estimate (emulate, 0 replicates)",
                             measure("point", folder, repeats)))  # fmt: skip
