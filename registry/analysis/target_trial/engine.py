@@ -22,6 +22,7 @@ risk by 2.5 percentage points.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -142,6 +143,34 @@ class Prepared:
     outcome_time: np.ndarray  # their index on the time axis
     grid_pos: np.ndarray  # per grid day: index into the cif (0 = before the first time)
     year_pos: list[int]
+
+    # The model's data, gathered once rather than in every replicate (a frozen dataclass
+    # still caches: cached_property writes the instance's __dict__ directly).
+    @cached_property
+    def x_active(self) -> np.ndarray:
+        """Denominator design of the active initiation rows."""
+        return self.init_x[self.init_active]
+
+    @cached_property
+    def x_num_active(self) -> np.ndarray:
+        """Numerator (time-only) design of the active initiation rows."""
+        return self.init_x_num[self.init_active]
+
+    @cached_property
+    def y_active(self) -> np.ndarray:
+        """Whether treatment started, in the active initiation rows."""
+        return self.init_y[self.init_active]
+
+    @cached_property
+    def patient_active(self) -> np.ndarray:
+        """Patient of each active initiation row."""
+        return self.init_patient[self.init_active]
+
+    @cached_property
+    def first_active(self) -> tuple[np.ndarray, np.ndarray]:
+        """The intervals with a start, and the first active row of each."""
+        intervals, first = np.unique(self.init_interval[self.init_active], return_index=True)
+        return intervals, first
 
 
 @dataclass(frozen=True)
@@ -363,18 +392,18 @@ def weighted_percentile(values: np.ndarray, freq: np.ndarray, q: float) -> float
 
 def run(prep: Prepared, protocol: Protocol, freq: np.ndarray, start: RunResult | None) -> RunResult:
     """One estimate with per-patient frequency weights (see the module docstring)."""
-    act = prep.init_active
-    f_init = freq[prep.init_patient[act]].astype(float)
-    y = prep.init_y[act]
+    act, x, x_num = prep.init_active, prep.x_active, prep.x_num_active
+    f_init = freq[prep.patient_active].astype(float)
+    y = prep.y_active
     if not 0 < float(f_init @ y) < float(f_init.sum()):
         raise ModelFitError("treatment initiation needs intervals with and without a start")
-    coef_den = fit_glm(y, prep.init_x[act], f_init, None if start is None else start.coef_den)
-    coef_num = fit_glm(y, prep.init_x_num[act], f_init, None if start is None else start.coef_num)
+    coef_den = fit_glm(y, x, f_init, None if start is None else start.coef_den)
+    coef_num = fit_glm(y, x_num, f_init, None if start is None else start.coef_num)
     p_den = np.zeros(len(prep.init_y))
-    p_den[act] = _expit(prep.init_x[act] @ coef_den)
+    p_den[act] = _expit(x @ coef_den)
     p_interval = np.zeros(prep.n_intervals)
-    first_rows = np.unique(prep.init_interval[act], return_index=True)
-    p_interval[first_rows[0]] = _expit(prep.init_x_num[act][first_rows[1]] @ coef_num)
+    intervals, first_rows = prep.first_active
+    p_interval[intervals] = _expit(x_num[first_rows] @ coef_num)
     w_raw = 1.0 / _cumulative_before(prep, censoring_factors(prep, p_den))
     if protocol.weights == "stabilised":
         w_raw = w_raw * marginal_uncensored(prep, p_interval)
