@@ -210,6 +210,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Largest size timed through the executor (it copies the arrays "
                              "to each worker process).")  # fmt: skip
     parser.add_argument("--refresh-size", type=int, default=10_000, help="0: no refresh.")
+    parser.add_argument("--stages", default="point,replicate,executor",
+                        help="Stages timed at each size, comma-separated.")  # fmt: skip
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -230,15 +232,18 @@ def main(argv: list[str] | None = None) -> None:
             found = measure("inputs", folder, size)
             rows.append(row(size, "inputs (synth, registry, frames)", found,
                             f"{found['rows']:,} patients in the outcome frame"))  # fmt: skip
+            stages = args.stages.split(",")
             repeats = args.repeats if size <= 100_000 else 1
-            rows.append(row(size, "point estimate (emulate, 0 replicates)",
-                            measure("point", folder, repeats)))  # fmt: skip
+            if "point" in stages:
+                rows.append(row(size, "point estimate (emulate, 0 replicates)",
+                                measure("point", folder, repeats)))  # fmt: skip
             reps = args.replicates if size <= 100_000 else max(3, args.replicates // 3)
-            found = measure("replicate", folder, reps)
-            median = statistics.median(found["seconds"])
-            rows.append(row(size, "bootstrap replicate, serial", found,
-                            f"{PROJECTED} replicates ≈ {median * PROJECTED:,.0f} s"))  # fmt: skip
-            if size <= args.executor_max:
+            if "replicate" in stages:
+                found = measure("replicate", folder, reps)
+                median = statistics.median(found["seconds"])
+                note = f"{PROJECTED} replicates ≈ {median * PROJECTED:,.0f} s"
+                rows.append(row(size, "bootstrap replicate, serial", found, note))
+            if "executor" in stages and size <= args.executor_max:
                 found = measure("executor", folder, reps)
                 rows.append(row(size, "bootstrap replicate, 2-process executor", found,
                                 f"wall per replicate; {PROJECTED} ≈ "
