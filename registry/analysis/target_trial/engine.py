@@ -280,7 +280,6 @@ def finish_prepare(
     den_terms = usable_columns(fitted, names, names)
     num_terms = usable_columns(fitted, names, list(TIME_TERMS))
     del fitted
-    ones = np.ones((init["x"].shape[0], 1))
     strategy, start, stop, event = rows["strategy"], rows["start"], rows["stop"], rows["event"]
     last_day = int(stop.max())
     times = np.unique(stop[event > 0])
@@ -308,8 +307,8 @@ def finish_prepare(
         init_patient=init["patient"],
         init_interval=init["interval"],
         init_y=init["y"],
-        init_x=np.hstack([ones, init["x"][:, [columns[t] for t in den_terms]]]),
-        init_x_num=np.hstack([ones, init["x"][:, [columns[t] for t in num_terms]]]),
+        init_x=_with_intercept(init["x"], [columns[t] for t in den_terms]),
+        init_x_num=_with_intercept(init["x"], [columns[t] for t in num_terms]),
         den_names=["(Intercept)", *den_terms],
         num_names=["(Intercept)", *num_terms],
         init_active=active,
@@ -328,6 +327,16 @@ def finish_prepare(
         grid_pos=np.searchsorted(times, curve_days, side="right"),
         year_pos=[int(np.searchsorted(times, d, side="right")) for d in year_days.values()],
     )
+
+
+def _with_intercept(x: np.ndarray, columns: list[int]) -> np.ndarray:
+    """A column of ones, then the chosen columns of x, filled in place (no stacked copies:
+    at a million patients each is 2 GB)."""
+    out = np.empty((x.shape[0], len(columns) + 1))
+    out[:, 0] = 1.0
+    for k, column in enumerate(columns, start=1):
+        out[:, k] = x[:, column]
+    return out
 
 
 def fit_glm(y: np.ndarray, x: np.ndarray, freq: np.ndarray, start: np.ndarray | None) -> np.ndarray:
