@@ -58,8 +58,6 @@ def assert_same(expected: object, ours: object) -> None:
             assert np.array_equal(a, b, equal_nan=True), field.name
         else:
             assert a == b, field.name
-    for strategy in ("treat", "no_treat"):
-        assert clones_at_risk(ours, strategy, [0])["n"] == [expected.n_patients]
 
 
 def test_the_arrays_equal_the_frame_path_on_a_synthetic_cohort() -> None:
@@ -111,7 +109,9 @@ rows_strategy = st.lists(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=rows_strategy, days=st.lists(st.integers(-30, 400), max_size=4, unique=True))
+@given(
+    rows=rows_strategy, days=st.lists(st.integers(-30, 400), min_size=1, max_size=4, unique=True)
+)
 def test_any_cohort_gives_the_same_arrays_reason_or_error(
     rows: list[tuple[int, int, int | None]], days: list[int]
 ) -> None:

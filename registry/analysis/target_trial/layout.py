@@ -173,6 +173,8 @@ def _initiation(patients: pl.DataFrame, init_order: np.ndarray, starts: np.ndarr
 def _latest_scores(patients: pl.DataFrame, assessments: pl.DataFrame, patient: np.ndarray,
                    start: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
     """Per row: the latest VAS and ODI recorded on or before t0 + start (NaN: none)."""
+    if assessments.is_empty():  # (an empty frame may not even type its columns)
+        return {instrument: np.full(patient.size, np.nan) for instrument in SCORES}
     code = patients.select("patient_id", "t0").with_row_index("__p")
     found = assessments.join(code, on="patient_id", how="inner").select(
         pl.col("__p").cast(pl.Int64),
