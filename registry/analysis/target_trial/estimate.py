@@ -1,6 +1,7 @@
 """One outcome's target-trial emulation, as results.json's `target_trial.outcomes.<key>`.
 
-Clone (clones.py), prepare the arrays once (engine.prepare), estimate with every patient
+Clone and prepare the arrays once (layout.prepare_outcome: the clone rows of clones.py as
+arrays, without the clone frame), estimate with every patient
 weighing 1, then rerun the whole estimate — initiation model, weights, truncation, curves,
 hazard ratio — on `protocol.replicates` bootstrap samples of patients (frequency weights;
 replicate b draws from `np.random.default_rng([seed, b])`, so any replicate is reproducible
@@ -21,10 +22,11 @@ import numpy as np
 import polars as pl
 
 from registry.analysis.target_trial import NotEstimable
-from registry.analysis.target_trial.clones import STRATEGIES, build_clones
+from registry.analysis.target_trial.clones import STRATEGIES
 from registry.analysis.target_trial.diagnostics import diagnostics
-from registry.analysis.target_trial.engine import Prepared, RunResult, prepare, run
+from registry.analysis.target_trial.engine import Prepared, RunResult, run
 from registry.analysis.target_trial.evalue import e_value, e_value_ci
+from registry.analysis.target_trial.layout import prepare_outcome
 from registry.analysis.target_trial.protocol import Protocol
 from registry.analysis.target_trial.result import at_risk_days
 from registry.analysis.target_trial.result import not_estimable as no_estimate
@@ -62,11 +64,12 @@ def _emulate(
     protocol: Protocol,
     executor: Executor | None,
 ) -> dict[str, Any]:
-    clones = build_clones(outcome_frame, assessments, grace_days=protocol.grace_days)
-    if isinstance(clones, NotEstimable):
-        return not_estimable(clones.reason, protocol, _eligible(outcome_frame))
     try:
-        prep = prepare(clones, assessments, protocol.years)
+        prep = prepare_outcome(
+            outcome_frame, assessments, grace_days=protocol.grace_days, years=protocol.years
+        )
+        if isinstance(prep, NotEstimable):
+            return not_estimable(prep.reason, protocol, _eligible(outcome_frame))
         point = run(prep, protocol, np.ones(prep.n_patients), None)
     except (ModelFitError, np.linalg.LinAlgError) as error:
         reason = f"the treatment-initiation model could not be fitted: {error}"
@@ -74,7 +77,7 @@ def _emulate(
     if point.log_hr is None and all(v is None for v in point.risks["treat"].values()):
         return not_estimable("no risk is estimable", protocol, prep.n_patients)
     replicates = bootstrap(prep, protocol, point, executor)
-    return assemble(prep, protocol, point, replicates, clones, assessments)
+    return assemble(prep, protocol, point, replicates)
 
 
 def _eligible(outcome_frame: pl.DataFrame) -> int:
@@ -148,8 +151,6 @@ def assemble(
     protocol: Protocol,
     point: RunResult,
     replicates: list[Replicate | None],
-    clones: pl.DataFrame,
-    assessments: pl.DataFrame,
 ) -> dict[str, Any]:
     """The outcome's block from the point estimate and the replicates."""
     good = [r for r in replicates if r is not None]
@@ -170,7 +171,7 @@ def assemble(
                 "upper": np.percentile(band, LEVEL[1], axis=0).tolist() if band is not None else [],
             },
             "at_risk": clones_at_risk(
-                clones, name, [d for d in at_risk_days(protocol) if d <= prep.last_day]
+                prep, name, [d for d in at_risk_days(protocol) if d <= prep.last_day]
             ),
         }
     rd, rr = {}, {}
@@ -199,7 +200,7 @@ def assemble(
             "succeeded": len(good),
             "seed": protocol.seed,
         },
-        "diagnostics": diagnostics(prep, protocol, point, clones),
+        "diagnostics": diagnostics(prep, protocol, point),
     }
     if protocol.replicates and len(good) < 0.95 * protocol.replicates:
         block["diagnostics"]["warnings"].append(
@@ -209,15 +210,12 @@ def assemble(
     return block
 
 
-def clones_at_risk(clones: pl.DataFrame, strategy: str, days: list[int]) -> dict[str, list[int]]:
+def clones_at_risk(prep: Prepared, strategy: str, days: list[int]) -> dict[str, list[int]]:
     """Unweighted clones of a strategy still followed on each day (day 0: all)."""
-    exits = (
-        clones.filter(pl.col("strategy") == strategy)
-        .group_by("clone_id")
-        .agg(pl.col("stop").max())
-        .get_column("stop")
-        .to_numpy()
-    )
+    first = prep.row_first
+    last = np.append(first[1:] != first[:-1], True)  # each clone's last row: its exit
+    mine = last & (prep.row_strategy == STRATEGIES.index(strategy))
+    exits = prep.row_stop[mine]
     return {"day": days, "n": [int(exits.size if d == 0 else np.sum(exits >= d)) for d in days]}
 
 

@@ -89,22 +89,35 @@ def model_frame(rows: pl.DataFrame) -> pl.DataFrame:
 
 def usable_terms(frame: pl.DataFrame, terms: list[str]) -> list[str]:
     """Terms that vary and are not linear combinations of the intercept and earlier terms
-    (a singular design has no unique fit; R's glm gives such a term NA): each term is kept
-    when its centred, scaled column keeps the Gram matrix of the kept ones well conditioned."""
-    kept: list[str] = []
-    columns: list[np.ndarray] = []
-    for term in terms:
-        column = frame.get_column(term).cast(pl.Float64).to_numpy()
-        spread = column.std()
-        if not np.isfinite(spread) or spread == 0:
-            continue
-        candidate = [*columns, (column - column.mean()) / spread]
-        stacked = np.column_stack(candidate)
-        eigen = np.linalg.eigvalsh(stacked.T @ stacked / len(column))
+    (see usable_columns)."""
+    matrix = frame.select(pl.col(terms).cast(pl.Float64)).to_numpy()
+    return usable_columns(matrix, terms, terms)
+
+
+def usable_columns(matrix: np.ndarray, names: list[str], terms: list[str]) -> list[str]:
+    """Of `terms` (columns of `matrix`, named by `names`), those that vary and are not linear
+    combinations of the intercept and earlier terms (a singular design has no unique fit;
+    R's glm gives such a term NA): each term is kept when its centred, scaled column keeps
+    the Gram matrix of the kept ones well conditioned."""
+    # The Gram matrix of every varying, standardised column is formed once (one pass over the
+    # rows); each candidate set's Gram matrix is its sub-block (the same numbers a stack of
+    # the kept columns gives, without re-stacking millions of rows per term).
+    index = [names.index(term) for term in terms]
+    spread = matrix[:, index].std(axis=0) if matrix.shape[0] else np.zeros(len(index))
+    varying = [k for k, s in enumerate(spread) if np.isfinite(s) and s > 0]
+    if not varying:
+        return []
+    chosen = np.asarray(index)[varying]
+    z = (matrix[:, chosen] - matrix[:, chosen].mean(axis=0)) / spread[varying]
+    gram = z.T @ z / matrix.shape[0]
+    del z
+    kept: list[int] = []
+    for k in range(len(varying)):
+        candidate = [*kept, k]
+        eigen = np.linalg.eigvalsh(gram[np.ix_(candidate, candidate)])
         if eigen.min() > 1e-9 * eigen.max():
-            kept.append(term)
-            columns = candidate
-    return kept
+            kept = candidate
+    return [terms[varying[k]] for k in kept]
 
 
 def fit_logistic(y: np.ndarray, frame: pl.DataFrame, terms: list[str]) -> ModelFit:
