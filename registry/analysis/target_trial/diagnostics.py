@@ -23,6 +23,7 @@ import polars as pl
 
 from registry.analysis.target_trial.engine import TREAT, Prepared, RunResult
 from registry.analysis.target_trial.protocol import Protocol
+from registry.analysis.target_trial.risks import year_day
 from registry.analysis.target_trial.weights import TIME_TERMS
 
 SMD_LIMIT = 0.1  # |SMD| above this after weighting: imbalance
@@ -88,7 +89,12 @@ def weight_summary(prep: Prepared, point: RunResult) -> list[dict[str, Any]]:
 
 
 def deviation_table(prep: Prepared) -> list[dict[str, Any]]:
-    """Per strategy and interval: clones followed at its start, and censored for deviating."""
+    """Per strategy and period: clones followed at its start, and censored for deviating.
+
+    Periods are the grace period's weeks, then whole years of follow-up (the 4-weekly
+    intervals after the grace period grouped by the year their start falls in): every
+    published count is a cell of the small-count solver, and yearly rows after the grace
+    period keep what a reader needs (when deviations happen) without a count per 4 weeks."""
     table = _named(
         _by_strategy_and_interval(prep, deviated=prep.row_deviated)
         .group_by("code", "interval")
@@ -96,17 +102,28 @@ def deviation_table(prep: Prepared) -> list[dict[str, Any]]:
         prep,
     )
     starts, stops = prep.interval_start, prep.interval_stop
-    return [
-        {
-            "strategy": row["strategy"],
-            "interval": row["interval"],
-            "start": int(starts[row["interval"]]),
-            "stop": int(stops[row["interval"]]),
-            "at_risk": int(row["at_risk"]),
-            "censored": int(row["censored"]),
-        }
-        for row in table.iter_rows(named=True)
-    ]
+    years = np.array([year_day(y) for y in range(1, 101)])
+    period = {
+        k: k if k <= prep.last_grace else prep.last_grace + 1 + int(np.sum(years <= starts[k]))
+        for k in range(prep.n_intervals)
+    }
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in table.sort("interval").iter_rows(named=True):
+        k = row["interval"]
+        key = (row["strategy"], period[k])
+        if key not in rows:  # the period's first interval: its clones at risk
+            rows[key] = {
+                "strategy": row["strategy"],
+                "interval": k,
+                "start": int(starts[k]),
+                "stop": int(stops[k]),
+                "at_risk": int(row["at_risk"]),
+                "censored": 0,
+            }
+        rows[key]["stop"] = max(rows[key]["stop"], int(stops[k]))
+        rows[key]["censored"] += int(row["censored"])
+    order = {"treat": 0, "no_treat": 1}
+    return sorted(rows.values(), key=lambda r: (order[r["strategy"]], r["interval"]))
 
 
 def _covariate_columns(prep: Prepared) -> list[int]:
