@@ -246,3 +246,28 @@ def test_eligible_patients_hidden_with_their_clones_at_day_zero() -> None:
     if published["patients"] is None:
         assert published["strategies"]["treat"]["at_risk"]["n"][0] is None
         assert published["diagnostics"]["censored"][0]["at_risk"] is None
+
+
+def test_every_virtual_count_has_one_value_whatever_strategies_share() -> None:
+    """The day-0 cell (the eligible patients) is shared by both strategies; the counts that
+    leave between it and each strategy's next row are that strategy's own virtual cells (a
+    shared name once took the last strategy's value and made the solver hide the cohort)."""
+    from registry.privacy.suppression import Cells
+    from registry.privacy.trial import trial_cells
+
+    flows = {"treat": [(0, 30)] + [(0, 1)] * 6, "no_treat": [(0, 44)] + [(0, 1)] * 6}
+    block = estimated_block(400, flows, {"treat": [300, 250], "no_treat": [290, 240]},
+                            [(0, 0.0), (365, 0.1)])  # fmt: skip
+    seen: dict[str, list[int]] = {}
+    cells = Cells(K)
+    original = cells.virtual
+
+    def record(name: str, value: int) -> str:
+        seen.setdefault(name, []).append(value)
+        return original(name, value)
+
+    cells.virtual = record  # type: ignore[method-assign]
+    trial_cells(cells, {"target_trial": {"outcomes": {"adjacent": block}}})
+    assert seen and all(len(values) == 1 for values in seen.values()), seen
+    for total, parts in cells.relations:  # every relation holds with the true values
+        assert cells.cells[total].value == sum(cells.cells[p].value for p in parts)

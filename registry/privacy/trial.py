@@ -82,8 +82,8 @@ def _patients_cell(cells: Cells, results: JsonTree, key: str, value: Any, path: 
     for existing, cell in cells.cells.items():
         same_outcome = any(p[:2] == outcome and p[-1] == "n" for p in cell.paths)
         if same_outcome and cell.value == value:
-            return cells.add(existing, value, path, anchor=2)
-    name = cells.add(f"tt.{key}.patients", value, path, anchor=2)
+            return cells.add(existing, value, path)  # keeps the flow's own anchor
+    name = cells.add(f"tt.{key}.patients", value, path, anchor=1)
     whole = next((n for n, c in cells.cells.items() if (*outcome, "n") in c.paths), None)
     if whole is not None and name is not None and cells.cells[whole].value >= value:
         cells.relate(whole, [name, cells.virtual(f"tt.{key}.incomplete",
@@ -121,10 +121,12 @@ def _strategy_cells(cells: Cells, at: Any, block: JsonTree, strategy: str,
     for day, name in yearly:  # a yearly number at risk lies between two intervals'
         before = [a for r, a, _ in names if r.get("start", 0) <= day and a is not None]
         later = [a for r, a, _ in names if r.get("start", 0) > day and a is not None]
+        # virtual names of this strategy's own: the day-0 cell is shared (the eligible
+        # patients), and a shared virtual would take the last strategy's value
         if before and name != before[-1]:
-            _exits(cells, f"{name}.before", before[-1], [name])
+            _exits(cells, f"{base}.day{day}.before", before[-1], [name])
         if later and name != later[0]:
-            _exits(cells, f"{name}.after", name, [later[0]])
+            _exits(cells, f"{base}.day{day}.after", name, [later[0]])
 
 
 def _exits(cells: Cells, name: str, total: str | None, parts: list[str | None]) -> None:

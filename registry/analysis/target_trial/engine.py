@@ -477,6 +477,8 @@ def _efron_newton(
             return None
         step = score / info
         beta += step
+        if abs(beta) > 30:  # a hazard ratio beyond e^30: the strategies separate, no estimate
+            return None
         if abs(step) < 1e-13 * max(1.0, abs(beta)):
             break
     return float(beta) if np.isfinite(beta) else None
