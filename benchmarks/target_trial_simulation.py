@@ -79,7 +79,9 @@ def ever_treated_difference(outcome: pl.DataFrame) -> float | None:
     return risks["treated"] - risks["untreated"]
 
 
-def one_run(patients: int, seed: int, hr: float, replicates: int) -> dict[str, Any]:
+def one_run(
+    patients: int, seed: int, hr: float, replicates: int, truncation: float = 99.0
+) -> dict[str, Any]:
     """Every estimate of one seed and true HR, with the truth."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ttsim-") as tmp:
@@ -94,8 +96,8 @@ def one_run(patients: int, seed: int, hr: float, replicates: int) -> dict[str, A
     tte = analysis.tte
     outcome = tte.outcomes.filter(pl.col("outcome") == OUTCOME)
     counting = tte.counting.filter(pl.col("outcome") == OUTCOME)
-    block = emulate(outcome, assessments, replace(Protocol(), replicates=replicates),
-                    outcome=OUTCOME)  # fmt: skip
+    protocol = replace(Protocol(), replicates=replicates, truncation_percentile=truncation)
+    block = emulate(outcome, assessments, protocol, outcome=OUTCOME)
     rd = block["risk_difference"][YEAR_5]
     cox = fit_time_varying(counting, analysis.study, adjusted=True)
     return {
@@ -169,7 +171,8 @@ def to_markdown(args: argparse.Namespace, rows: list[dict[str, Any]], wall: floa
         f"min with {args.workers} worker processes on a shared 2-core machine",
         f"- Scenario tv-confounding, {args.patients:,} patients per cohort, seeds 1–{args.seeds}, "
         f"{args.replicates} bootstrap replicates, default Protocol (grace 56 days, stabilised "
-        "weights truncated at the 99th percentile); outcome adjacent, death competing",
+        f"weights truncated at the {args.truncation:g}th percentile; 100: none); outcome "
+        "adjacent, death competing",
         '- Truth: truth.json `target_trial.risk_difference["5"]` (population risks from the '
         "same latent draws under both strategies); for the Cox HR, the true treatment HR",
         f"- Mean seconds per run (synth + ingest + analysis + emulate): "
@@ -208,6 +211,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hrs", default="1.0,0.6", help="True hazard ratios, comma-separated.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--truncation", type=float, default=99.0,
+        help="Weights capped at this percentile (100: none); the Protocol's default is 99.",
+    )  # fmt: skip
+    parser.add_argument(
         "--out", type=Path, default=HERE / "results" / "target_trial_simulation",
         help="Path without suffix: writes <out>.json and <out>.md.",
     )  # fmt: skip
@@ -218,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run every seed of every HR and write the table."""
     args = parse_args(argv)
     hrs = [float(h) for h in args.hrs.split(",") if h.strip()]
-    tasks = [(args.patients, seed, hr, args.replicates)
+    tasks = [(args.patients, seed, hr, args.replicates, args.truncation)
              for hr in hrs for seed in range(1, args.seeds + 1)]  # fmt: skip
     # One BLAS thread per worker: the workers already fill the cores, and OpenBLAS threads
     # fighting over them made each small Newton solve of the weight model ~10 times slower.
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
         futures = {pool.submit(one_run, *task): task for task in tasks}
         for k, future in enumerate(as_completed(futures), start=1):
-            _, seed, hr, _ = futures[future]
+            _, seed, hr, *_ = futures[future]
             try:
                 run = future.result()
             except Exception as error:  # a failed seed is reported, never hidden

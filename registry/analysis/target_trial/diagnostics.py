@@ -23,6 +23,7 @@ import polars as pl
 
 from registry.analysis.target_trial.engine import TREAT, Prepared, RunResult
 from registry.analysis.target_trial.protocol import Protocol
+from registry.analysis.target_trial.result import truncation
 from registry.analysis.target_trial.risks import year_day
 from registry.analysis.target_trial.weights import TIME_TERMS
 
@@ -237,7 +238,8 @@ def warnings_for(
         )
     if largest_weight > WEIGHT_LIMIT:
         found.append(
-            f"Weights: some censoring weights exceed {WEIGHT_LIMIT:g} before truncation at the "
-            f"{protocol.truncation_percentile:g}th percentile; a few clones carry much weight."
+            f"Weights: some censoring weights exceed {WEIGHT_LIMIT:g} before truncation "
+            f"(the protocol's weights are {truncation(protocol)}); a few clones carry much "
+            "weight and the intervals are wide."
         )
     return found

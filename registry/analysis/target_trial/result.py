@@ -43,10 +43,17 @@ def protocol_table(study: Study) -> list[ProtocolRow]:
         ("Causal contrast", "per-protocol effect", "risk difference and risk ratio of the "
          "two strategies"),
         ("Analysis", f"risks at {years} years, death competing",
-         f"weighted Aalen-Johansen with {p.weights} weights truncated at the "
-         f"{p.truncation_percentile:g}th percentile; {p.replicates} bootstrap replicates"),
+         f"weighted Aalen-Johansen with {p.weights} weights {truncation(p)}; "
+         f"{p.replicates} bootstrap replicates"),
     ]  # fmt: skip
     return [{"element": e, "specification": s, "emulation": m} for e, s, m in rows]
+
+
+def truncation(p: Protocol) -> str:
+    """How the weights are capped, in words."""
+    if p.truncation_percentile >= 100:
+        return "not truncated"
+    return f"truncated at the {p.truncation_percentile:g}th percentile"
 
 
 def trial_settings(protocol: Protocol) -> TrialSettings:
