@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -271,3 +272,28 @@ def test_every_virtual_count_has_one_value_whatever_strategies_share() -> None:
     assert seen and all(len(values) == 1 for values in seen.values()), seen
     for total, parts in cells.relations:  # every relation holds with the true values
         assert cells.cells[total].value == sum(cells.cells[p].value for p in parts)
+
+
+def test_the_estimators_event_counts_decide_which_risks_are_shown_and_are_never_published() -> None:
+    """With the estimator's unweighted outcome events by year (`_events`) a risk is withheld
+    exactly when fewer than k events separate it from the last one shown; the key itself
+    is consumed by publication, whatever happens to the block."""
+    flows = {s: [(0, 1)] * 7 for s in STRATEGIES}
+    block = estimated_block(400, flows, {"treat": [300, 20], "no_treat": [300, 20]},
+                            [(0, 0.0), (365, 0.10), (730, 0.12)])  # fmt: skip
+    # the bound (0.02 x 20 clones = 0.4 event-equivalents) would withhold year 2 ...
+    assert publish(copy.deepcopy(block))["strategies"]["treat"]["risk"]["2"] is None
+    many = copy.deepcopy(block)
+    for s in STRATEGIES:  # ... but 40 events were seen between the years
+        many["strategies"][s]["_events"] = {"1": 40, "2": 80}
+    shown = publish(many)
+    assert shown["strategies"]["treat"]["risk"]["2"] == pytest.approx(0.12)
+    assert shown["risk_difference"]["2"]["estimate"] is not None
+    few = copy.deepcopy(block)
+    for s in STRATEGIES:
+        few["strategies"][s]["_events"] = {"1": 40, "2": 40 + K - 1}
+    assert publish(few)["strategies"]["treat"]["risk"]["2"] is None
+    small = copy.deepcopy(many)
+    small["patients"] = K - 1
+    for published in (shown, publish(few), publish(small)):
+        assert "_events" not in repr(published)

@@ -47,6 +47,19 @@ def trial_outcomes(results: JsonTree) -> dict[str, JsonTree]:
     return trial.get("outcomes", {}) if isinstance(trial, dict) else {}
 
 
+EVENTS = "_events"  # the estimator's unweighted outcome events by year: read here, never published
+
+
+def pop_events(block: JsonTree) -> dict[str, dict[str, int]]:
+    """Each strategy's cumulative outcome events by year, removed from the block."""
+    found = {}
+    for strategy in STRATEGIES:
+        risks = (block.get("strategies") or {}).get(strategy)
+        if isinstance(risks, dict) and isinstance(events := risks.pop(EVENTS, None), dict):
+            found[strategy] = events
+    return found
+
+
 def prepare(results: JsonTree, k: int) -> list[str]:
     """Before suppression: the outcomes to withhold whole (0 < patients < k), and positivity
     shares that would give a small count back (share x patients) withheld."""
@@ -143,10 +156,11 @@ def publish_trial(results: JsonTree, k: int, small: list[str]) -> None:
     """After suppression: withhold small outcomes whole, round curves, withhold risks that
     would give a small count back (and what follows from them), strip counts from text."""
     for key, block in trial_outcomes(results).items():
+        events = pop_events(block)
         if key in small:
             withdraw(block, SMALL_REASON.format(k=k))
         elif block.get("status") == "estimated":
-            shown = {s: _strategy(block, s, k) for s in STRATEGIES}
+            shown = {s: _strategy(block, s, k, events.get(s)) for s in STRATEGIES}
             _contrasts(block, shown)
         if isinstance(block.get("reason"), str):
             block["reason"] = COUNT_IN_TEXT.sub("n", block["reason"])
@@ -187,7 +201,9 @@ def year_day(year: int) -> int:
     return round(year * DAYS_PER_YEAR)
 
 
-def _strategy(block: JsonTree, strategy: str, k: int) -> set[str]:
+def _strategy(
+    block: JsonTree, strategy: str, k: int, events: dict[str, int] | None = None
+) -> set[str]:
     """Round one strategy's curve and withhold its small-step risks; the years shown."""
     risks = (block.get("strategies") or {}).get(strategy)
     if not isinstance(risks, dict):
@@ -196,7 +212,7 @@ def _strategy(block: JsonTree, strategy: str, k: int) -> set[str]:
     days, n = list(table.get("day") or []), list(table.get("n") or [])
     limit = _usable_days(days, n)
     _round_curve(risks.get("curve") or {}, days, n, limit, k)
-    return _withhold_years(risks, days, n, limit, k)
+    return _withhold_years(risks, days, n, limit, k, events)
 
 
 def _usable_days(days: list[Any], n: list[Any]) -> int:
@@ -216,9 +232,12 @@ def _at_risk_at(day: float, days: list[Any], n: list[Any], limit: int) -> int | 
 
 
 def _withhold_years(risks: JsonTree, days: list[Any], n: list[Any], limit: int,
-                    k: int) -> set[str]:  # fmt: skip
-    """Null the risks (and CIs) reached by fewer than k event-equivalents since the last
-    value shown; the years left shown."""
+                    k: int, events: dict[str, int] | None = None) -> set[str]:  # fmt: skip
+    """Null the risks (and CIs) reached by fewer than k outcome events since the last value
+    shown (the estimator's unweighted counts when it gave them, else event-equivalents: the
+    risk increase x the clones at risk at the year's end, a lower bound); the years shown."""
+    if events:
+        return _withhold_years_by_events(risks, events, k)
     shown_risk, shown = 0.0, set()
     for year in sorted((y for y in risks.get("risk") or {}), key=int):
         value = risks["risk"][year]
@@ -232,6 +251,23 @@ def _withhold_years(risks: JsonTree, days: list[Any], n: list[Any], limit: int,
                 risks["ci"][year] = None
             continue
         shown_risk = max(shown_risk, value)
+        shown.add(year)
+    return shown
+
+
+def _withhold_years_by_events(risks: JsonTree, events: dict[str, int], k: int) -> set[str]:
+    """As _withhold_years, with the exact outcome events of the strategy's clones."""
+    last, shown = 0, set()
+    for year in sorted((y for y in risks.get("risk") or {}), key=int):
+        if risks["risk"][year] is None:
+            continue
+        count = events.get(year)
+        if not isinstance(count, int) or 0 < count - last < k:
+            risks["risk"][year] = None
+            if year in (risks.get("ci") or {}):
+                risks["ci"][year] = None
+            continue
+        last = count
         shown.add(year)
     return shown
 

@@ -30,8 +30,10 @@ from registry.analysis.target_trial.layout import prepare_outcome
 from registry.analysis.target_trial.protocol import Protocol
 from registry.analysis.target_trial.result import at_risk_days
 from registry.analysis.target_trial.result import not_estimable as no_estimate
+from registry.analysis.target_trial.risks import year_day
 from registry.errors import ModelFitError
 from registry.result_types import TrialOutcome
+from registry.time_to_event import EVENT
 
 MIN_REPLICATES = 20  # fewer successful replicates than this: no intervals
 LEVEL = (2.5, 97.5)
@@ -170,6 +172,7 @@ def assemble(
                 "lower": np.percentile(band, LEVEL[0], axis=0).tolist() if band is not None else [],
                 "upper": np.percentile(band, LEVEL[1], axis=0).tolist() if band is not None else [],
             },
+            "_events": outcome_events(prep, name, protocol.years),  # publication reads it
             "at_risk": clones_at_risk(
                 prep, name, [d for d in at_risk_days(protocol) if d <= prep.last_day]
             ),
@@ -217,6 +220,14 @@ def clones_at_risk(prep: Prepared, strategy: str, days: list[int]) -> dict[str, 
     mine = last & (prep.row_strategy == STRATEGIES.index(strategy))
     exits = prep.row_stop[mine]
     return {"day": days, "n": [int(exits.size if d == 0 else np.sum(exits >= d)) for d in days]}
+
+
+def outcome_events(prep: Prepared, strategy: str, years: tuple[int, ...]) -> dict[str, int]:
+    """The strategy's clones ending with the outcome by each year (unweighted): publication
+    withholds a risk reached by fewer than k of them, then removes this key."""
+    code = STRATEGIES.index(strategy)
+    stops = prep.row_stop[(prep.row_strategy == code) & (prep.row_event == EVENT)]
+    return {str(y): int(np.sum(stops <= year_day(y))) for y in years}
 
 
 def non_inferiority(
