@@ -262,3 +262,12 @@ def test_browser_draws_the_section_and_its_diagnostics_on_opening(
     assert not remote, remote
     assert size[0] > 100 and size[1] > 100, size
     assert "Clones at risk (unweighted)" in strip and WITHHELD in strip
+
+
+def test_the_truncation_sentence_says_when_weights_are_not_capped() -> None:
+    from registry.report.target_trial import truncation_sentence
+
+    uncapped = truncation_sentence({"percentile": 100.0, "cap": 28.07, "share_capped": 0.0})
+    assert uncapped == "Weights were not truncated (the protocol's setting); the largest is 28.07."
+    capped = truncation_sentence({"percentile": 99.0, "cap": 6.5, "share_capped": 0.01})
+    assert capped.startswith("Weights truncated at the 99th percentile (cap 6.50)")

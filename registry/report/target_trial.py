@@ -197,6 +197,9 @@ def truncation_sentence(trunc: Mapping[str, Any]) -> str:
     """Where weights were capped and how many."""
     if trunc.get("cap") is None:
         return "Weights were not estimated."
+    if (trunc.get("percentile") or 0) >= 100:
+        largest = fixed(trunc["cap"])
+        return f"Weights were not truncated (the protocol's setting); the largest is {largest}."
     return (
         f"Weights truncated at the {fixed(trunc.get('percentile'), 0)}th percentile "
         f"(cap {fixed(trunc['cap'])}): {percent(trunc.get('share_capped'))} of "
