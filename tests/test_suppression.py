@@ -203,3 +203,27 @@ def test_a_models_error_message_publishes_no_count() -> None:
     arm = {"error": "fewer than 5 patients in this arm: not shown"}
     redact_error_counts(arm)
     assert arm["error"] == "fewer than 5 patients in this arm: not shown"
+
+
+@given(
+    st.integers(1, 6).flatmap(
+        lambda cols: st.lists(
+            st.lists(st.sampled_from([-1.0, 0.0, 1.0]), min_size=cols, max_size=cols),
+            min_size=1,
+            max_size=8,
+        )
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_one_svd_finds_the_determined_cells_that_matrix_rank_finds(rows: list[list[float]]) -> None:
+    """The solver's one-SVD test equals the definition: e_i adds no rank to the relations."""
+
+    from registry.privacy.suppression import _in_row_space
+
+    matrix = np.array(rows)
+    rank = np.linalg.matrix_rank(matrix)
+    expected = [
+        np.linalg.matrix_rank(np.vstack([matrix, np.eye(matrix.shape[1])[i]])) == rank
+        for i in range(matrix.shape[1])
+    ]
+    assert _in_row_space(matrix).tolist() == expected
