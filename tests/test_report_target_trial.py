@@ -271,3 +271,10 @@ def test_the_truncation_sentence_says_when_weights_are_not_capped() -> None:
     assert uncapped == "Weights were not truncated (the protocol's setting); the largest is 28.07."
     capped = truncation_sentence({"percentile": 99.0, "cap": 6.5, "share_capped": 0.01})
     assert capped.startswith("Weights truncated at the 99th percentile (cap 6.50)")
+
+
+def test_the_initiation_models_score_terms_have_readable_labels() -> None:
+    from registry.report.figures.style import variable_label
+
+    assert variable_label("vas") == "Latest pain (VAS)"
+    assert variable_label("odi_missing") == "Disability (ODI) not recorded"

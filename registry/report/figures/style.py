@@ -35,6 +35,11 @@ VARIABLE_LABELS = {
     "glucocorticoids": "Glucocorticoids",
     "prior_vertebral_fractures": "Prior vertebral fractures",
     "treated": "Treated",
+    # the target trial's treatment-initiation model (registry/analysis/target_trial/weights.py)
+    "vas": "Latest pain (VAS)",
+    "vas_missing": "Pain (VAS) not recorded",
+    "odi": "Latest disability (ODI)",
+    "odi_missing": "Disability (ODI) not recorded",
 }
 # Confidence bands: light fills; one arm's band also gets dotted edges so overlaps stay readable.
 BAND_ALPHA = 0.1
