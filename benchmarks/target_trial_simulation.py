@@ -41,9 +41,8 @@ from registry.analysis.common import arm_masks
 from registry.analysis.hazards import fit_time_varying
 from registry.analysis.target_trial.estimate import emulate
 from registry.analysis.target_trial.protocol import Protocol
-from registry.db import query
 from registry.models import competing
-from registry.pipeline import build_analysis, open_registry
+from registry.pipeline import build_analysis
 
 HERE = Path(__file__).resolve().parent
 REGISTRY = [sys.executable, "-m", "registry.cli"]
@@ -88,11 +87,7 @@ def one_run(
         db = synthetic_registry(Path(tmp), patients=patients, seed=seed, hr=hr)
         truth = json.loads((Path(tmp) / "in" / "truth.json").read_text())["target_trial"]
         analysis = build_analysis(db, None)
-        con = open_registry(db, read_only=True)
-        try:
-            assessments = query(con, "queries/analysis/assessments")
-        finally:
-            con.close()
+        assessments = analysis.assessments
     tte = analysis.tte
     outcome = tte.outcomes.filter(pl.col("outcome") == OUTCOME)
     counting = tte.counting.filter(pl.col("outcome") == OUTCOME)

@@ -25,8 +25,7 @@ from registry.analysis.target_trial.weights import (
     initiation_rows,
     model_frame,
 )
-from registry.db import query
-from registry.pipeline import build_analysis, open_registry
+from registry.pipeline import build_analysis
 
 OUT = Path("tests/reference/target_trial")
 REGISTRY = [sys.executable, "-m", "registry.cli"]
@@ -47,11 +46,7 @@ def synthetic_registry(folder: Path) -> Path:
 def inputs(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The adjacent outcome's frame and the assessments."""
     analysis = build_analysis(db, None)
-    con = open_registry(db, read_only=True)
-    try:
-        assessments = query(con, "queries/analysis/assessments")
-    finally:
-        con.close()
+    assessments = analysis.assessments
     outcome = analysis.tte.outcomes.filter(pl.col("outcome") == "adjacent")
     return outcome, assessments
 
