@@ -10,6 +10,8 @@ from typing import Any
 from registry import catalogue
 from registry.errors import ConfigError
 from registry.resources import default_study
+from registry.missing_data import SECTION as MISSING_SECTION
+from registry.missing_data import MissingData, missing_data_problems, parse_missing_data
 from registry.trial_protocol import SECTION, Protocol, parse_protocol, protocol_problems
 
 DEFAULT_STUDY = default_study()
@@ -38,6 +40,7 @@ class Study:
     covariates: tuple[str, ...] = COVARIATES
     min_cell_count: int = 5
     target_trial: Protocol = field(default_factory=Protocol)  # registry/trial_protocol.py
+    missing_data: MissingData = field(default_factory=MissingData)  # registry/missing_data.py
 
 
 def _problems(data: dict[str, Any]) -> list[str]:
@@ -45,6 +48,10 @@ def _problems(data: dict[str, Any]) -> list[str]:
     known = set(Study.__dataclass_fields__)
     found = [f"unknown key '{k}'" for k in sorted(set(data) - known)]
     found += protocol_problems(data[SECTION]) if SECTION in data else []
+    if MISSING_SECTION in data:
+        covariates = data.get("covariates", list(COVARIATES))
+        covariates = tuple(covariates) if isinstance(covariates, list) else ()
+        found += missing_data_problems(data[MISSING_SECTION], covariates)
     found += _check_subset(data, "outcomes", catalogue.outcome_keys())
     found += _check_subset(data, "treatment_procedures", PROCEDURES)
     found += _check_subset(data, "covariates", COVARIATES, allow_empty=True)
@@ -93,6 +100,8 @@ def parse_study(data: dict[str, Any], *, source: str = "study") -> Study:
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     if SECTION in data:
         values[SECTION] = parse_protocol(data[SECTION])
+    if MISSING_SECTION in data:
+        values[MISSING_SECTION] = parse_missing_data(data[MISSING_SECTION])
     return Study(**values)
 
 

@@ -129,8 +129,8 @@ def publish(results: Results, threshold: int) -> Results:
 
 def study_section(study: Study) -> StudySection:
     """The study specification as results.json holds it (tuples as lists; the target trial's
-    settings are in the top-level `target_trial`)."""
-    values = {k: v for k, v in vars(study).items() if k != "target_trial"}
+    settings are in the top-level `target_trial`, the missing-data ones in `missing_data`)."""
+    values = {k: v for k, v in vars(study).items() if k not in ("target_trial", "missing_data")}
     return cast(
         StudySection, {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
     )
