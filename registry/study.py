@@ -9,9 +9,9 @@ from typing import Any
 
 from registry import catalogue
 from registry.errors import ConfigError
-from registry.resources import default_study
 from registry.missing_data import SECTION as MISSING_SECTION
 from registry.missing_data import MissingData, missing_data_problems, parse_missing_data
+from registry.resources import default_study
 from registry.trial_protocol import SECTION, Protocol, parse_protocol, protocol_problems
 
 DEFAULT_STUDY = default_study()
