@@ -627,6 +627,29 @@ class TrialDiagnostics(TypedDict):
     warnings: list[str]
 
 
+class TrialCompleteCaseRisks(TypedDict):
+    """One strategy's complete-case risks at the years."""
+
+    risk: dict[str, Num]
+
+
+class TrialCompleteCase(TypedDict):
+    """The complete-case point estimates (no bootstrap) beside a multiply imputed trial."""
+
+    status: TrialStatus
+    reason: str | None
+    strategies: dict[Strategy, TrialCompleteCaseRisks]
+    risk_difference: dict[str, Num]
+    risk_ratio: dict[str, Num]
+
+
+class TrialImputation(TypedDict):
+    """How a target trial was pooled over multiply imputed covariates."""
+
+    imputations: int
+    note: str
+
+
 class TrialOutcome(TypedDict):
     """The target trial for one outcome (`target_trial.outcomes.<outcome>`)."""
 
@@ -641,6 +664,9 @@ class TrialOutcome(TypedDict):
     e_value: EValue
     bootstrap: BootstrapRun
     diagnostics: TrialDiagnostics
+    # with multiply imputed covariates: how it was pooled, and the complete-case twin
+    multiple_imputation: NotRequired[TrialImputation]
+    complete_case: NotRequired[TrialCompleteCase]
 
 
 class TargetTrial(TypedDict):
