@@ -32,6 +32,7 @@ bench: $(STAMP) r-packages  ## stages, peak memory, pandas and R side by side at
 	$(BIN)/python benchmarks/versus_r.py --sizes 100000,1000000 --crr-sizes 10000,20000 \
 		--results benchmarks/results/versus_r_synthetic.md
 	$(BIN)/python benchmarks/target_trial_timing.py --sizes $${TT_SIZES:-10000,100000,1000000}
+	$(BIN)/python benchmarks/imputation_timing.py --sizes $${MI_SIZES:-10000,100000,1000000}
 
 r-packages:  ## R with survival, cmprsk and mice (Debian), for make bench and tests/reference/*.R
 	@if ! Rscript -e 'library(survival); library(cmprsk); library(mice)' >/dev/null 2>&1; then \
