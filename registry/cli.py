@@ -314,6 +314,21 @@ def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetim
     help="Fraction of rows per file broken on purpose, to exercise quarantine.",
 )
 @click.option(
+    "--missing",
+    type=click.Choice(["none", "mcar", "mar", "mnar"]),
+    default="none",
+    show_default=True,
+    help="How BMD and glucocorticoids go missing: none (~2 % blanks), completely at random, "
+    "at random given treatment and new fracture, or not at random (lower BMD, more missing).",
+)
+@click.option(
+    "--missing-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.3,
+    show_default=True,
+    help="Target share of BMD missing (glucocorticoids: half of it); ignored with --missing none.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "parquet"]),
@@ -329,6 +344,8 @@ def synth(
     treatment_hr: float,
     scenario: str,
     dirty: float,
+    missing: str,
+    missing_rate: float,
     fmt: str,
 ) -> None:
     """Write a synthetic cohort in the import contract, with truth.json."""
@@ -341,6 +358,8 @@ def synth(
         treatment_hr=treatment_hr,
         scenario=scenario,
         dirty=dirty,
+        missing=missing,
+        missing_rate=missing_rate,
         fmt=fmt,
     )
     out.print(f"Wrote {len(written)} files to {out_dir} ({patients:,} patients).")

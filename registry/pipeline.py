@@ -125,13 +125,21 @@ def synthesise(
     treatment_hr: float = 1.0,
     scenario: str = "default",
     dirty: float = 0.0,
+    missing: str = "none",
+    missing_rate: float = 0.3,
 ) -> list[Path]:
     """Generate a synthetic cohort and write it in the import contract."""
     from registry.synth import generate_cohort, write_cohort
 
     try:
         cohort = generate_cohort(
-            patients=patients, seed=seed, treatment_hr=treatment_hr, scenario=scenario, dirty=dirty
+            patients=patients,
+            seed=seed,
+            treatment_hr=treatment_hr,
+            scenario=scenario,
+            dirty=dirty,
+            missing=missing,
+            missing_rate=missing_rate,
         )
         return write_cohort(cohort, out_dir, fmt=fmt)
     except ValueError as exc:

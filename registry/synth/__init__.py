@@ -4,7 +4,7 @@ Every patient's true (uncensored) event times are drawn first, by inverting Weib
 cumulative hazards; the contract files are then what a registry would have seen of them
 by the data cut-off. The calibration constants in params.py were fitted once on 4,000,000
 patients. Modules: params (constants), latent (patients and event times), tables (contract
-tables), dirty (rule-breaking rows).
+tables), missing (covariates blanked by a mechanism), dirty (rule-breaking rows).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import polars as pl
 from registry.constants import DEMO_CUTOFF, DEMO_PATIENTS, DEMO_SEED
 from registry.synth.dirty import make_dirty
 from registry.synth.latent import draw_patients, draw_times, last_enrolment, latent_frame, stage_rng
+from registry.synth.missing import MECHANISMS, apply_missing, check_missing
 from registry.synth.params import (
     CENTRE,
     CONTACT_DAYS,
@@ -50,7 +51,7 @@ from registry.synth.params import (
 from registry.synth.tables import build_tables
 from registry.synth.tv import draw_tv_times, tv_latent_columns, tv_truth
 
-__all__ = ["SCENARIOS", "TABLES", "SynthCohort", "generate_cohort", "write_cohort"]
+__all__ = ["MECHANISMS", "SCENARIOS", "TABLES", "SynthCohort", "generate_cohort", "write_cohort"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,13 @@ def generate_cohort(
     scenario: str = "default",
     dirty: float = 0.0,
     cutoff: datetime.date = DEMO_CUTOFF,
+    missing: str = "none",
+    missing_rate: float = 0.3,
 ) -> SynthCohort:
-    """Simulate a seeded cohort in the import contract, with its latent truth."""
+    """Simulate a seeded cohort in the import contract, with its latent truth; `missing`
+    names the mechanism that blanks BMD and glucocorticoids (see registry.synth.missing)."""
     _check_options(patients, seed, treatment_hr, scenario, dirty, cutoff)
+    check_missing(missing, missing_rate)
     pat = draw_patients(seed, patients, cutoff)
     tv = scenario == "tv-confounding"
     if tv:
@@ -86,6 +91,10 @@ def generate_cohort(
         truth["death_hr_treated"] = TV_DEATH_HR_TREATED
         truth["target_trial"] = tv_truth(pat, seed, treatment_hr, cutoff)
         latent = latent.with_columns(**tv_latent_columns(pat))
+    if missing != "none":  # none: the default blanks, and truth.json as it always was
+        tables["patients"], truth["missing"] = apply_missing(
+            tables, pat, seed, missing, missing_rate
+        )
     if dirty > 0:
         tables, truth["dirty"] = make_dirty(tables, stage_rng(seed, 9), dirty)
     return SynthCohort(tables=tables, latent=latent, truth=truth)
