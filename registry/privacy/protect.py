@@ -38,7 +38,7 @@ def protect(results: JsonTree, k: int) -> JsonTree:
     complementary = cells.solve()
     blank(out, [p for c in cells.cells.values() if c.hidden for p in c.paths])
     withhold_percentages(out)
-    withhold_missing_percentages(out)
+    withhold_patterns(out, k)
     withhold_pro_tests(out)
     withhold_years(out)
     redact_error_counts(out)
@@ -237,43 +237,44 @@ def table_one_cells(cells: Cells, results: JsonTree) -> None:
 
 
 def missing_data_cells(cells: Cells, results: JsonTree) -> None:
-    """The missing-data section: its n is the cohort's, its complete cases the adjusted
-    models' flow step, each covariate's missing count data_quality's; the patterns add up to
-    n, and the patterns holding a covariate to that covariate's missing count."""
+    """The missing-data section's counts: its n is the cohort's, its complete cases the
+    adjusted models' flow step, each covariate's missing count data_quality's (same cells).
+    Its patterns are not cells: see withhold_patterns."""
     section = results.get("missing_data")
     if not isinstance(section, dict):
         return
     at: Path = ("missing_data",)
-    n = cells.add(cohort_cell(cells, section.get("n"), ".remaining") or "md.n",
-                  section.get("n"), (*at, "n"))  # fmt: skip
-    complete = cells.add(cohort_cell(cells, section.get("complete_cases"), ".remaining")
-                         or "md.complete", section.get("complete_cases"),
-                         (*at, "complete_cases"))  # fmt: skip
-    missing: dict[str, str | None] = {}
+    cells.add(cohort_cell(cells, section.get("n"), ".remaining") or "md.n",
+              section.get("n"), (*at, "n"))  # fmt: skip
+    cells.add(cohort_cell(cells, section.get("complete_cases"), ".remaining") or "md.complete",
+              section.get("complete_cases"), (*at, "complete_cases"))  # fmt: skip
     for i, row in enumerate(section.get("variables", [])):
-        name = row["covariate"]
-        missing[name] = cells.add(f"dq.missing.{name}", row.get("missing"),
-                                  (*at, "variables", i, "missing"))  # fmt: skip
-    names: list[str | None] = []
-    holding: dict[str, list[str | None]] = {c: [] for c in missing}
-    for i, row in enumerate(section.get("patterns", [])):
-        cell = complete if not row["missing"] else None
-        name = cells.add(cell or f"md.pattern.{i}", row.get("count"),
-                         (*at, "patterns", i, "count"))  # fmt: skip
-        names.append(name)
-        for covariate in row["missing"]:
-            holding.setdefault(covariate, []).append(name)
-    cells.relate(n, names)
-    for covariate, parts in holding.items():
-        cells.relate(missing.get(covariate), parts)
+        cells.add(f"dq.missing.{row['covariate']}", row.get("missing"),
+                  (*at, "variables", i, "missing"))  # fmt: skip
 
 
-def withhold_missing_percentages(results: JsonTree) -> None:
-    """A covariate's missing percentage beside a withheld count would give it back."""
+def withhold_patterns(results: JsonTree, k: int) -> None:
+    """The missingness patterns, all or nothing, after complementary suppression: their
+    counts add up to n, the complete pattern is the complete cases, and the patterns
+    holding a covariate add up to its missing count. They are published only when every
+    one of those totals is published and no pattern is below k, so that they give back
+    nothing hidden; otherwise every pattern keeps its covariates and loses its count (and
+    a covariate's percentage goes with its withheld count). Registering the patterns as
+    cells instead sent the greedy solver up the flow to the cohort size on small
+    registries with a few missing values."""
     section = results.get("missing_data")
-    for row in section.get("variables", []) if isinstance(section, dict) else []:
+    if not isinstance(section, dict):
+        return
+    rows = section.get("variables", [])
+    for row in rows:
         if row.get("missing") is None:
             row["percent"] = None
+    counts = [p.get("count") for p in section.get("patterns", [])]
+    totals = [section.get("n"), section.get("complete_cases"), *(r.get("missing") for r in rows)]
+    safe = all(c is None or c == 0 or c >= k for c in counts) and None not in totals
+    if not safe:
+        for pattern in section.get("patterns", []):
+            pattern["count"] = None
 
 
 def quality_cells(cells: Cells, results: JsonTree) -> None:
