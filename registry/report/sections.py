@@ -8,7 +8,17 @@ from registry import catalogue
 from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
 from registry.report.figures.style import ARM_LABELS, variable_label
-from registry.report.format import MISSING, YEARS, count, fixed, hr_text, percent, pvalue
+from registry.report.format import (
+    MISSING,
+    YEARS,
+    count,
+    fixed,
+    hr_text,
+    percent,
+    pooled_over,
+    pvalue,
+)
+from registry.report.missing_data import missing_data_section, table_one
 from registry.report.target_trial import target_trial_section, trial_headline
 from registry.result_types import (
     ChiSquare,
@@ -48,7 +58,7 @@ def sections(results: Results, threshold: int) -> Context:
         "policy": [r for r in results["cohort"]["data_policy"] if r["rows"] != 0],
         "follow_up": follow_up(results["cohort"]),
         **landmark_counts(primary),
-        "table1": results["table1"],
+        **table_one(results, threshold),
         "km_figures": [km_item(n, o, threshold) for n, o in outcomes.items()],
         "km_extra": km_extra(study["primary_outcome"], primary, threshold),
         "cif_figures": [cif_item(n, o, threshold) for n, o in outcomes.items()],
@@ -56,6 +66,7 @@ def sections(results: Results, threshold: int) -> Context:
             figures.forest_figure(outcomes, threshold=threshold), "forest"
         ),
         "hr_rows": hr_rows(outcomes, threshold),
+        **missing_data_section(results, threshold),
         **diagnostics(primary, outcomes, threshold),
         **pro_section(results["pro"], threshold),
         "quality": results["data_quality"],
@@ -215,6 +226,7 @@ def hr_rows(outcomes: dict[str, OutcomeResults], threshold: int) -> list[Context
                 "n": count(fitted["n"], threshold) if fitted else MISSING,
                 "events": count(fitted["events"], threshold) if fitted else MISSING,
                 "primary": model.primary,
+                "pooled": pooled_over(fitted) if fitted else "",
             })  # fmt: skip
     return rows
 

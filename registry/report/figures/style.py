@@ -30,6 +30,7 @@ OTHER_COLOUR = "#7f7f7f"
 VARIABLE_LABELS = {
     "age": "Age",
     "male": "Male sex",
+    "sex": "Sex",
     "bmd_t_score": "BMD T-score",
     "n_index_levels": "Index levels",
     "glucocorticoids": "Glucocorticoids",
