@@ -345,3 +345,9 @@ def test_browser_draws_the_section(demo: dict[str, Any], tmp_path: Path) -> None
     assert not remote, remote
     assert bars == 14  # 5 + 5 BMD bins and 2 + 2 glucocorticoid bars
     assert lines == 2 * 2 * IMPUTATIONS
+
+
+def test_the_figures_have_stable_ids() -> None:
+    from registry.report.figures import FIGURE_IDS
+
+    assert {"mi-distributions", "mi-convergence"} <= set(FIGURE_IDS)
