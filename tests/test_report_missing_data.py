@@ -115,6 +115,15 @@ def test_primary_estimate_with_and_without_imputation(demo: dict[str, Any]) -> N
     )
     assert "is 2.0 % higher than the complete-case one" in text
     assert "confidence interval is about as wide" in text
+    headline = section_text(render(results), "headline")
+    assert f"p = {pooled['p']:.3f}, pooled over 5 imputations" in headline
+
+
+def test_a_withheld_missing_count_hides_its_percentage(demo: dict[str, Any]) -> None:
+    block = missing_data_block()
+    block["variables"][3]["missing"] = None  # glucocorticoids; its percent left by mistake
+    text = section_text(render(with_missing_data(demo, block)), "missing-data")
+    assert f"Glucocorticoids {WITHHELD} {MISSING} logistic regression" in text
 
 
 def test_pooled_fits_are_labelled_in_the_hazard_ratio_table_and_forest(

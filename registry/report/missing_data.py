@@ -145,7 +145,10 @@ def variable_rows(block: Block, threshold: int) -> list[Context]:
             {
                 "label": variable_label(v.get("covariate")),
                 "missing": WITHHELD if missing is None else count(missing, threshold),
-                "percent": MISSING if v.get("percent") is None else f"{v['percent']:.1f} %",
+                # a percentage beside a withheld count would give it back
+                "percent": MISSING
+                if v.get("percent") is None or missing is None
+                else f"{v['percent']:.1f} %",
                 "how": how_imputed(v, imputed(block)),
                 "predictors": predictor_words(list(v.get("predictors") or []))
                 if v.get("imputed")

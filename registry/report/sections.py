@@ -7,17 +7,9 @@ from typing import Any
 from registry import catalogue
 from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
+from registry.report import format as fmt
 from registry.report.figures.style import ARM_LABELS, variable_label
-from registry.report.format import (
-    MISSING,
-    YEARS,
-    count,
-    fixed,
-    hr_text,
-    percent,
-    pooled_over,
-    pvalue,
-)
+from registry.report.format import MISSING, YEARS, count, fixed, hr_text, percent, pvalue
 from registry.report.missing_data import missing_data_section, table_one
 from registry.report.target_trial import target_trial_section, trial_headline
 from registry.result_types import (
@@ -88,7 +80,9 @@ def headline(results: Results, threshold: int) -> Context:
             f"{' or '.join(results['study']['treatment_procedures'])}, "
             f"{count(cohort['n_untreated'], threshold)} managed conservatively."
         ),
-        "primary": f"HR {hr_text(fit)}" + ("" if "error" in fit else f", p = {pvalue(fit['p'])}"),
+        "primary": f"HR {hr_text(fit)}"
+        + ("" if "error" in fit else f", p = {pvalue(fit['p'])}")
+        + (f", {fmt.pooled_over(fit)}" if fmt.pooled_over(fit) else ""),
         "plain": plain_words(fit, results["study"]["primary_outcome"]),
         "cif_treated": five_year(cif["treated"]),
         "cif_untreated": five_year(cif["untreated"]),
@@ -226,7 +220,7 @@ def hr_rows(outcomes: dict[str, OutcomeResults], threshold: int) -> list[Context
                 "n": count(fitted["n"], threshold) if fitted else MISSING,
                 "events": count(fitted["events"], threshold) if fitted else MISSING,
                 "primary": model.primary,
-                "pooled": pooled_over(fitted) if fitted else "",
+                "pooled": fmt.pooled_over(fitted) if fitted else "",
             })  # fmt: skip
     return rows
 
