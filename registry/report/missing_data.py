@@ -159,14 +159,14 @@ def variable_rows(block: Block, threshold: int) -> list[Context]:
 
 
 def how_imputed(variable: Mapping[str, Any], pooled: bool) -> str:
-    """'predictive mean matching', 'complete: nothing to impute' or why it was not imputed."""
+    """'predictive mean matching', 'complete', or why it was not imputed."""
     if variable.get("missing") == 0:
         return "complete"
     if variable.get("imputed"):
         method = str(variable.get("method") or "")
         return METHODS.get(method, method.replace("_", " ") or MISSING)
     if pooled:
-        return "not imputed (not among the study file's variables): left out of the models"
+        return "not imputed (not among the study file's variables): its patients are left out"
     return "not imputed: patients missing it are left out of the adjusted models"
 
 
