@@ -32,13 +32,14 @@ bench: $(STAMP) r-packages  ## stages, peak memory, pandas and R side by side at
 	$(BIN)/python benchmarks/versus_r.py --sizes 100000,1000000 --crr-sizes 10000,20000 \
 		--results benchmarks/results/versus_r_synthetic.md
 	$(BIN)/python benchmarks/target_trial_timing.py --sizes $${TT_SIZES:-10000,100000,1000000}
+	$(BIN)/python benchmarks/imputation_timing.py --sizes $${MI_SIZES:-10000,100000,1000000}
 
-r-packages:  ## R with survival and cmprsk (Debian), for make bench and tests/reference/*.R
-	@if ! Rscript -e 'library(survival); library(cmprsk)' >/dev/null 2>&1; then \
+r-packages:  ## R with survival, cmprsk and mice (Debian), for make bench and tests/reference/*.R
+	@if ! Rscript -e 'library(survival); library(cmprsk); library(mice)' >/dev/null 2>&1; then \
 		as_root=""; [ "$$(id -u)" -eq 0 ] || as_root="sudo -n"; \
 		$$as_root apt-get update -q </dev/null && \
 		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 \
-			--no-install-recommends r-base-core r-cran-survival r-cran-cmprsk </dev/null; \
+			--no-install-recommends r-base-core r-cran-survival r-cran-cmprsk r-cran-mice </dev/null; \
 	fi
 
 profile: $(STAMP)  ## pyinstrument profiles of ingest, analyze and report at PATIENTS (default 1,000,000)

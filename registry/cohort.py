@@ -162,8 +162,12 @@ def exclusion_reasons() -> dict[str, pl.Expr]:
     }
 
 
-def apply_rules(patients: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Apply the eligibility rules in order; return (eligible, attrition)."""
+def apply_rules(
+    patients: pl.DataFrame, *, imputed: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Apply the eligibility rules in order; return (eligible, attrition). The last row,
+    patients missing a covariate, applies to the adjusted models; with multiple imputation
+    (`imputed`) only to their complete-case twins, the pooled models keep those patients."""
     steps = [_attrition_row(0, "registered patients", 0, patients, "all")]
     remaining = patients
     for step, (key, label) in enumerate(RULES, start=1):
@@ -173,7 +177,13 @@ def apply_rules(patients: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     no_cov = remaining.filter(~pl.col("has_covariates"))
     adjusted = remaining.filter(pl.col("has_covariates"))
     label = "missing covariates for adjusted models"
-    steps.append(_attrition_row(len(RULES) + 1, label, no_cov.height, adjusted, "adjusted models"))
+    applies = "adjusted models"
+    if imputed:
+        label, applies = (
+            "missing covariates (imputed; complete-case analyses only)",
+            "complete-case analyses",
+        )
+    steps.append(_attrition_row(len(RULES) + 1, label, no_cov.height, adjusted, applies))
     return remaining, pl.DataFrame(steps, schema=ATTRITION_SCHEMA, orient="row")
 
 
@@ -216,7 +226,9 @@ def build_cohort(frames: RegistryFrames, study: Study) -> Cohort:
     facts = follow_up_end(frames.facts, horizon_days=study.horizon_days)
     facts = treatment(facts, frames.procedures, frames.index_levels, study)
     facts = covariates(facts, study)
-    eligible, attrition = apply_rules(facts)
+    eligible, attrition = apply_rules(
+        facts, imputed=study.missing_data.method == "multiple_imputation"
+    )
     eligible = eligible.drop("first_procedure_on", "n_other_etiology", "ended_status").sort(
         "patient_id"
     )

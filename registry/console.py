@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from rich import box
@@ -223,6 +223,9 @@ def print_primary(out: Console, results: Results) -> None:
 def _model_row(model: catalogue.Model, fit: HRFit | ModelError, threshold: int) -> list[str]:
     """A model's cells, written as the report writes them (registry/report/format.py)."""
     label = f"  {model.key}" + (" *" if model.primary else "")
+    pooled = cast(dict[str, Any], fit).get("mi")  # over imputations (analysis/pooling.py)
+    if pooled:
+        label += f" (pooled, m={pooled['imputations']})"
     if "error" in fit:
         return [label, "not estimable", "", "", ""]
     n, events = (fmt.count(fit[k], threshold) for k in ("n", "events"))

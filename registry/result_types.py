@@ -106,6 +106,17 @@ class Wald(TypedDict):
     se: Num
 
 
+class MIPool(TypedDict):
+    """How multiple imputation moved a pooled estimate (Rubin's rules, Barnard-Rubin df)."""
+
+    imputations: int
+    df: Num  # degrees of freedom of the t reference distribution
+    fmi: Num  # fraction of missing information
+    riv: Num  # relative increase in variance due to missingness
+    within: Num  # mean of the imputations' variances
+    between: Num  # variance of the imputations' estimates
+
+
 class _CoxFields(Wald):
     n: Count
     events: Count
@@ -115,6 +126,7 @@ class _CoxFields(Wald):
     terms: dict[str, Wald]
     n_rows: NotRequired[Count]  # counting-process fits: the (start, stop] rows used
     warnings: NotRequired[list[str]]
+    mi: NotRequired[MIPool]  # pooled over imputations: CI and p from t(df)
     # the time-varying adjusted fit carries its PH test until analyse_outcome moves it to
     # the outcome's `ph_test`
     ph_test: NotRequired[Annotated[PHTest | ModelError, INTERNAL]]
@@ -235,6 +247,12 @@ class CoxModels(TypedDict):
     iptw: IPTWFit | ModelError
     piecewise: Piecewise | ModelError
     death_cause_specific: CoxFit | ModelError
+    # with multiple imputation the keys above hold the pooled fits, these the complete cases'
+    adjusted_complete_case: NotRequired[CoxFit | ModelError]
+    time_varying_adjusted_complete_case: NotRequired[CoxFit | ModelError]
+    iptw_complete_case: NotRequired[IPTWFit | ModelError]
+    piecewise_complete_case: NotRequired[Piecewise | ModelError]
+    death_cause_specific_complete_case: NotRequired[CoxFit | ModelError]
 
 
 class CompetingRisks(TypedDict):
@@ -627,6 +645,29 @@ class TrialDiagnostics(TypedDict):
     warnings: list[str]
 
 
+class TrialCompleteCaseRisks(TypedDict):
+    """One strategy's complete-case risks at the years."""
+
+    risk: dict[str, Num]
+
+
+class TrialCompleteCase(TypedDict):
+    """The complete-case point estimates (no bootstrap) beside a multiply imputed trial."""
+
+    status: TrialStatus
+    reason: str | None
+    strategies: dict[Strategy, TrialCompleteCaseRisks]
+    risk_difference: dict[str, Num]
+    risk_ratio: dict[str, Num]
+
+
+class TrialImputation(TypedDict):
+    """How a target trial was pooled over multiply imputed covariates."""
+
+    imputations: int
+    note: str
+
+
 class TrialOutcome(TypedDict):
     """The target trial for one outcome (`target_trial.outcomes.<outcome>`)."""
 
@@ -641,6 +682,9 @@ class TrialOutcome(TypedDict):
     e_value: EValue
     bootstrap: BootstrapRun
     diagnostics: TrialDiagnostics
+    # with multiply imputed covariates: how it was pooled, and the complete-case twin
+    multiple_imputation: NotRequired[TrialImputation]
+    complete_case: NotRequired[TrialCompleteCase]
 
 
 class TargetTrial(TypedDict):
@@ -651,6 +695,71 @@ class TargetTrial(TypedDict):
     primary_outcome: str
     settings: TrialSettings
     outcomes: dict[str, TrialOutcome]
+
+
+class MissingVariable(TypedDict):
+    """One covariate of the adjusted models: how often it is missing and how it was imputed."""
+
+    covariate: str
+    missing: Count
+    percent: Num
+    imputed: bool
+    method: Literal["pmm", "logreg"] | None
+    predictors: list[str]
+
+
+class MissingPattern(TypedDict):
+    """Patients missing exactly these covariates (empty: the complete cases)."""
+
+    missing: list[str]
+    count: Count
+
+
+class FMIRow(TypedDict):
+    """The fraction of missing information of one pooled estimate."""
+
+    outcome: str
+    model: str
+    term: str
+    estimate: Num  # the pooled log hazard ratio
+    fmi: Num
+    riv: Num
+    df: Num
+
+
+class Chains(TypedDict):
+    """Mean and SD of one variable's imputed values after each iteration, per imputation."""
+
+    mean: list[list[Num]]
+    sd: list[list[Num]]
+
+
+class Distribution(TypedDict):
+    """Observed and imputed values of one variable as shares per bin (a small bin is null)."""
+
+    binary: bool
+    edges: list[float] | None  # bin edges; binary: null, the bins are false and true
+    observed: list[Num]
+    imputed: list[Num]
+
+
+class MissingDataSection(TypedDict):
+    """How missing covariates were handled (`missing_data`)."""
+
+    method: Literal["multiple_imputation", "complete_case"]
+    imputations: int  # completed datasets; 0 when nothing was imputed
+    iterations: int
+    seed: int
+    donors: int
+    note: str | None  # why nothing was imputed, when so
+    n: Count
+    complete_cases: Count
+    variables: list[MissingVariable]
+    patterns: list[MissingPattern]
+    fmi: list[FMIRow]
+    chains: dict[str, Chains] | None  # null when no imputation was done or too few missing
+    distributions: dict[str, Distribution]
+    notes: list[str]  # the engine's: a variable it could not impute, and why
 
 
 class Results(TypedDict):
@@ -665,6 +774,7 @@ class Results(TypedDict):
     provenance: Provenance
     small_cell_threshold: int
     target_trial: TargetTrial | None  # null when the study's [target_trial] is disabled
+    missing_data: MissingDataSection
     withheld: NotRequired[list[str]]  # added by protect(): JSON pointers of complements
 
 

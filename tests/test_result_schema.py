@@ -106,6 +106,6 @@ def test_optional_keys_are_only_the_declared_ones() -> None:
     cohort = defs["CohortSummary"]
     assert set(cohort["properties"]) - set(cohort["required"]) == {"median_follow_up_days"}
     cox = defs["CoxFit"]
-    assert set(cox["properties"]) - set(cox["required"]) == {"n_rows", "warnings"}
+    assert set(cox["properties"]) - set(cox["required"]) == {"n_rows", "warnings", "mi"}
     assert "ph_test" not in cox["properties"]  # internal: moved to the outcome before writing
     assert defs["KMCurve"]["properties"]["survival_at_years"]["required"] == list("12345")

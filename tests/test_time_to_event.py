@@ -237,7 +237,9 @@ def test_missing_covariates_are_counted_for_adjusted_models_only(
     cohort, tte = build(con)
     assert tte.outcomes.height == 4 and not row(tte, "P1", "adjacent")["has_covariates"]
     last = cohort.attrition.row(-1, named=True)
-    assert (last["excluded"], last["applies_to"]) == (1, "adjusted models")
+    # multiple imputation (the default) keeps them in the adjusted models: the step applies
+    # to the complete-case twins only
+    assert (last["excluded"], last["applies_to"]) == (1, "complete-case analyses")
 
 
 def test_zero_patients_give_empty_frames_with_columns(con: duckdb.DuckDBPyConnection) -> None:

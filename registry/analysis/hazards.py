@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -17,7 +18,7 @@ from registry.analysis.common import (
 )
 from registry.analysis.curves import km_by_arm
 from registry.models import cox, lifelines_fits
-from registry.models.iptw import design_matrix, fit_propensity
+from registry.models.iptw import Propensity, design_matrix, fit_propensity, summarise_weights
 from registry.result_types import (
     BalanceRow,
     CoxFit,
@@ -48,11 +49,12 @@ def fit_fixed(frame: pl.DataFrame, study: Study, *, adjusted: bool, label: str) 
 
 
 def fit_time_varying(
-    counting: pl.DataFrame, study: Study, *, adjusted: bool, cause: int = 1
+    counting: pl.DataFrame, study: Study, *, adjusted: bool, cause: int = 1, ph: bool = True
 ) -> CoxFit:
     """Cox model on (start, stop] rows with treatment as a time-varying exposure; cause 2
     makes death the event (the competing event's cause-specific hazard). The adjusted
-    outcome model carries its Schoenfeld-residual test (R's cox.zph) under `ph_test`."""
+    outcome model carries its Schoenfeld-residual test (R's cox.zph) under `ph_test` (unless
+    `ph` is false: the fits on imputed datasets, which are pooled, carry none)."""
     rows = complete(counting, adjusted=adjusted)
     x, names = covariate_matrix(rows, study, adjusted=adjusted)
     fit = cox.fit_cox(
@@ -66,7 +68,7 @@ def fit_time_varying(
     label = catalogue.model(key).description
     result = cox_result(fit, label)
     result |= {"n": rows.get_column("patient_id").n_unique(), "n_rows": rows.height}
-    if adjusted and cause == 1:
+    if adjusted and cause == 1 and ph:
         result["ph_test"] = guarded(lambda: ph_result(cox.ph_test(fit), schoenfeld(fit, study)))
     return result
 
@@ -135,6 +137,25 @@ def fit_piecewise(counting: pl.DataFrame, study: Study) -> Piecewise:
 
 def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[IPTWFit, np.ndarray | None]:
     """Stabilised-IPTW Cox on the landmark frame (no immortal time) with robust variance."""
+    parts = iptw_parts(landmark, study)
+    return iptw_result(parts, parts.propensity.score, parts.propensity.weights, study), (
+        parts.propensity.weights
+    )
+
+
+@dataclass(frozen=True)
+class IPTWParts:
+    """One IPTW fit before it is summarised: its rows, propensity model and Cox result
+    (what pooling over imputations averages; see registry/analysis/pooling.py)."""
+
+    rows: pl.DataFrame
+    treated: np.ndarray
+    propensity: Propensity
+    cox: CoxFit
+
+
+def iptw_parts(landmark: pl.DataFrame, study: Study) -> IPTWParts:
+    """The propensity model and the weighted Cox model of the landmark frame's complete rows."""
     rows = complete(landmark, adjusted=True)
     x, names = design_matrix(rows, study.covariates)
     treated = rows.get_column("treated").cast(pl.Boolean).to_numpy()
@@ -147,19 +168,37 @@ def fit_iptw(landmark: pl.DataFrame, study: Study) -> tuple[IPTWFit, np.ndarray 
         robust=True,
         names=("treated",),
     )
-    cap = float(np.quantile(ps.weights, 0.99)) * 1.5
-    result: IPTWFit = {
-        **cox_result(fit, catalogue.model("iptw").description),
-        "weights": cast(WeightSummary, ps.weight_summary),
-        "balance": cast(list[BalanceRow], ps.balance.to_dicts()),
-        "max_abs_smd_after": float(np.abs(ps.balance["smd_after"].to_numpy()).max(initial=0.0)),
-        "weighted_km": km_by_arm(rows, study.min_cell_count, weights=ps.weights),
-        "ps_histogram": histogram(ps.score, treated, np.linspace(0, 1, 21), study),
+    return IPTWParts(rows, treated, ps, cox_result(fit, catalogue.model("iptw").description))
+
+
+def iptw_result(
+    parts: IPTWParts,
+    score: np.ndarray,
+    weights: np.ndarray,
+    study: Study,
+    *,
+    fit: CoxFit | None = None,
+    balance: list[BalanceRow] | None = None,
+) -> IPTWFit:
+    """The published IPTW block: the Cox fit (or a pooled one), the weights' summary and
+    histograms, balance and the weighted curves, from these scores and weights."""
+    treated = parts.treated
+    rows_balance = balance or cast(list[BalanceRow], parts.propensity.balance.to_dicts())
+    cap = float(np.quantile(weights, 0.99)) * 1.5
+    return {
+        **(fit or parts.cox),
+        "weights": cast(WeightSummary, summarise_weights(weights, treated)),
+        "balance": rows_balance,
+        "max_abs_smd_after": max(
+            (abs(r["smd_after"]) for r in rows_balance if r["smd_after"] is not None),
+            default=0.0,
+        ),
+        "weighted_km": km_by_arm(parts.rows, study.min_cell_count, weights=weights),
+        "ps_histogram": histogram(score, treated, np.linspace(0, 1, 21), study),
         "weights_histogram": histogram(
-            np.minimum(ps.weights, cap), treated, np.linspace(0, cap, 21), study
+            np.minimum(weights, cap), treated, np.linspace(0, cap, 21), study
         ),
     }
-    return result, ps.weights
 
 
 def histogram(

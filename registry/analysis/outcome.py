@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from registry import catalogue
 from registry.analysis.common import guarded
 from registry.analysis.curves import competing_risks, km_by_arm, logrank_result, rmst
-from registry.analysis.hazards import fit_fixed, fit_iptw, fit_piecewise, fit_time_varying
+from registry.analysis.hazards import (
+    fit_fixed,
+    fit_iptw,
+    fit_piecewise,
+    fit_time_varying,
+    iptw_parts,
+)
 from registry.result_types import CoxFit, ModelError, OutcomeResults, PHTest
 from registry.study import Study
+
+# The models that read covariates: with multiple imputation each is fitted on every completed
+# dataset and pooled (registry/analysis/pooling.py), its complete-case fit kept beside it.
+ADJUSTED = ("adjusted", "time_varying_adjusted", "iptw", "piecewise", "death_cause_specific")
 
 
 def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
@@ -47,6 +59,26 @@ def analyse_outcome(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
         "fine_gray": cr["fine_gray"],
         "ph_test": ph_test_of(tv_adjusted),
         "rmst": guarded(lambda: rmst(lm, study)),
+    }
+
+
+def adjusted_fits(name: str, outcomes: pl.DataFrame, counting: pl.DataFrame,
+                  landmark: pl.DataFrame, study: Study) -> dict[str, Any]:  # fmt: skip
+    """The ADJUSTED models of one outcome on one (completed) dataset, before pooling: the
+    IPTW one as its parts ({"parts": IPTWParts}), whose scores and weights pooling averages."""
+    out = outcomes.filter(pl.col("outcome") == name)
+    cp = counting.filter(pl.col("outcome") == name)
+    lm = landmark.filter(pl.col("outcome") == name)
+    return {
+        "adjusted": _fixed(out, study, "adjusted", adjusted=True),
+        "time_varying_adjusted": guarded(
+            lambda: fit_time_varying(cp, study, adjusted=True, ph=False)
+        ),
+        "iptw": guarded(lambda: {"parts": iptw_parts(lm, study)}),
+        "piecewise": guarded(lambda: fit_piecewise(cp, study)),
+        "death_cause_specific": guarded(
+            lambda: fit_time_varying(cp, study, adjusted=True, cause=2, ph=False)
+        ),
     }
 
 

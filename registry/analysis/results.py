@@ -13,6 +13,13 @@ import numpy as np
 import polars as pl
 
 from registry.analysis import analyse_outcome
+from registry.analysis.imputation import Imputations
+from registry.analysis.missing import (
+    impute_covariates,
+    missing_data_section,
+    pool_outcomes,
+    with_pooled,
+)
 from registry.analysis.table_one import table_one
 from registry.analysis.target_trial.estimate import emulate
 from registry.analysis.target_trial.result import protocol_table, trial_settings
@@ -103,6 +110,10 @@ def build_results(
         name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
         for name in study.outcomes
     }
+    imputations = impute_covariates(cohort, tte, study)  # None: complete cases only
+    if imputations is not None:
+        for name, pooled in pool_outcomes(tte, imputations, study).items():
+            with_pooled(outcomes[name], pooled)
     weighted = smd_after_weighting(outcomes.get(study.primary_outcome))
     results: Results = {
         "study": study_section(study),
@@ -113,7 +124,8 @@ def build_results(
         "data_quality": {**data_quality, "missing_covariates": missing_covariates(cohort, study)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
-        "target_trial": target_trial(tte, assessments, study),
+        "target_trial": target_trial(tte, assessments, study, imputations),
+        "missing_data": missing_data_section(cohort, study, imputations, outcomes),
     }
     return publish(results, study.min_cell_count)
 
@@ -136,14 +148,25 @@ def study_section(study: Study) -> StudySection:
     )
 
 
-def target_trial(tte: TimeToEvent, assessments: pl.DataFrame, study: Study) -> TargetTrial | None:
-    """The target-trial emulation of every outcome of the study; None when it is disabled."""
+def target_trial(
+    tte: TimeToEvent,
+    assessments: pl.DataFrame,
+    study: Study,
+    imputations: Imputations | None = None,
+) -> TargetTrial | None:
+    """The target-trial emulation of every outcome of the study, its weights fitted on every
+    completed dataset when covariates were imputed; None when it is disabled."""
     protocol = study.target_trial
     if not protocol.enabled:
         return None
+    completed = imputations.completed if imputations is not None else ()
     outcomes = {
         key: emulate(
-            tte.outcomes.filter(pl.col("outcome") == key), assessments, protocol, outcome=key
+            tte.outcomes.filter(pl.col("outcome") == key),
+            assessments,
+            protocol,
+            outcome=key,
+            imputed=completed,
         )
         for key in study.outcomes
     }

@@ -17,6 +17,7 @@ from registry.privacy.suppression import Cells, Path, blank, get, pointer
 
 JsonTree = dict[str, Any]  # results.json as serialised: walked by JSON pointer, not by type
 ARMS = ("treated", "untreated")
+TWIN = "_complete_case"  # suffix of a pooled model's complete-case fit (analysis/missing.py)
 
 
 def protect(results: JsonTree, k: int) -> JsonTree:
@@ -30,12 +31,14 @@ def protect(results: JsonTree, k: int) -> JsonTree:
     for name, outcome in out.get("outcomes", {}).items():
         outcome_cells(cells, ("outcomes", name), outcome)
     table_one_cells(cells, out)
+    missing_data_cells(cells, out)
     quality_cells(cells, out)
     pro_cells(cells, out)
     trial.trial_cells(cells, out)
     complementary = cells.solve()
     blank(out, [p for c in cells.cells.values() if c.hidden for p in c.paths])
     withhold_percentages(out)
+    withhold_missing_percentages(out)
     withhold_pro_tests(out)
     withhold_years(out)
     redact_error_counts(out)
@@ -130,17 +133,19 @@ def models(cells: Cells, at: Path, outcome: JsonTree, n: str | None, events: str
     """Model sizes and events: the whole cohort's, the complete cases', the landmark's."""
     cox = outcome.get("cox", {})
     fits = {m: f for m, f in cox.items() if isinstance(f, dict) and "error" not in f}
-    fits |= {f"piecewise.{p}": f for p, f in cox.get("piecewise", {}).items()
-             if isinstance(f, dict) and "error" not in f}  # fmt: skip
+    for key in ("piecewise", "piecewise_complete_case"):
+        fits |= {f"{key}.{p}": f for p, f in cox.get(key, {}).items()
+                 if isinstance(f, dict) and "error" not in f}  # fmt: skip
     deaths = f"{at}.deaths"
     for model, fit in fits.items():
         path = (*at, "cox", *model.split("."))
-        base = model in cohort_models() or "piecewise." in model
+        # a pooled fit has the whole cohort's size; its complete-case twin the old one's
+        base = model.removesuffix(TWIN) in cohort_models() or model.startswith("piecewise")
         if not base or fit.get("n") is None:
             continue
         size = cells.add(cohort_cell(cells, fit["n"], ".remaining") or f"{at}.adjusted.n",
                          fit["n"], (*path, "n"))  # fmt: skip
-        kind = "deaths" if model == "death_cause_specific" else "events"
+        kind = "deaths" if model.startswith("death_cause_specific") else "events"
         whole = size == n
         cells.add(f"{at}.{kind}" if whole else f"{at}.adjusted.{kind}", fit.get("events"),
                   (*path, "events"))  # fmt: skip
@@ -166,20 +171,28 @@ def landmark(cells: Cells, at: Path, outcome: JsonTree, fits: JsonTree, n: str |
                  ever_treated=False)  # fmt: skip
     gap(cells, n, lm_n, f"{at}.lm.n.gap")
     gap(cells, events, lm_events, f"{at}.lm.events.gap")
-    iptw = fits.get("iptw", {})
-    w_n = cells.add(f"{at}.iptw.n", iptw.get("n"), (*at, "cox", "iptw", "n"))
-    w_events = cells.add(f"{at}.iptw.events", iptw.get("events"), (*at, "cox", "iptw", "events"))
-    weighted = (*at, "cox", "iptw", "weighted_km")
+    for key in ("iptw", f"iptw{TWIN}"):  # pooled (the landmark cohort) and complete cases
+        iptw_cells(cells, at, key, fits.get(key, {}), (n, events), (lm_n, lm_events))
+
+
+def iptw_cells(cells: Cells, at: Path, key: str, iptw: JsonTree, cohort: tuple[str | None, ...],
+               lm: tuple[str | None, ...]) -> None:  # fmt: skip
+    """An IPTW fit's size, events, weighted curves and histograms against the landmark
+    cohort and the whole cohort."""
+    (n, events), (lm_n, lm_events) = cohort, lm
+    w_n = cells.add(f"{at}.{key}.n", iptw.get("n"), (*at, "cox", key, "n"))
+    w_events = cells.add(f"{at}.{key}.events", iptw.get("events"), (*at, "cox", key, "events"))
+    weighted = (*at, "cox", key, "weighted_km")
     curve_family(cells, weighted, iptw.get("weighted_km", {}), w_n, w_events, ever_treated=False)
-    gap(cells, lm_n, w_n, f"{at}.iptw.n.gap")
-    gap(cells, lm_events, w_events, f"{at}.iptw.events.gap")
+    gap(cells, lm_n, w_n, f"{at}.{key}.n.gap")
+    gap(cells, lm_events, w_events, f"{at}.{key}.events.gap")
     # nested twice: the cohort minus the IPTW cohort is a count too (the sum of two gaps)
-    gap(cells, n, w_n, f"{at}.iptw.n.gap.cohort")
-    gap(cells, events, w_events, f"{at}.iptw.events.gap.cohort")
+    gap(cells, n, w_n, f"{at}.{key}.n.gap.cohort")
+    gap(cells, events, w_events, f"{at}.{key}.events.gap.cohort")
     for histogram in ("ps_histogram", "weights_histogram"):
         for arm in ARMS:
             bins = iptw.get(histogram, {}).get(arm) or []
-            path = (*at, "cox", "iptw", histogram, arm)
+            path = (*at, "cox", key, histogram, arm)
             names = [cells.add(f"{path}.{i}", b, (*path, i)) for i, b in enumerate(bins)]
             cells.relate(f"{weighted}.{arm}.n" if f"{weighted}.{arm}.n" in cells.cells else None,
                          names)  # fmt: skip
@@ -221,6 +234,46 @@ def table_one_cells(cells: Cells, results: JsonTree) -> None:
         for variable, parts in missing_by_variable.items():
             if names.get(variable, variable) == row["covariate"]:
                 cells.relate(total, parts)
+
+
+def missing_data_cells(cells: Cells, results: JsonTree) -> None:
+    """The missing-data section: its n is the cohort's, its complete cases the adjusted
+    models' flow step, each covariate's missing count data_quality's; the patterns add up to
+    n, and the patterns holding a covariate to that covariate's missing count."""
+    section = results.get("missing_data")
+    if not isinstance(section, dict):
+        return
+    at: Path = ("missing_data",)
+    n = cells.add(cohort_cell(cells, section.get("n"), ".remaining") or "md.n",
+                  section.get("n"), (*at, "n"))  # fmt: skip
+    complete = cells.add(cohort_cell(cells, section.get("complete_cases"), ".remaining")
+                         or "md.complete", section.get("complete_cases"),
+                         (*at, "complete_cases"))  # fmt: skip
+    missing: dict[str, str | None] = {}
+    for i, row in enumerate(section.get("variables", [])):
+        name = row["covariate"]
+        missing[name] = cells.add(f"dq.missing.{name}", row.get("missing"),
+                                  (*at, "variables", i, "missing"))  # fmt: skip
+    names: list[str | None] = []
+    holding: dict[str, list[str | None]] = {c: [] for c in missing}
+    for i, row in enumerate(section.get("patterns", [])):
+        cell = complete if not row["missing"] else None
+        name = cells.add(cell or f"md.pattern.{i}", row.get("count"),
+                         (*at, "patterns", i, "count"))  # fmt: skip
+        names.append(name)
+        for covariate in row["missing"]:
+            holding.setdefault(covariate, []).append(name)
+    cells.relate(n, names)
+    for covariate, parts in holding.items():
+        cells.relate(missing.get(covariate), parts)
+
+
+def withhold_missing_percentages(results: JsonTree) -> None:
+    """A covariate's missing percentage beside a withheld count would give it back."""
+    section = results.get("missing_data")
+    for row in section.get("variables", []) if isinstance(section, dict) else []:
+        if row.get("missing") is None:
+            row["percent"] = None
 
 
 def quality_cells(cells: Cells, results: JsonTree) -> None:

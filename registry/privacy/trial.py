@@ -16,6 +16,8 @@
   fewer than threshold event-equivalents separate it from the last one shown, as
   `withheld_years` does for the other curves; a contrast, non-inferiority bound or E-value
   that would give a withheld risk back is withheld with it.
+* With multiply imputed covariates, the `complete_case` risks are withheld by the same
+  rule, from their own event counts, with the contrasts that would give them back.
 * Reasons and warnings are published without counts.
 With IP weights an event-equivalent approximates an event; it is exact for weights of 1.
 """
@@ -157,11 +159,14 @@ def publish_trial(results: JsonTree, k: int, small: list[str]) -> None:
     would give a small count back (and what follows from them), strip counts from text."""
     for key, block in trial_outcomes(results).items():
         events = pop_events(block)
+        complete_case = block.get("complete_case")
+        cc_events = pop_events(complete_case) if isinstance(complete_case, dict) else {}
         if key in small:
             withdraw(block, SMALL_REASON.format(k=k))
         elif block.get("status") == "estimated":
             shown = {s: _strategy(block, s, k, events.get(s)) for s in STRATEGIES}
             _contrasts(block, shown)
+            _complete_case(complete_case, k, cc_events)
         if isinstance(block.get("reason"), str):
             block["reason"] = COUNT_IN_TEXT.sub("n", block["reason"])
         diagnostics = block.get("diagnostics") or {}
@@ -189,6 +194,29 @@ def withdraw(block: JsonTree, reason: str) -> None:
     diagnostics.update(weights=[], censored=[], balance=[], warnings=[])
     _blank(diagnostics.get("truncation"), ("cap", "share_capped"))
     _blank(diagnostics.get("positivity"), ("share_within", "min", "max"))
+    if isinstance(complete_case := block.get("complete_case"), dict):
+        _complete_case(complete_case, 0, {}, withheld=True)
+
+
+def _complete_case(block: Any, k: int, events: dict[str, dict[str, int]],
+                   withheld: bool = False) -> None:  # fmt: skip
+    """Withhold the complete-case risks reached by fewer than k events (all when `withheld`
+    or the counts are missing), and the RD and RR of every year not shown for both."""
+    if not isinstance(block, dict):
+        return
+    shown = {}
+    for strategy in STRATEGIES:
+        risks = (block.get("strategies") or {}).get(strategy) or {}
+        counts = None if withheld else events.get(strategy)
+        if counts:
+            shown[strategy] = _withhold_years_by_events(risks, counts, k)
+        else:
+            risks["risk"] = dict.fromkeys(risks.get("risk") or {})
+            shown[strategy] = set()
+    both = shown["treat"] & shown["no_treat"]
+    for name in ("risk_difference", "risk_ratio"):
+        values = block.get(name) or {}
+        values.update({year: None for year in values if year not in both})
 
 
 def _blank(value: Any, keys: tuple[str, ...]) -> None:

@@ -7,7 +7,8 @@ hazard ratio — on `protocol.replicates` bootstrap samples of patients (frequen
 replicate b draws from `np.random.default_rng([seed, b])`, so any replicate is reproducible
 on its own and the result does not depend on how replicates are spread over workers).
 Intervals are percentile intervals. The numbers are unrounded and unsuppressed: publication
-(registry/analysis/results.publish) rounds and withholds.
+(registry/analysis/results.publish) rounds and withholds. With multiply imputed covariates
+(`imputed=`) the estimate is pooled over the completed datasets instead (imputed.py).
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ def emulate(
     *,
     outcome: str,
     executor: Executor | None = None,
+    imputed: Sequence[pl.DataFrame] = (),
 ) -> TrialOutcome:
-    """The outcome's block (see the module docstring), or the not-estimable block."""
+    """The outcome's block (see the module docstring), or the not-estimable block; pooled
+    over the completed datasets `imputed` (patient_id + covariates) when there are any."""
+    if imputed:
+        from registry.analysis.target_trial.imputed import emulate_imputed  # (imports this)
+
+        block = emulate_imputed(outcome_frame, assessments, protocol, imputed, executor)
+        return cast(TrialOutcome, block)
     return cast(TrialOutcome, _emulate(outcome_frame, assessments, protocol, executor))
 
 
@@ -87,10 +95,14 @@ def _eligible(outcome_frame: pl.DataFrame) -> int:
 
 
 def bootstrap(
-    prep: Prepared, protocol: Protocol, point: RunResult, executor: Executor | None
+    prep: Prepared,
+    protocol: Protocol,
+    point: RunResult,
+    executor: Executor | None,
+    replicates: Sequence[int] | None = None,
 ) -> list[Replicate | None]:
-    """Every replicate in order (None where the replicate's model could not be fitted)."""
-    indices = list(range(protocol.replicates))
+    """The replicates (default: every one) in order (None where the model failed)."""
+    indices = list(range(protocol.replicates) if replicates is None else replicates)
     if not indices:
         return []
     work = partial(_replicates, prep, protocol, point)

@@ -1,0 +1,185 @@
+"""Time the chained-equations imputation at several sizes (issue 14, item 7; `make bench`).
+
+For each size a default-scenario cohort is synthesised, loaded into an in-memory registry and
+its cohort, time-to-event frames and auxiliary predictors built once (as
+benchmarks_support does); then 30 % of the BMD T-scores and 15 % of the glucocorticoid flags
+are deleted completely at random (seeded) and saved. impute() then runs in a fresh process
+(its peak RSS is its own, inputs included): `--imputations` (20) imputations of
+`--iterations` (10) cycles, serial, `--repeats` times (once at 1,000,000).
+OpenBLAS is held to one thread (OPENBLAS_NUM_THREADS=1, `--blas-threads`): "serial" is one
+core, and on this 2-core machine shared with other jobs a second BLAS thread only waits.
+Writes benchmarks/results/imputation_timing.md (and prints the table).
+
+Usage: python benchmarks/imputation_timing.py [--sizes 10000,100000,1000000]
+       [--imputations 20] [--iterations 10] [--repeats 3] [--blas-threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "imputation_timing.md"
+SHARES = {"bmd_t_score": 0.30, "glucocorticoids": 0.15}
+
+
+def peak_mib() -> float:
+    """This process's peak RSS in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, Any]:
+    """Synthesise `size` patients; save the covariates (with holes) and the auxiliaries."""
+    import numpy as np
+    import polars as pl
+    from benchmarks_support import registry_connection
+
+    from registry.analysis.imputation import auxiliary_frame
+    from registry.cohort import read_registry
+    from registry.pipeline import build_frames
+    from registry.study import load_study
+    from registry.synth import generate_cohort
+
+    started = time.perf_counter()
+    study = load_study()
+    con = registry_connection(generate_cohort(patients=size, seed=1))
+    cohort, tte = build_frames(read_registry(con), study)
+    auxiliary_frame(cohort, tte, study).write_parquet(folder / "auxiliary.parquet")
+    rng = np.random.default_rng(14)
+    patients = cohort.patients.select("patient_id", *study.covariates).with_columns(
+        pl.when(pl.Series(rng.random(cohort.patients.height) < share))
+        .then(None)
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, share in SHARES.items()
+    )
+    patients.write_parquet(folder / "patients.parquet")
+    missing = {c: patients[c].null_count() / max(patients.height, 1) for c in study.covariates}
+    return {"seconds": [time.perf_counter() - started], "rows": patients.height,
+            "missing": missing}  # fmt: skip
+
+
+def time_impute(folder: Path, repeats: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Wall seconds of impute(), `repeats` times, serial."""
+    import polars as pl
+
+    from registry.analysis.imputation import impute
+    from registry.missing_data import MissingData
+    from registry.study import load_study
+
+    patients = pl.read_parquet(folder / "patients.parquet")
+    auxiliary = pl.read_parquet(folder / "auxiliary.parquet")
+    covariates = load_study().covariates
+    spec = MissingData(imputations=args.imputations, iterations=args.iterations)
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = impute(patients, auxiliary, covariates, spec)
+        seconds.append(time.perf_counter() - started)
+    last = result.chains.filter(pl.col("iteration") == args.iterations)
+    means = last.group_by("variable").agg(pl.col("mean").mean()).sort("variable")
+    return {"seconds": seconds, "variables": list(result.variables),
+            "predictors": len(result.predictors[result.variables[0]]),
+            "means": dict(means.iter_rows())}  # fmt: skip
+
+
+STAGES = {"inputs": build_inputs, "impute": time_impute}
+
+
+def measure(stage: str, folder: Path, number: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One stage in a fresh interpreter (its peak RSS is its own)."""
+    out = folder / f"{stage}.json"
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(args.blas_threads)}
+    argv = [sys.executable, __file__, "--imputations", str(args.imputations),
+            "--iterations", str(args.iterations),
+            "--worker", stage, str(folder), str(number), str(out)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if done.returncode or not out.exists():
+        sys.exit(f"Error: the imputation {stage} stage failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(out.read_text()))
+
+
+def row(size: int, stage: str, found: dict[str, Any], note: str = "") -> list[str]:
+    """One table row: size, stage, median and spread of the seconds, peak MiB, note."""
+    seconds = found["seconds"]
+    spread = [f"{statistics.median(seconds):.2f}", f"{min(seconds):.2f}", f"{max(seconds):.2f}"]
+    return [f"{size:,}", stage, *spread, f"{found['peak_mib']:,.0f}", f"n={len(seconds)}; {note}"]
+
+
+def to_markdown(rows: list[list[str]], preamble: list[str]) -> str:
+    """The results page."""
+    header = ["size (patients)", "stage", "median s", "min s", "max s", "peak RSS MiB", "notes"]
+    lines = ["# Multiple imputation by chained equations: timings (issue 14, item 7)", "",
+             *preamble, "", "| " + " | ".join(header) + " |",
+             "|" + "---|" * len(header)]  # fmt: skip
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--imputations", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="impute() runs per size (1 at 1M).")
+    parser.add_argument("--blas-threads", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """impute() at every size; write the page."""
+    args = parse_args(argv)
+    if args.worker:
+        stage, folder, number, out = args.worker
+        found = STAGES[stage](Path(folder), int(number), args)
+        found["peak_mib"] = peak_mib()
+        Path(out).write_text(json.dumps(found))
+        return
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    rows: list[list[str]] = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"mi{size}-", dir=HERE) as tmp:
+            folder = Path(tmp)
+            found = measure("inputs", folder, size, args)
+            shares = ", ".join(f"{c} {v:.1%}" for c, v in found["missing"].items() if v)
+            rows.append(row(size, "inputs (synth, registry, frames, auxiliaries)", found,
+                            f"{found['rows']:,} eligible patients; missing: {shares}"))  # fmt: skip
+            found = measure("impute", folder, args.repeats if size < 1_000_000 else 1, args)
+            means = ", ".join(f"{k} {v:.3f}" for k, v in found["means"].items())
+            rows.append(row(size, f"impute(): {args.imputations} imputations x "
+                            f"{args.iterations} iterations, serial", found,
+                            f"{found['predictors']} predictors each; imputed means at the last "
+                            f"iteration: {means}"))  # fmt: skip
+            print(" | ".join(rows[-1]), flush=True)
+    preamble = [
+        f"- {time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} CPUs shared with other jobs "
+        f"(load average at end {' / '.join(f'{x:.1f}' for x in os.getloadavg())}); "
+        f"OPENBLAS_NUM_THREADS={args.blas_threads}",
+        "- Default scenario, default study (6 covariates, 4 outcomes); 30 % of BMD and 15 % of "
+        "glucocorticoids deleted completely at random; each stage in a fresh process (peak "
+        "RSS includes its inputs)",
+        "- Target: 1,000,000 patients x 20 imputations well under 60 s serial",
+    ]
+    page = to_markdown(rows, preamble)
+    args.results.write_text(page, encoding="utf-8")
+    print(page)
+    print(f"Wrote {args.results}")
+
+
+if __name__ == "__main__":
+    main()
