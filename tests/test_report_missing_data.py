@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from registry.pipeline import run_demo
 from registry.report import missing_data as md
 from registry.report.figures import forest_figure
 from registry.report.figures.missing_data import convergence_figure, distribution_figure
-from registry.report.format import MISSING, WITHHELD
+from registry.report.format import MISSING, WITHHELD, count, hr_text
 from registry.report.write import render_report
 from tests.fixtures.missing_data_block import (
     IMPUTATIONS,
@@ -35,8 +36,8 @@ ESCAPED = "&lt;script&gt;alert(&#39;md&#39;)&lt;/script&gt;"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The demo's results.json, without a missing-data block (the fixture adds one)."""
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo's results.json as the analysis writes it (its own missing-data block)."""
     out = tmp_path_factory.mktemp("md-report")
     run_demo(
         out,
@@ -47,10 +48,18 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         built_at=BUILT,
     )
     results: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return results
+
+
+@pytest.fixture(scope="module")
+def demo(analysed: dict[str, Any]) -> dict[str, Any]:
+    """The demo's results.json without its missing-data block and complete-case twins (the
+    fixture's block and twins replace them, so the expected numbers are known)."""
+    results = copy.deepcopy(analysed)
     results.pop("missing_data", None)
     for outcome in results["outcomes"].values():
         for key in [k for k in outcome["cox"] if k.endswith("_complete_case")]:
-            del outcome["cox"][key]
+            outcome["cox"][key.removesuffix("_complete_case")] = outcome["cox"].pop(key)
     return results
 
 
@@ -94,10 +103,10 @@ def test_primary_estimate_with_and_without_imputation(demo: dict[str, Any]) -> N
     cox = results["outcomes"]["adjacent"]["cox"]
     pooled, twin = cox["time_varying_adjusted"], cox["time_varying_adjusted_complete_case"]
     text = section_text(render(results), "missing-data")
-    row = (
+    row = (  # n as shown: the demo's may be withheld
         f"Time-varying, adjusted (primary) {pooled['hr']:.2f} ({pooled['ci_lower']:.2f}–"
-        f"{pooled['ci_upper']:.2f}) {pooled['n']:,} {twin['hr']:.2f} ({twin['ci_lower']:.2f}–"
-        f"{twin['ci_upper']:.2f}) {twin['n']:,} 0.06"
+        f"{pooled['ci_upper']:.2f}) {count(pooled['n'], 5)} {twin['hr']:.2f} "
+        f"({twin['ci_lower']:.2f}–{twin['ci_upper']:.2f}) {count(twin['n'], 5)} 0.06"
     )
     assert row in text
     for label in (
@@ -360,3 +369,20 @@ def test_the_figures_have_stable_ids() -> None:
     from registry.report.figures import FIGURE_IDS
 
     assert {"mi-distributions", "mi-convergence"} <= set(FIGURE_IDS)
+
+
+def test_the_analysis_block_renders(analysed: dict[str, Any]) -> None:
+    """The block and twins the analysis writes (not the fixture) render: settings, pooled
+    beside complete case for the primary model, both figures, no None or nan."""
+    block = analysed["missing_data"]
+    html = render(analysed)
+    page = parse(html)
+    text = section_text(html, "missing-data")
+    assert f"{block['imputations']} imputations of {block['iterations']} iterations" in text
+    fit = analysed["outcomes"]["adjacent"]["cox"]["time_varying_adjusted"]
+    twin = analysed["outcomes"]["adjacent"]["cox"]["time_varying_adjusted_complete_case"]
+    assert f"Time-varying, adjusted (primary) {hr_text(fit)}" in text and hr_text(twin) in text
+    assert f"pooled over {block['imputations']} imputations" in text
+    assert {"mi-distributions", "mi-convergence"} <= set(page.ids)
+    visible = " ".join(page.text)
+    assert not re.search(r"\b(None|nan)\b", visible)  # 'malignant' holds 'nan'

@@ -56,11 +56,19 @@ def count_share(part: Any, whole: Any, threshold: int) -> str:
     return count(part, threshold) if pct == MISSING else f"{count(part, threshold)} ({pct})"
 
 
+def note_text(block: Block) -> str:
+    """The block's `note` (the contract) or its `notes` joined (what the analysis writes)."""
+    notes = [block.get("note"), *(block.get("notes") or [])]
+    return "; ".join(str(n).rstrip(".") for n in notes if n)
+
+
 def method_sentence(block: Block, threshold: int) -> str:
     """How missing covariates were handled, with the settings, in one or two sentences."""
     complete = count_share(block.get("complete_cases"), block.get("n"), threshold)
     cases = f"{complete} of {count(block.get('n'), threshold)} patients had every covariate."
-    note = str(block.get("note") or "").rstrip(".")
+    if block.get("complete_cases") is None and block.get("n") is None:
+        cases = "The number of patients with every covariate is withheld."
+    note = note_text(block)
     why = f" ({note})" if note else ""
     if imputed(block):
         return (
@@ -335,7 +343,7 @@ def table_one_note(block: Block | None) -> str:
     if not imputed(block):
         return (
             "The adjusted models leave out patients missing a covariate (complete case"
-            f"{', ' + str(block['note']).rstrip('.') if block.get('note') else ''})."
+            f"{', ' + note_text(block) if note_text(block) else ''})."
         )
     done = [
         f"{in_text(variable_label(v.get('covariate')))} by {how_imputed(v, True)}"
