@@ -196,11 +196,13 @@ def test_demo_forest_lists_every_model_in_order_with_the_primary_marked(demo: An
     models = catalogue.MODELS
     assert len(labels) == len(results["outcomes"]) * (1 + len(models))
     first = labels[1 : 1 + len(models)]
-    assert [lab.strip("<b>/").split(" · ")[0] for lab in first] == [m.forest_label for m in models]
+    shown = [lab.strip("<b>/").split(" · ")[0].removesuffix(" †") for lab in first]
+    assert shown == [m.forest_label for m in models]
     fit = results["outcomes"]["adjacent"]["cox"]["time_varying_adjusted"]
+    pooled = " †" if "mi" in fit else ""  # pooled over imputations
     assert (
-        first[0]
-        == f"<b>Time-varying, adjusted (primary) · n {fit['n']:,} · events {fit['events']:,}</b>"
+        first[0] == f"<b>Time-varying, adjusted (primary){pooled} · n {fit['n']:,} · "
+        f"events {fit['events']:,}</b>"
     )
     [primary] = [t for t in fig.data if t.mode == "markers" and t.marker.symbol == "diamond"]
     assert len(primary.x) == len(results["outcomes"])

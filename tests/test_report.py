@@ -26,6 +26,7 @@ SECTIONS = (
     "km",
     "cif",
     "hazard-ratios",
+    "missing-data",
     "diagnostics",
     "pro",
     "data-quality",

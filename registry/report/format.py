@@ -68,3 +68,12 @@ def percent_ci(lower: Any, upper: Any) -> str:
     if lower is None or upper is None:
         return f"CI {MISSING}"
     return f"{100 * lower:.1f}–{100 * upper:.1f}"
+
+
+def pooled_over(fit: Mapping[str, Any]) -> str:
+    """'pooled over 20 imputations' of a fit pooled by Rubin's rules (it has an `mi` block),
+    else ''."""
+    mi = fit.get("mi")
+    if not isinstance(mi, Mapping) or not mi.get("imputations"):
+        return ""
+    return f"pooled over {mi['imputations']} imputations"

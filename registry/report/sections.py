@@ -7,8 +7,10 @@ from typing import Any
 from registry import catalogue
 from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
+from registry.report import format as fmt
 from registry.report.figures.style import ARM_LABELS, variable_label
 from registry.report.format import MISSING, YEARS, count, fixed, hr_text, percent, pvalue
+from registry.report.missing_data import missing_data_section, table_one
 from registry.report.target_trial import target_trial_section, trial_headline
 from registry.result_types import (
     ChiSquare,
@@ -48,7 +50,7 @@ def sections(results: Results, threshold: int) -> Context:
         "policy": [r for r in results["cohort"]["data_policy"] if r["rows"] != 0],
         "follow_up": follow_up(results["cohort"]),
         **landmark_counts(primary),
-        "table1": results["table1"],
+        **table_one(results, threshold),
         "km_figures": [km_item(n, o, threshold) for n, o in outcomes.items()],
         "km_extra": km_extra(study["primary_outcome"], primary, threshold),
         "cif_figures": [cif_item(n, o, threshold) for n, o in outcomes.items()],
@@ -56,6 +58,7 @@ def sections(results: Results, threshold: int) -> Context:
             figures.forest_figure(outcomes, threshold=threshold), "forest"
         ),
         "hr_rows": hr_rows(outcomes, threshold),
+        **missing_data_section(results, threshold),
         **diagnostics(primary, outcomes, threshold),
         **pro_section(results["pro"], threshold),
         "quality": results["data_quality"],
@@ -77,7 +80,9 @@ def headline(results: Results, threshold: int) -> Context:
             f"{' or '.join(results['study']['treatment_procedures'])}, "
             f"{count(cohort['n_untreated'], threshold)} managed conservatively."
         ),
-        "primary": f"HR {hr_text(fit)}" + ("" if "error" in fit else f", p = {pvalue(fit['p'])}"),
+        "primary": f"HR {hr_text(fit)}"
+        + ("" if "error" in fit else f", p = {pvalue(fit['p'])}")
+        + (f", {fmt.pooled_over(fit)}" if fmt.pooled_over(fit) else ""),
         "plain": plain_words(fit, results["study"]["primary_outcome"]),
         "cif_treated": five_year(cif["treated"]),
         "cif_untreated": five_year(cif["untreated"]),
@@ -215,6 +220,7 @@ def hr_rows(outcomes: dict[str, OutcomeResults], threshold: int) -> list[Context
                 "n": count(fitted["n"], threshold) if fitted else MISSING,
                 "events": count(fitted["events"], threshold) if fitted else MISSING,
                 "primary": model.primary,
+                "pooled": fmt.pooled_over(fitted) if fitted else "",
             })  # fmt: skip
     return rows
 

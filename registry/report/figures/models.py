@@ -42,6 +42,7 @@ PRIMARY_COLOUR = "#000000"
 SECONDARY_COLOUR = "#6b6b6b"
 SMD_LIMIT = 0.1
 HR_PAD = 0.12  # log10 units of HR axis beyond the widest CI (about x/÷ 1.3)
+POOLED_MARK = " †"  # a fit pooled over imputations (Rubin's rules), explained under the plot
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def not_plotted(fit: Section) -> str | None:
 def model_row(outcome: str, model: str, fit: Section, threshold: int) -> ForestRow:
     """The labelled forest row of a fitted model; the primary model's label is bold."""
     n, events = (fmt.count(fit.get(k), threshold) for k in ("n", "events"))
-    label = f"{catalogue.model(model).forest_label} · n {n} · events {events}"
+    pooled = POOLED_MARK if fmt.pooled_over(fit) else ""
+    label = f"{catalogue.model(model).forest_label}{pooled} · n {n} · events {events}"
     return ForestRow(f"<b>{label}</b>" if is_primary(model) else label, outcome, model, fit)
 
 
@@ -95,6 +97,7 @@ def forest_hover(row: ForestRow) -> str:
     return (
         f"{outcome_label(row.outcome)} · {catalogue.model(row.model).forest_label}<br>"
         f"HR {fmt.hr_text(fit)} · p {fmt.pvalue(fit.get('p'))}"
+        + (f"<br>{fmt.pooled_over(fit)}" if fmt.pooled_over(fit) else "")
     )
 
 
@@ -191,8 +194,10 @@ def forest_figure(
         zeroline=False,
     )
     fig.update_layout(showlegend=False, margin={"r": 130}, hovermode="closest")
-    if skipped:
-        note(fig, ["Not shown:", *skipped])
+    pooled = sorted({fmt.pooled_over(r.fit) for r in rows if r.fit and fmt.pooled_over(r.fit)})
+    lines = [f"{POOLED_MARK.strip()} {p} (Rubin's rules)" for p in pooled]
+    if skipped or lines:
+        note(fig, [*lines, *(["Not shown:", *skipped] if skipped else [])])
     return base_layout(fig, title="Hazard ratios by outcome and model", height=150 + 22 * len(rows))
 
 

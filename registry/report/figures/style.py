@@ -30,6 +30,7 @@ OTHER_COLOUR = "#7f7f7f"
 VARIABLE_LABELS = {
     "age": "Age",
     "male": "Male sex",
+    "sex": "Sex",
     "bmd_t_score": "BMD T-score",
     "n_index_levels": "Index levels",
     "glucocorticoids": "Glucocorticoids",
@@ -192,6 +193,8 @@ def _figure_ids() -> dict[str, str]:
         "ps-overlap": "Propensity score by arm (primary outcome)",
         "weights": "Stabilised weights by arm (primary outcome)",
         "quality": "Quarantined rows and check violations",
+        "mi-distributions": "Observed and imputed values of each imputed covariate",
+        "mi-convergence": "Convergence of the chained equations",
     }
     for key, label in ((o.key, o.label) for o in catalogue.OUTCOMES):
         ids[div_id("km", key)] = f"Kaplan-Meier: {label}"
