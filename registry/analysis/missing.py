@@ -54,17 +54,17 @@ def nothing_to_impute(cohort: Cohort, study: Study) -> str | None:
 
 
 def pool_outcomes(tte: TimeToEvent, imputations: Imputations, study: Study) -> Pooled:
-    """Every outcome's ADJUSTED models fitted on each completed dataset and pooled."""
-    fits: dict[str, dict[str, list[Any]]] = {o: {m: [] for m in ADJUSTED} for o in study.outcomes}
-    for completed in imputations.completed:
-        out = with_covariates(tte.outcomes, completed)
-        cp = with_covariates(tte.counting, completed)
-        lm = with_covariates(tte.landmark, completed)
-        for name in study.outcomes:
-            for model, fit in adjusted_fits(name, out, cp, lm, study).items():
-                fits[name][model].append(fit)
+    """Every outcome's ADJUSTED models fitted on each completed dataset and pooled (one
+    outcome at a time: its frames are filtered once, and only its fits are held)."""
     pooled: Pooled = {}
-    for name, by_model in fits.items():
+    for name in study.outcomes:
+        frames = [f.filter(pl.col("outcome") == name) for f in (tte.outcomes, tte.counting,
+                                                                tte.landmark)]  # fmt: skip
+        by_model: dict[str, list[Any]] = {m: [] for m in ADJUSTED}
+        for completed in imputations.completed:
+            out, cp, lm = (with_covariates(f, completed) for f in frames)
+            for model, fit in adjusted_fits(name, out, cp, lm, study).items():
+                by_model[model].append(fit)
         pooled[name] = {
             "adjusted": pool_cox(by_model["adjusted"]),
             "time_varying_adjusted": pool_cox(by_model["time_varying_adjusted"]),

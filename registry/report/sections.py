@@ -241,6 +241,10 @@ def diagnostics(
             for row in (fitted_ph["table"] if fitted_ph else [])
         ],
         "ph_verdict": ph_verdict(ph),
+        # pooled over imputations the primary model has no one set of residuals: the test
+        # is its complete-case twin's
+        "ph_complete_case": primary is not None
+        and "time_varying_adjusted_complete_case" in primary["cox"],
         "schoenfeld_divs": [
             figures.to_div(
                 figures.schoenfeld_figure(s, term=t, threshold=threshold), f"schoenfeld-{t}"
