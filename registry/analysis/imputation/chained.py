@@ -42,14 +42,19 @@ CHAINS_SCHEMA = {
     "mean": pl.Float64,
     "sd": pl.Float64,
 }
-# Newton stops when no coefficient moves by more than this (relative): about 1 % of a
-# standard error at a million patients, and the step that would follow is smaller still by
-# the chord's rate (the information's relative error, < 1e-2)
+# Newton stops when no coefficient moves by more than LOGISTIC_TOL (relative) or by more than
+# LOGISTIC_TOL_SE of its standard error: the step that would follow is smaller still by the
+# chord's rate (the information's relative error, < 1e-2), so the maximum is reached to
+# well within 1e-4 of a standard error, where no draw can tell the difference
 LOGISTIC_TOL = 1e-5
-# The information matrix (a pass of X'WX over every row, the costly part) is reused while
-# the linear predictor moved by no more than this (root mean square over the observed rows):
-# each weight p(1-p) changes by at most 0.1 x that, so the posterior covariance of the draw
-# is that of the maximum to about 0.1 % (at the default tolerance the maximum itself is exact).
+LOGISTIC_TOL_SE = 0.01
+# The information matrix X'WX (a pass over every row, the costly part) is reused within a
+# Newton run while the linear predictor moved by no more than this (root mean square over
+# the observed rows; each weight p(1-p) changes by at most 0.1 x that), so the covariance of
+# the draw is that at the maximum to about 0.1 %; the maximum itself is always exact. It is
+# carried to the next iteration's run while its margins X'w stay within 0.2 % of their
+# bound (fits.still_valid): the other variables' imputations are redrawn in between, which
+# changes X'WX by about (share missing) / sqrt(rows missing), 5e-4 at a million patients.
 CHORD = 0.01
 
 
@@ -235,7 +240,7 @@ def _logistic_start(z: np.ndarray, col: int, observed: np.ndarray, width: int) -
     weights[observed] = 1.0
     fixed = np.arange(width)
     fit = fits.fit_logistic(z, z[:, col], tol=LOGISTIC_TOL, mask=weights, columns=fixed,
-                            chord=CHORD)  # fmt: skip
+                            chord=CHORD, tol_se=LOGISTIC_TOL_SE)  # fmt: skip
     return fit.coef
 
 
@@ -248,7 +253,7 @@ def _run_chain(problem: _Problem, j: int) -> tuple[np.ndarray, list[Row]]:
     z = problem.z.copy(order="F")
     for col, obs, mis in zip(problem.columns, problem.observed, problem.missed, strict=True):
         z[mis, col] = rng.choice(z[obs, col], size=mis.size)
-    starts: dict[int, np.ndarray] = {}
+    starts: dict[int, tuple[np.ndarray, fits.Information | None]] = {}
     rows: list[Row] = []
     for iteration in range(1, problem.iterations + 1):
         for i, col in enumerate(problem.columns):
@@ -261,7 +266,7 @@ def _run_chain(problem: _Problem, j: int) -> tuple[np.ndarray, list[Row]]:
 
 def _step(
     problem: _Problem, z: np.ndarray, i: int, rng: np.random.Generator,
-    starts: dict[int, np.ndarray],
+    starts: dict[int, tuple[np.ndarray, fits.Information | None]],
 ) -> None:  # fmt: skip
     """Draw new imputations of variable i in place."""
     col, obs, mis = problem.columns[i], problem.observed[i], problem.missed[i]
@@ -270,10 +275,11 @@ def _step(
     y = z[:, col]
     if problem.logistic[i]:
         others = np.delete(np.arange(z.shape[1]), col)  # every column but its own
-        start = starts.get(i, problem.starts[i])
+        start, carried = starts.get(i, (problem.starts[i], None))
         fit = fits.fit_logistic(z, y, start=start, tol=LOGISTIC_TOL, mask=weights,
-                                columns=others, chord=CHORD)  # fmt: skip
-        starts[i] = fit.coef
+                                columns=others, chord=CHORD, information=carried,
+                                tol_se=LOGISTIC_TOL_SE)  # fmt: skip
+        starts[i] = (fit.coef, fit.information)
         beta = fits.draw_logistic(fit, rng)
         p = expit((z @ beta)[mis])  # a pass over z: gathering its rows first is slower
         z[mis, col] = (rng.random(mis.size) < p).astype(np.float64)
@@ -310,24 +316,26 @@ def match_donors(
     obs_pred: np.ndarray, mis_pred: np.ndarray, donors: int, rng: np.random.Generator
 ) -> np.ndarray:
     """For each missing row, an observed row drawn uniformly from the `donors` whose
-    predictions are nearest (indices into obs_pred). Sorted arrays and a window of two
-    pointers moved `donors` times: no loop over rows."""
+    predictions are nearest (indices into obs_pred). The nearest k of a sorted array are a
+    window [s, s + k); its start is found by a binary search over the k + 1 starts around
+    the row's place (log2(k + 1) vectorised rounds, no loop over rows)."""
     order = np.argsort(obs_pred)
     ranked = obs_pred[order]
     query_order = np.argsort(mis_pred)
     query = mis_pred[query_order]
     n, k = ranked.size, min(donors, ranked.size)
-    right = np.searchsorted(ranked, query)
-    left = right - 1
-    chosen = np.empty((query.size, k), dtype=np.intp)
-    for step in range(k):
-        gap_left = np.where(left >= 0, query - ranked[np.maximum(left, 0)], np.inf)
-        gap_right = np.where(right < n, ranked[np.minimum(right, n - 1)] - query, np.inf)
-        go_left = gap_left <= gap_right
-        chosen[:, step] = np.where(go_left, left, right)
-        left -= go_left
-        right += ~go_left
-    picked = chosen[np.arange(query.size), rng.integers(0, k, size=query.size)]
+    place = np.searchsorted(ranked, query)
+    low, high = np.clip(place - k, 0, n - k), np.clip(place, 0, n - k)
+    for _ in range(int(np.ceil(np.log2(k + 1)))):
+        active = low < high
+        mid = (low + high) // 2
+        # the window starting at mid is too far left when its left end is farther from the
+        # query than the first value after it (a window ending at the last value is not)
+        right = mid + k
+        too_left = (right < n) & (query - ranked[mid] > ranked[np.minimum(right, n - 1)] - query)
+        low = np.where(active & too_left, mid + 1, low)
+        high = np.where(active & ~too_left, mid, high)
+    picked = low + rng.integers(0, k, size=query.size)
     found = np.empty(query.size, dtype=np.intp)
     found[query_order] = order[picked]
     return found

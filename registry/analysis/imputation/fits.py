@@ -29,6 +29,9 @@ ALIAS_TOLERANCE = 1e-10
 MAX_NEWTON = 30
 RIDGE_UNITS = 1.0
 INTERCEPT_PRECISION = 0.01
+# A carried information matrix is reused while each margin X'w (its row of the intercept)
+# moved by no more than this share of its Cauchy-Schwarz bound (still_valid)
+CARRY_TOLERANCE = 2e-3
 MAX_STEP = 10.0  # capped Newton: no coefficient moves by more than this in one step
 
 
@@ -43,6 +46,17 @@ class LinearFit:
 
 
 @dataclass(frozen=True)
+class Information:
+    """An information matrix X'WX (every column), the linear predictor it was taken at and
+    its weights' margins X'w (cheap to recompute: what decides whether it may be reused)."""
+
+    matrix: np.ndarray
+    eta: np.ndarray
+    margins: np.ndarray
+    total: float  # sum of the weights w
+
+
+@dataclass(frozen=True)
 class LogisticFit:
     """Maximum likelihood (or ridge-penalised when separated) logistic regression."""
 
@@ -51,6 +65,7 @@ class LogisticFit:
     cov: np.ndarray  # inverse (penalised) information of the kept columns
     converged: bool
     penalised: bool  # True when separation made the ridge fallback necessary
+    information: Information | None = None  # the last one evaluated (unpenalised fits)
 
 
 def kept_columns(gram: np.ndarray) -> np.ndarray:
@@ -122,17 +137,26 @@ def fit_logistic(
     mask: np.ndarray | None = None,
     columns: np.ndarray | None = None,
     chord: float = 0.0,
+    information: Information | None = None,
+    tol_se: float = 0.0,
 ) -> LogisticFit:
     """Logistic regression of y (0/1) on the `columns` of x (default: all) by Newton's
     method from `start` (warm start); rows where `mask` is False are left out, and the
     columns aliased with earlier ones. Falls back to a ridge penalty when separated.
     `chord` > 0 reuses the information matrix while the linear predictor moved by no more
-    than it (see _newton); 0, the default, is the plain Newton method."""
+    than it (see _newton); 0, the default, is the plain Newton method. `information`, one
+    evaluated before (by an earlier fit of the same model), is used as the first one while
+    still_valid says so. `tol_se` > 0 also stops Newton once no coefficient moves by more
+    than that many of its standard errors."""
     weights = np.ones(x.shape[0]) if mask is None else mask.astype(np.float64)
     x = np.asfortranarray(x, dtype=np.float64)
     begin = np.zeros(x.shape[1]) if start is None else start.astype(np.float64)
     allowed = np.arange(x.shape[1]) if columns is None else columns
-    beta, kept, cov, converged = _newton(x, y, weights, begin, allowed, None, tol, chord)
+    carried = information if chord > 0 else None
+    last: Information | None
+    beta, kept, cov, converged, last = _newton(
+        x, y, weights, begin, allowed, None, (tol, tol_se), chord, carried
+    )
     penalised = not converged
     if penalised:
         variance = np.maximum(_column_variance(x, weights), 0.0)
@@ -140,8 +164,11 @@ def fit_logistic(
         # variable observed in one class only has a finite fit
         ridge = np.where(variance > 0, RIDGE_UNITS * variance, INTERCEPT_PRECISION)
         zero = np.zeros(x.shape[1])
-        beta, kept, cov, converged = _newton(x, y, weights, zero, allowed, ridge, tol, chord)
-    return LogisticFit(coef=beta, kept=kept, cov=cov, converged=converged, penalised=penalised)
+        beta, kept, cov, converged, _ = _newton(
+            x, y, weights, zero, allowed, ridge, (tol, tol_se), chord, None
+        )
+        last = None
+    return LogisticFit(beta, kept, cov, converged, penalised, last)
 
 
 def _column_variance(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -160,6 +187,25 @@ def _information(
     return info + np.diag(penalty) if penalty is not None else info
 
 
+def _margins(x: np.ndarray, weights: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, float]:
+    """X'w and sum w, w = p(1 - p) on the used rows: the information matrix's row of a
+    constant column, one matrix-vector product."""
+    p = expit(eta)
+    w = weights * p * (1 - p)
+    return np.asarray(x.T @ w), float(w.sum())
+
+
+def still_valid(carried: Information, x: np.ndarray, weights: np.ndarray, eta: np.ndarray) -> bool:
+    """Whether an information matrix evaluated earlier (on this model, perhaps on data whose
+    other imputed values were redrawn since) may stand for the one at eta: every margin X'w
+    moved by no more than CARRY_TOLERANCE of its Cauchy-Schwarz bound
+    sqrt(sum w x_j^2 * sum w)."""
+    now, _ = _margins(x, weights, eta)
+    scale = np.sqrt(np.clip(np.diag(carried.matrix), 0, None) * carried.total)
+    change = np.abs(now - carried.margins)
+    return bool(np.all(change <= CARRY_TOLERANCE * scale + 1e-300))
+
+
 def _newton(
     x: np.ndarray,
     y: np.ndarray,
@@ -167,9 +213,10 @@ def _newton(
     beta: np.ndarray,
     allowed: np.ndarray,
     penalty: np.ndarray | None,
-    tol: float,
+    tols: tuple[float, float],
     chord: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    carried: Information | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, Information]:
     """Newton's method for the (penalised) log-likelihood; returns beta (0 at the aliased
     columns), the kept columns, the inverse information at beta and whether it converged.
 
@@ -180,7 +227,11 @@ def _newton(
     the maximum unless the linear predictor moved by no more than `chord` since. Steps are
     capped at MAX_STEP per coefficient."""
     eta = x @ beta
-    info, eta_at = _information(x, weights, eta, penalty), eta
+    kept_from: Information | None
+    if carried is not None and still_valid(carried, x, weights, eta):
+        info, eta_at, kept_from = carried.matrix, eta, carried
+    else:
+        info, eta_at, kept_from = _information(x, weights, eta, penalty), eta, None
     kept = allowed[kept_columns(info[np.ix_(allowed, allowed)])]
     if kept.size < allowed.size and np.any(beta[np.setdiff1d(allowed, kept)]):
         beta = np.where(_flags(kept, beta.size), beta, 0.0)
@@ -191,19 +242,42 @@ def _newton(
     for _ in range(MAX_NEWTON):
         score = (x.T @ (weights * (y - expit(eta))) - ridge * beta)[kept]
         if _moved(eta, eta_at, weights) > chord:
-            info, eta_at = _information(x, weights, eta, penalty), eta
+            info, eta_at, kept_from = _information(x, weights, eta, penalty), eta, None
         try:
             step = np.linalg.solve(info[np.ix_(kept, kept)], score)
         except np.linalg.LinAlgError:
-            return beta, kept, np.linalg.pinv(info[np.ix_(kept, kept)]), False
+            return beta, kept, np.linalg.pinv(info[np.ix_(kept, kept)]), False, (
+                kept_from or _at(x, weights, info, eta_at))  # fmt: skip
         largest = np.max(np.abs(step), initial=0.0)
         beta[kept] += step * min(1.0, MAX_STEP / largest) if largest > 0 else step
         eta = x @ beta
-        if largest <= tol * (1 + np.max(np.abs(beta), initial=0.0)):
+        if _small(step, beta, info[np.ix_(kept, kept)], tols):
             if _moved(eta, eta_at, weights) > chord:
-                info = _information(x, weights, eta, penalty)
-            return beta, kept, _safe_inverse(info[np.ix_(kept, kept)]), True
-    return beta, kept, _safe_inverse(info[np.ix_(kept, kept)]), False
+                info, eta_at, kept_from = _information(x, weights, eta, penalty), eta, None
+            return beta, kept, _safe_inverse(info[np.ix_(kept, kept)]), True, (
+                kept_from or _at(x, weights, info, eta_at))  # fmt: skip
+    return beta, kept, _safe_inverse(info[np.ix_(kept, kept)]), False, (
+        kept_from or _at(x, weights, info, eta_at))  # fmt: skip
+
+
+def _at(x: np.ndarray, weights: np.ndarray, matrix: np.ndarray, eta: np.ndarray) -> Information:
+    """The information matrix evaluated at eta, with its margins (a reused one keeps the
+    margins of its evaluation, so that drift over several reuses is measured in full)."""
+    margins, total = _margins(x, weights, eta)
+    return Information(matrix=matrix, eta=eta, margins=margins, total=total)
+
+
+def _small(step: np.ndarray, beta: np.ndarray, info: np.ndarray, tols: tuple[float, float]) -> bool:
+    """Newton's stop: no coefficient moved by more than tol (relative), or, with tol_se,
+    by more than tol_se of its standard error (from this information matrix)."""
+    tol, tol_se = tols
+    largest = np.max(np.abs(step), initial=0.0)
+    if largest <= tol * (1 + np.max(np.abs(beta), initial=0.0)):
+        return True
+    if tol_se <= 0 or not step.size:
+        return False
+    se = np.sqrt(np.clip(np.diag(_safe_inverse(info)), 1e-300, None))
+    return bool(np.max(np.abs(step) / se) <= tol_se)
 
 
 def _moved(eta: np.ndarray, eta_at: np.ndarray, weights: np.ndarray) -> float:
