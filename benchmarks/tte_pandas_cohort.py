@@ -108,8 +108,10 @@ def add_treatment(facts: pd.DataFrame, t: dict[str, pd.DataFrame], study: Study)
     return facts
 
 
-def eligibility(facts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the rules in order; (eligible patients sorted by id, attrition table)."""
+def eligibility(facts: pd.DataFrame, *, imputed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply the rules in order; (eligible patients sorted by id, attrition table). With
+    multiple imputation (`imputed`) the missing-covariate step applies to the complete-case
+    analyses only."""
     breaks = {
         "non_osteoporotic_index_fracture": facts["n_other_etiology"] > 0,
         "no_osteoporotic_index_fracture": facts["t0"].isna(),
@@ -129,9 +131,14 @@ def eligibility(facts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         remaining = remaining & ~excluded
         steps.append(step(n, label, int(excluded.sum()), remaining, "all"))
     adjusted = remaining & facts["has_covariates"]
-    label = "missing covariates for adjusted models"
+    label, applies = "missing covariates for adjusted models", "adjusted models"
+    if imputed:
+        label, applies = (
+            "missing covariates, imputed for the adjusted models",
+            "complete-case analyses",
+        )
     missing = int((remaining & ~facts["has_covariates"]).sum())
-    steps.append(step(len(RULES) + 1, label, missing, adjusted, "adjusted models"))
+    steps.append(step(len(RULES) + 1, label, missing, adjusted, applies))
     columns = ["step", "rule", "excluded", "remaining", "remaining_treated"]
     attrition = pd.DataFrame(steps, columns=[*columns, "remaining_conservative", "applies_to"])
     eligible = facts[remaining].drop(columns=["first_procedure_on", "n_other_etiology"])

@@ -147,7 +147,8 @@ def build_pandas(t: dict[str, pd.DataFrame], study: Study) -> PandasFrames:
     """Every frame of `registry tte`, from the raw tables, in pandas."""
     facts = follow_up_end(patient_facts(t), study.horizon_days)
     facts = add_treatment(facts, t, study)
-    eligible, attrition = eligibility(facts)
+    imputed = study.missing_data.method == "multiple_imputation"
+    eligible, attrition = eligibility(facts, imputed=imputed)
     fractures = t["fractures"].merge(
         eligible[["t0", "end_on"]], left_on="patient_id", right_index=True
     )

@@ -180,7 +180,7 @@ def apply_rules(
     applies = "adjusted models"
     if imputed:
         label, applies = (
-            "missing covariates (imputed; complete-case analyses only)",
+            "missing covariates, imputed for the adjusted models",
             "complete-case analyses",
         )
     steps.append(_attrition_row(len(RULES) + 1, label, no_cov.height, adjusted, applies))
