@@ -278,3 +278,20 @@ def test_the_initiation_models_score_terms_have_readable_labels() -> None:
 
     assert variable_label("vas") == "Latest pain (VAS)"
     assert variable_label("odi_missing") == "Disability (ODI) not recorded"
+
+
+def test_the_imputation_sentence_sets_the_complete_cases_beside_the_pooled_difference() -> None:
+    from registry.report.target_trial import imputation_sentence
+
+    outcome = {
+        "multiple_imputation": {"imputations": 20, "note": "pooled"},
+        "risk_difference": {"5": {"estimate": 0.021, "ci_lower": -0.01, "ci_upper": 0.05}},
+        "complete_case": {"status": "estimated", "risk_difference": {"5": 0.016}},
+    }
+    text = imputation_sentence(outcome, [1, 2, 5])
+    assert text is not None and "20 completed datasets" in text
+    assert "+2.1 points pooled and +1.6 points on complete cases" in text
+    withheld = {**outcome, "complete_case": {"status": "estimated", "risk_difference": {"5": None}}}
+    assert "complete cases" not in (imputation_sentence(withheld, [1, 2, 5]) or "x")
+    assert imputation_sentence({"multiple_imputation": None}, [5]) is None
+    assert imputation_sentence({}, [5]) is None

@@ -247,9 +247,33 @@ def outcome_item(
         "ni": ni_sentence(outcome, labels, settings.get("margin_year") or 5),
         "e_value": e_value_sentence(outcome),
         "hr": hr_line(outcome, labels), "bootstrap": bootstrap_text(outcome.get("bootstrap") or {}),
+        "imputation": imputation_sentence(outcome, years),
         "diagnostics": diagnostics_context(outcome, labels, threshold),
         "love_div": love_div(name, outcome["diagnostics"].get("balance") or []),
     }  # fmt: skip
+
+
+def imputation_sentence(outcome: Block, years: list[int]) -> str | None:
+    """How the covariates' imputation entered the trial, with the complete cases' risk
+    difference at the last year beside the pooled one; None without imputation."""
+    mi = outcome.get("multiple_imputation") or {}
+    if not mi.get("imputations"):
+        return None
+    year = str(years[-1])
+    pooled = (outcome.get("risk_difference") or {}).get(year) or {}
+    cc = outcome.get("complete_case") or {}
+    cc_rd = (cc.get("risk_difference") or {}).get(year) if cc.get("status") == "estimated" else None
+    text = (
+        f"Missing covariates imputed: the weights were fitted on each of {mi['imputations']} "
+        "completed datasets and the risks pooled (complementary log-log scale); each bootstrap "
+        "replicate uses one completed dataset in turn."
+    )
+    if pooled.get("estimate") is not None and cc_rd is not None:
+        text += (
+            f" At {year} years the risk difference is {signed(pooled['estimate'])} points pooled"
+            f" and {signed(cc_rd)} points on complete cases (point estimate only)."
+        )
+    return text
 
 
 def curves_div(name: str, outcome: Block, labels: Mapping[str, str], threshold: int) -> str:
