@@ -162,6 +162,9 @@ def exclusion_reasons() -> dict[str, pl.Expr]:
     }
 
 
+COMPLETE_CASE_STEP = ("missing covariates for adjusted models", "adjusted models")
+
+
 def apply_rules(
     patients: pl.DataFrame, *, imputed: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -176,8 +179,7 @@ def apply_rules(
         steps.append(_attrition_row(step, label, excluded.height, remaining, "all"))
     no_cov = remaining.filter(~pl.col("has_covariates"))
     adjusted = remaining.filter(pl.col("has_covariates"))
-    label = "missing covariates for adjusted models"
-    applies = "adjusted models"
+    label, applies = COMPLETE_CASE_STEP
     if imputed:
         label, applies = (
             "missing covariates, imputed for the adjusted models",
@@ -185,6 +187,19 @@ def apply_rules(
         )
     steps.append(_attrition_row(len(RULES) + 1, label, no_cov.height, adjusted, applies))
     return remaining, pl.DataFrame(steps, schema=ATTRITION_SCHEMA, orient="row")
+
+
+def complete_case_attrition(attrition: pl.DataFrame) -> pl.DataFrame:
+    """The attrition table with its missing-covariate step labelled for complete-case
+    adjusted models: what it says when imputation was asked for and nothing was imputed."""
+    last = pl.int_range(pl.len()) == pl.len() - 1
+    return attrition.with_columns(
+        pl.when(last).then(pl.lit(COMPLETE_CASE_STEP[0])).otherwise(pl.col("rule")).alias("rule"),
+        pl.when(last)
+        .then(pl.lit(COMPLETE_CASE_STEP[1]))
+        .otherwise(pl.col("applies_to"))
+        .alias("applies_to"),
+    )
 
 
 def _attrition_row(

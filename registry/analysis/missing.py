@@ -35,13 +35,18 @@ Pooled = dict[str, dict[str, Any]]  # outcome -> model -> pooled fit
 
 def impute_covariates(cohort: Cohort, tte: TimeToEvent, study: Study) -> Imputations | None:
     """The study's completed datasets; None when the study asks for complete cases, has no
-    covariates, or none of them is missing."""
+    covariates, or none of them is missing. Imputations without completed datasets when no
+    incomplete covariate could be imputed (their `notes` say why)."""
     spec = study.missing_data
     if spec.method != "multiple_imputation" or nothing_to_impute(cohort, study) is not None:
         return None
     patients = cohort.patients.select("patient_id", *study.covariates)
-    imputed = impute(patients, auxiliary_frame(cohort, tte, study), study.covariates, spec)
-    return imputed if imputed.completed else None
+    return impute(patients, auxiliary_frame(cohort, tte, study), study.covariates, spec)
+
+
+def imputed(imputations: Imputations | None) -> Imputations | None:
+    """The imputations when there are completed datasets to fit on, else None."""
+    return imputations if imputations is not None and imputations.completed else None
 
 
 def nothing_to_impute(cohort: Cohort, study: Study) -> str | None:
@@ -92,6 +97,8 @@ def missing_data_section(
     """What was missing, how it was imputed, how much it moved each pooled estimate."""
     spec = study.missing_data
     patients = cohort.patients
+    notes = list(imputations.notes) if imputations is not None else []
+    imputations = imputed(imputations)
     done = imputations is not None
     note = None
     if not done:
@@ -99,6 +106,8 @@ def missing_data_section(
             "the study file asks for complete-case analysis"
             if spec.method == "complete_case"
             else nothing_to_impute(cohort, study)
+            or "no missing covariate could be imputed (see the notes): the adjusted models use "
+            "complete cases"
         )
     return {
         "method": "multiple_imputation" if done else "complete_case",
@@ -116,7 +125,7 @@ def missing_data_section(
         "distributions": (
             distributions(patients, imputations, study.min_cell_count) if imputations else {}
         ),
-        "notes": list(imputations.notes) if imputations else [],
+        "notes": notes,
     }
 
 
@@ -238,14 +247,20 @@ def _binary_counts(values: pl.Series, level: Any) -> np.ndarray:
 
 
 def _edges(observed: pl.Series, bins: int) -> np.ndarray:
-    """Whole-number bins for a count with a short range, else `bins` equal bins."""
+    """Bin edges on round numbers that reach past the observed range, so that no edge is one
+    patient's exact value (the oldest age, the lowest T-score): whole-number bins for a
+    count with a short range, else about `bins` bins of a 1, 2 or 5 x 10^k width."""
     x = observed.cast(pl.Float64).to_numpy()
     low, high = float(x.min()), float(x.max())
     if observed.dtype.is_integer() and high - low <= 30:
-        return np.arange(low - 0.5, high + 1.5)
+        return np.arange(5 * np.floor(low / 5) - 0.5, 5 * np.ceil((high + 1) / 5))
     if high == low:
-        return np.array([low - 0.5, high + 0.5])
-    return np.linspace(low, high, bins + 1)
+        return np.array([np.floor(low), np.floor(low) + 1.0])
+    raw = (high - low) / bins
+    scale = 10 ** np.floor(np.log10(raw))
+    width = scale * min((m for m in (1, 2, 5, 10) if m * scale >= raw), default=10)
+    start, stop = width * np.floor(low / width), width * (np.floor(high / width) + 1)
+    return np.round(np.arange(start, stop + width / 2, width), 10)
 
 
 def _shares(counts: np.ndarray, threshold: int) -> list[float | None]:

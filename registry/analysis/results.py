@@ -7,6 +7,7 @@ import hashlib
 import importlib.metadata
 import json
 import math
+from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
@@ -16,6 +17,7 @@ from registry.analysis import analyse_outcome
 from registry.analysis.imputation import Imputations
 from registry.analysis.missing import (
     impute_covariates,
+    imputed,
     missing_data_section,
     pool_outcomes,
     with_pooled,
@@ -23,7 +25,7 @@ from registry.analysis.missing import (
 from registry.analysis.table_one import table_one
 from registry.analysis.target_trial.estimate import emulate
 from registry.analysis.target_trial.result import protocol_table, trial_settings
-from registry.cohort import Cohort
+from registry.cohort import Cohort, complete_case_attrition
 from registry.models import km
 from registry.privacy.protect import protect
 from registry.result_types import (
@@ -111,9 +113,12 @@ def build_results(
         for name in study.outcomes
     }
     imputations = impute_covariates(cohort, tte, study)  # None: complete cases only
-    if imputations is not None:
-        for name, pooled in pool_outcomes(tte, imputations, study).items():
+    done = imputed(imputations)
+    if done is not None:
+        for name, pooled in pool_outcomes(tte, done, study).items():
             with_pooled(outcomes[name], pooled)
+    elif study.missing_data.method == "multiple_imputation":  # asked for, nothing imputed
+        cohort = replace(cohort, attrition=complete_case_attrition(cohort.attrition))
     weighted = smd_after_weighting(outcomes.get(study.primary_outcome))
     results: Results = {
         "study": study_section(study),
@@ -124,7 +129,7 @@ def build_results(
         "data_quality": {**data_quality, "missing_covariates": missing_covariates(cohort, study)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
-        "target_trial": target_trial(tte, assessments, study, imputations),
+        "target_trial": target_trial(tte, assessments, study, done),
         "missing_data": missing_data_section(cohort, study, imputations, outcomes),
     }
     return publish(results, study.min_cell_count)

@@ -137,22 +137,37 @@ def models(cells: Cells, at: Path, outcome: JsonTree, n: str | None, events: str
         fits |= {f"{key}.{p}": f for p, f in cox.get(key, {}).items()
                  if isinstance(f, dict) and "error" not in f}  # fmt: skip
     deaths = f"{at}.deaths"
+    seen: dict[tuple[str, str, str], str | None] = {}  # (model, group, key) -> its cell
     for model, fit in fits.items():
         path = (*at, "cox", *model.split("."))
         # a pooled fit has the whole cohort's size; its complete-case twin the old one's
         base = model.removesuffix(TWIN) in cohort_models() or model.startswith("piecewise")
         if not base or fit.get("n") is None:
             continue
-        size = cells.add(cohort_cell(cells, fit["n"], ".remaining") or f"{at}.adjusted.n",
+        # a pooled fit (with "mi") has the patients whose covariates are present after
+        # imputation: the cohort's, or between the cohort and the complete cases when some
+        # covariate could not be imputed; its own cells then, beside its twin's
+        group = "pooled" if "mi" in fit else "adjusted"
+        size = cells.add(cohort_cell(cells, fit["n"], ".remaining") or f"{at}.{group}.n",
                          fit["n"], (*path, "n"))  # fmt: skip
         kind = "deaths" if model.startswith("death_cause_specific") else "events"
         whole = size == n
-        cells.add(f"{at}.{kind}" if whole else f"{at}.adjusted.{kind}", fit.get("events"),
-                  (*path, "events"))  # fmt: skip
+        counted = cells.add(f"{at}.{kind}" if whole else f"{at}.{group}.{kind}",
+                            fit.get("events"), (*path, "events"))  # fmt: skip
+        base_model = model.removesuffix(TWIN)
+        seen[(base_model, group, "n")], seen[(base_model, group, kind)] = size, counted
     for full in (events, deaths if deaths in cells.cells else None):
-        part = f"{at}.adjusted.{'events' if full == events else 'deaths'}"
-        if full is not None and part in cells.cells:
-            gap(cells, full, part, f"{part}.gap")
+        for group in ("adjusted", "pooled"):
+            part = f"{at}.{group}.{'events' if full == events else 'deaths'}"
+            if full is not None and part in cells.cells:
+                gap(cells, full, part, f"{part}.gap")
+    if f"{at}.pooled.n" in cells.cells:
+        gap(cells, n, f"{at}.pooled.n", f"{at}.pooled.n.gap")
+    # a pooled fit and its complete-case twin: the patients (events) between them are a count
+    for (model, group, key), cell in seen.items():
+        twin = seen.get((model, "adjusted", key))
+        if group == "pooled" and cell is not None and twin is not None and cell != twin:
+            gap(cells, cell, twin, f"{at}.{model}.{key}.pooled_gap")
     landmark(cells, at, outcome, fits, n, events)
 
 
@@ -265,6 +280,8 @@ def withhold_patterns(results: JsonTree, k: int) -> None:
     section = results.get("missing_data")
     if not isinstance(section, dict):
         return
+    # the engine's notes may quote a count ("its 3 missing values stay null")
+    section["notes"] = [COUNT_IN_TEXT.sub("n", str(t)) for t in section.get("notes") or []]
     rows = section.get("variables", [])
     for row in rows:
         if row.get("missing") is None:

@@ -167,8 +167,9 @@ def publish_trial(results: JsonTree, k: int, small: list[str]) -> None:
             shown = {s: _strategy(block, s, k, events.get(s)) for s in STRATEGIES}
             _contrasts(block, shown)
             _complete_case(complete_case, k, cc_events)
-        if isinstance(block.get("reason"), str):
-            block["reason"] = COUNT_IN_TEXT.sub("n", block["reason"])
+        for part in (block, complete_case if isinstance(complete_case, dict) else {}):
+            if isinstance(part.get("reason"), str):
+                part["reason"] = COUNT_IN_TEXT.sub("n", part["reason"])
         diagnostics = block.get("diagnostics") or {}
         diagnostics["warnings"] = [COUNT_IN_TEXT.sub("n", w) for w in
                                    diagnostics.get("warnings") or []]  # fmt: skip

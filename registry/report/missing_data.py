@@ -174,7 +174,10 @@ def how_imputed(variable: Mapping[str, Any], pooled: bool) -> str:
         method = str(variable.get("method") or "")
         return METHODS.get(method, method.replace("_", " ") or MISSING)
     if pooled:
-        return "not imputed (not among the study file's variables): its patients are left out"
+        return (
+            "not imputed (left out by the study file's variables, or too few values observed: "
+            "see the method sentence): its patients are left out"
+        )
     return "not imputed: patients missing it are left out of the adjusted models"
 
 
