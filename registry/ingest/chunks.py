@@ -16,6 +16,7 @@ import polars as pl
 from registry.db import query, scalar
 from registry.ingest.contract import FileSpec
 from registry.ingest.rules import (
+    EXCEL_ERROR,
     check_rows,
     clean_strings,
     conflicting_keys,
@@ -75,7 +76,10 @@ def _pseudonymised(raw: pl.DataFrame, key: str | None) -> pl.DataFrame:
     if not key or "patient_id" not in raw.columns:
         return raw
     ids = raw.get_column("patient_id").cast(pl.String).str.strip_chars().replace("", None)
-    return raw.with_columns(pseudonymise(ids, key).alias("patient_id"))
+    # an Excel error (#N/A) is no identifier: kept so that the excel_error rule names it
+    errors = ids.str.contains(EXCEL_ERROR).fill_null(False)
+    hashed = pseudonymise(ids, key)
+    return raw.with_columns(pl.when(errors).then(ids).otherwise(hashed).alias("patient_id"))
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> None:

@@ -11,16 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.errors import IngestError
 from registry.ingest.contract import LOAD_ORDER, FileSpec, normalise_column, spec_for_file
+from registry.ingest.workbook import contract_sheets, is_workbook, sheet_label
 
-SUFFIXES = (".csv", ".parquet")
+SUFFIXES = (".csv", ".parquet")  # and Excel workbooks: one sheet per table (workbook.py)
 EXPECTED = ", ".join(f"{n}.csv" for n in LOAD_ORDER)
 # files an export folder carries beside the tables; named as ignored, never read
 COMPANIONS = ("truth.json",)
 UNSUPPORTED = {
-    ".xlsx": "Excel workbooks are not read yet — save each sheet as CSV ({expected})",
-    ".xls": "Excel workbooks are not read yet — save each sheet as CSV ({expected})",
-    ".xlsm": "Excel workbooks are not read yet — save each sheet as CSV ({expected})",
+    ".xls": "old Excel workbooks are not read — save it as .xlsx (Excel Workbook)",
     ".ods": "spreadsheets are not read — save each sheet as CSV ({expected})",
     ".tsv": "tab-separated files are not read — export it as comma-separated CSV",
     ".txt": "text files are not read — if it is a table, export it as comma-separated CSV",
@@ -61,6 +61,10 @@ def discover(paths: Iterable[Path]) -> Discovery:
             skipped.extend(others)
         elif not path.exists():
             skipped.append(SkippedFile(path, "no such file or folder"))
+        elif is_workbook(path):
+            found, others = workbook_entries(path)
+            files.extend(found)
+            skipped.extend(others)
         else:
             spec, reason = classify(path)
             if spec is not None:
@@ -82,6 +86,11 @@ def _folder(folder: Path) -> tuple[list[tuple[Path, FileSpec]], list[SkippedFile
         if why := ignored_reason(path):
             skipped.append(SkippedFile(path, why, ignored=True))
             continue
+        if is_workbook(path):
+            found, others = workbook_entries(path)
+            files.extend(found)
+            skipped.extend(others)
+            continue
         spec, reason = classify(path)
         if spec is not None:
             files.append((path, spec))
@@ -90,6 +99,24 @@ def _folder(folder: Path) -> tuple[list[tuple[Path, FileSpec]], list[SkippedFile
     if not files:
         skipped.append(SkippedFile(folder, f"no contract file in this folder; expected {EXPECTED}"))
     return files, skipped
+
+
+def workbook_entries(path: Path) -> tuple[list[tuple[Path, FileSpec]], list[SkippedFile]]:
+    """One entry per contract sheet of a workbook; every other sheet named with its reason
+    (`workbook.xlsx[notes]`), and a workbook that cannot be opened or has no contract sheet
+    as a whole."""
+    try:
+        found, others = contract_sheets(path)
+    except IngestError as exc:
+        return [], [SkippedFile(path, str(exc).removeprefix(f"{path}: "))]
+    skipped = [SkippedFile(sheet_label(path, name), reason) for name, reason in others]
+    if not found:
+        skipped.append(SkippedFile(path, _no_sheet(path)))
+    return [(path, spec) for _, spec in found], skipped
+
+
+def _no_sheet(path: Path) -> str:
+    return f"no sheet of this workbook is named after a contract table ({', '.join(LOAD_ORDER)})"
 
 
 def ignored_reason(path: Path) -> str | None:
@@ -109,6 +136,8 @@ def ignored_reason(path: Path) -> str | None:
 def classify(path: Path) -> tuple[FileSpec | None, str | None]:
     """The contract table of a file, or None and the reason it is not one."""
     suffix = path.suffix.lower()
+    if is_workbook(path):
+        return None, _workbook_reason(path)
     spec = spec_for_file(path.stem)
     if suffix in SUFFIXES and spec is not None:
         return spec, None
@@ -120,6 +149,11 @@ def classify(path: Path) -> tuple[FileSpec | None, str | None]:
         )
     hint = UNSUPPORTED.get(suffix, "only .csv and .parquet files are read")
     return None, f"{suffix or 'no extension'}: {hint.format(expected=EXPECTED)}"
+
+
+def _workbook_reason(path: Path) -> str:
+    """Why a workbook (or one of its sheets) is not read, for the inbox's rejected/ note."""
+    return "; ".join(s.reason for s in workbook_entries(path)[1]) or "not a contract table"
 
 
 def _suggestion(stem: str, suffix: str) -> str:

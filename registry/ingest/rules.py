@@ -14,6 +14,7 @@ from registry.pseudonyms import pseudonym
 RULES: tuple[str, ...] = (
     "bad_row_shape",
     "missing_value",
+    "excel_error",
     "bad_type",
     "bad_date",
     "bad_enum",
@@ -34,6 +35,11 @@ QUARANTINE_SCHEMA = {
 SCORE_RANGES = {"VAS": (0.0, 10.0), "ODI": (0.0, 100.0)}
 # an ISO date, or a timestamp at midnight (a Parquet TIMESTAMP column, an Excel export)
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]00:00(:00(\.0+)?)?)?$"
+# the error values Excel shows in a cell (and writes into a CSV export) instead of a value
+EXCEL_ERROR = (
+    r"^#(N/A|NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|SPILL!|CALC!|GETTING_DATA|FIELD!|BLOCKED!"
+    r"|BUSY!|CONNECT!|UNKNOWN!|PYTHON!|EXTERNAL!)$"
+)
 
 
 @dataclass(frozen=True)
@@ -95,10 +101,12 @@ def _listed(values: tuple[str, ...]) -> str:
 def column_checks(col: Column, typed: str, *, as_of: dt.date) -> list[Check]:
     """The rules one column's values must meet (typed values are in column `typed`)."""
     raw, value = pl.col(col.name), pl.col(typed)
-    bad_parse = raw.is_not_null() & value.is_null()
+    error = raw.str.contains(EXCEL_ERROR)
+    bad_parse = raw.is_not_null() & value.is_null() & ~error
     checks: list[Check] = []
     if col.required:
         checks.append(Check(col.name, "missing_value", raw.is_null(), "is required"))
+    checks.append(Check(col.name, "excel_error", error, "holds an Excel error, not a value"))
     kind_rule = {"date": "bad_date", "enum": "bad_enum"}.get(col.kind, "bad_type")
     kind_text = {
         "date": "is not a valid ISO date (YYYY-MM-DD)",

@@ -20,6 +20,7 @@ from registry.errors import IngestError
 from registry.ingest.contract import normalise_column
 from registry.ingest.reading import no_rejects, refuse_bad_encoding, shape_rejects
 from registry.ingest.records import one_record_per_line, read_records
+from registry.ingest.workbook import SheetRows
 
 STAGED = "ingest_raw"  # temporary table of the file being ingested, cells as text
 SLOW_BATCH = 100_000  # rows the csv-module fallback holds before staging them
@@ -205,3 +206,18 @@ def _named(chunk: pl.DataFrame, staged: Staged) -> pl.DataFrame:
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     """Forget the staged file (its temporary table)."""
     con.execute(f"DROP TABLE IF EXISTS {STAGED}")
+
+
+def stage_sheet(
+    con: duckdb.DuckDBPyConnection, sheet: SheetRows, *, keep: Collection[str]
+) -> Staged:
+    """Stage a workbook sheet read as text (workbook.py) in ingest_raw; each row's line is
+    its sheet row (header row 1, first data row 2)."""
+    named = {f"c{i}": normalise_column(h) for i, h in enumerate(sheet.headers)}
+    staged = list(named)
+    columns = ", ".join(f"{n} VARCHAR" for n in staged)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} ({columns})")
+    _append_staged(con, list(sheet.rows), staged)  # type: ignore[arg-type]
+    names = {c: n for c, n in named.items() if n in keep}
+    lines = LineMap(2, explicit=np.asarray(sheet.lines, dtype=np.int64))
+    return Staged(len(sheet.lines), no_rejects(), lines, names, tuple(named.values()))

@@ -65,8 +65,9 @@ def store(
 ) -> IngestResult:
     previous = fetch_row(
         con,
-        "SELECT max(batch_id) FROM ingest_batches WHERE sha256 = ? AND status = 'loaded'",
-        [sha],
+        "SELECT max(batch_id) FROM ingest_batches WHERE sha256 = ? AND status = 'loaded' "
+        "AND table_name = ?",  # a workbook's sheets share the file's SHA-256
+        [sha, spec.name],
     )
     con.execute("BEGIN TRANSACTION")
     try:
