@@ -24,9 +24,10 @@ import duckdb
 
 from registry.db import query
 from registry.errors import IngestError
-from registry.ingest import IngestResult, discover_files, ingest_paths
+from registry.ingest import IngestResult, discover, ingest_paths
 from registry.ingest.discovery import classify
 from registry.ingest.reading import file_sha256
+from registry.ingest.workbook import is_workbook, sheet_label
 from registry.refresh.hooks import pause_point
 from registry.refresh.wording import plural
 
@@ -87,10 +88,14 @@ def ingest_inbox(
     """Ingest every new file of every export and move each file once it is dealt with."""
     summary = InboxSummary()
     for export in exports(inbox):
-        found = discover_files([export])
-        for path, _spec in found:
+        found = discover([export])
+        taken = list(dict.fromkeys(p for p, _ in found.files))  # a workbook once, all sheets
+        for path in taken:
             _take_file(con, inbox, path, stamp=stamp, as_of=as_of, key=pseudonym_key, s=summary)
-        for path in unrecognised_files(inbox, export, {p for p, _ in found}):
+        for sheet in found.unrecognised:  # a workbook's sheets that are no contract table
+            if sheet.path.parent == export and sheet.path not in taken and not sheet.path.exists():
+                summary.unrecognised.append((_name(inbox, sheet.path), sheet.reason))
+        for path in unrecognised_files(inbox, export, set(taken)):
             _set_aside(inbox, path, stamp, summary)
         if export != inbox:
             _clear_folder(inbox, export, stamp)
@@ -151,19 +156,30 @@ def _take_file(
             s.refused.append((_name(inbox, path), f"refused before: {_reason(path, message)}"))
         _move_out(inbox, path, stamp, refused=message if status == "refused" else None)
         return
-    (outcome,) = ingest_paths(con, [path], as_of=as_of, pseudonym_key=key)
+    outcomes = ingest_paths(con, [path], as_of=as_of, pseudonym_key=key)
     pause_point("ingest:file")
-    if isinstance(outcome, IngestError):
-        log.warning("refused %s: %s", path.name, outcome)
-        s.refused.append((_name(inbox, path), _reason(path, str(outcome))))
-        _move_out(inbox, path, stamp, refused=str(outcome))
-        return
-    s.loaded.append(_name(inbox, path))
-    s.rows_read += outcome.rows_read
-    if _all_quarantined(outcome):
-        s.quarantined.append((_name(inbox, path), _quarantine_reason(outcome)))
-    log.info("loaded %s: %d rows read", path.name, outcome.rows_read)
-    _move_out(inbox, path, stamp, refused=None)
+    refusals = []
+    for label, outcome in zip(_labels(path), outcomes, strict=True):
+        if isinstance(outcome, IngestError):
+            log.warning("refused %s: %s", label.name, outcome)
+            s.refused.append((_name(inbox, label), _reason(label, str(outcome))))
+            refusals.append(str(outcome))
+            continue
+        s.loaded.append(_name(inbox, label))
+        s.rows_read += outcome.rows_read
+        if _all_quarantined(outcome):
+            s.quarantined.append((_name(inbox, label), _quarantine_reason(outcome)))
+        log.info("loaded %s: %d rows read", label.name, outcome.rows_read)
+    _move_out(inbox, path, stamp, refused="\n".join(refusals) if refusals else None)
+
+
+def _labels(path: Path) -> list[Path]:
+    """The name of each outcome of ingesting a path: the file, or each contract sheet of a
+    workbook (`w.xlsx[patients]`, in load order; a refused sheet leaves the others loaded
+    and moves the workbook to rejected/ with its reasons)."""
+    if not is_workbook(path):
+        return [path]
+    return [sheet_label(path, spec.name) for _, spec in discover([path]).files]
 
 
 def _reason(path: Path, message: str) -> str:
