@@ -90,7 +90,8 @@ def init(db: Path | None) -> None:
 @as_of_option
 @funnel
 def ingest(paths: tuple[Path, ...], db: Path | None, as_of: dt.datetime | None) -> None:
-    """Load contract files (CSV or Parquet) or folders of them into the registry."""
+    """Load contract files (CSV, Parquet, or an Excel workbook with one sheet per table)
+    or folders of them into the registry."""
     from registry.pipeline import ingest_into
 
     s = load_settings(db=db)

@@ -24,7 +24,7 @@ def reasons(folder: Path) -> dict[str, str]:
         ("Follow-Ups.parquet", "did you mean follow_up.parquet?"),
         ("visits.csv", "not a contract table; expected one of patients.csv, index_fractures.csv"),
         ("index_fractures.txt", ".txt: only .csv and .parquet files are read; save it as "),
-        ("export.xlsx", ".xlsx: Excel workbooks are not read yet — save each sheet as CSV"),
+        ("export.xls", ".xls: old Excel workbooks are not read — save it as .xlsx"),
         ("patients.tsv", "save it as patients.csv"),
         ("notes", "no extension: only .csv and .parquet files are read"),
     ],
@@ -96,7 +96,7 @@ def test_cli_names_unrecognised_files_and_exits_2(tmp_path: Path) -> None:
     code, output = cli(tmp_path, str(folder))
     assert code == 2
     assert "fracture.csv: not a contract table; did you mean fractures.csv?" in output
-    assert "book.xlsx: .xlsx: Excel workbooks are not read yet" in output
+    assert "book.xlsx: the workbook cannot be read" in output
     assert ".DS_Store: ignored: a hidden file" in output
     assert "patients.csv -> patients (batch 1): read 2" in output
     closing = output.strip().splitlines()[-1]

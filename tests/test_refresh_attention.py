@@ -238,4 +238,4 @@ def test_a_misnamed_inbox_file_gets_ingests_suggestion(tmp_path: Path) -> None:
     (export / "fracture.csv").write_text("patient_id\n")
     (export / "book.xlsx").write_bytes(b"PK")
     assert "did you mean fractures.csv?" in not_recognised_because(export, export / "fracture.csv")
-    assert "Excel workbooks" in not_recognised_because(export, export / "book.xlsx")
+    assert "the workbook cannot be read" in not_recognised_because(export, export / "book.xlsx")
