@@ -100,7 +100,7 @@ def strobe_rows(results: Results, threshold: int) -> list[ChecklistRow]:
         ChecklistRow("STROBE", "16a", "Unadjusted and adjusted estimates; confounders",
                      estimates(results, head["primary"]), "hazard-ratios"),
         ChecklistRow("STROBE", "16b", "Category boundaries of continuous variables",
-                     "None categorised: continuous covariates enter the models as linear "
+                     "No covariate is categorised: continuous ones enter the models as linear "
                      "terms.", "methods"),
         ChecklistRow("STROBE", "16c", "Absolute risk",
                      absolute_risk(head), "target-trial" if head["trial"]["lead"] else "cif"),
