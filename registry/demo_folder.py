@@ -15,7 +15,8 @@ from registry.errors import DemoFolderNotEmpty, RegistryError
 from registry.refresh.wording import listing
 
 MARKER = ".registry-demo"
-WRITES = ("input", "registry.duckdb", "registry.duckdb.wal", "tte", "results.json", "index.html")
+WRITES = ("input", "registry.duckdb", "registry.duckdb.wal", "tte", "results.json", "index.html",
+          "checklist.md")  # fmt: skip
 HEADER = "# Written by `registry demo`; a later demo replaces the entries listed here.\n"
 
 
@@ -56,7 +57,7 @@ def claim(out_dir: Path, *, force: bool) -> None:
         raise DemoFolderNotEmpty(
             f"{out_dir} holds files the demo did not write ({listing(foreign)}); "
             "give --out a new or empty folder, or pass --force to write the demo there anyway "
-            "(it replaces input/, registry.duckdb, tte/, results.json and index.html)"
+            "(it replaces input/, registry.duckdb, tte/, results.json, index.html and checklist.md)"
         )
     for name in sorted(owned(out_dir) | set(WRITES)):
         _remove(out_dir / name)

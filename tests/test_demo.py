@@ -45,7 +45,7 @@ def test_a_demo_folder_is_reused_run_after_run(tmp_path: Path) -> None:
         result = demo(out)
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [MARKER, "index.html", "input", "registry.duckdb", "results.json", "tte"]
+        [MARKER, "checklist.md", "index.html", "input", "registry.duckdb", "results.json", "tte"]
     )
     listed = (out / MARKER).read_text().splitlines()
     assert set(WRITES) <= set(listed)

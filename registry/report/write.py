@@ -18,6 +18,7 @@ import jinja2
 from plotly.offline import get_plotlyjs
 
 from registry.errors import ReportWriteError
+from registry.report.checklist import checklist_rows, to_markdown
 from registry.report.figures.style import DRAW_SCRIPT
 from registry.report.format import count, describe, fixed, pvalue
 from registry.report.sections import sections
@@ -52,10 +53,13 @@ def write_atomically(path: Path, text: str) -> Path:
 
 
 def write_report(results: Results, out_dir: Path, *, built_at: dt.datetime) -> Path:
-    """Write results.json and index.html side by side, both or neither; return the page."""
+    """Write results.json, index.html and checklist.md side by side, all or none; return the
+    page."""
     page = render_report(results, built_at=built_at)  # everything rendered before any write
     body = results_json(results) + "\n"
-    write_together([(out_dir / "results.json", body), (out_dir / "index.html", page)])
+    checklist = to_markdown(checklist_rows(results, results["small_cell_threshold"]))
+    write_together([(out_dir / "results.json", body), (out_dir / "index.html", page),
+                    (out_dir / "checklist.md", checklist)])  # fmt: skip
     return out_dir / "index.html"
 
 
@@ -162,6 +166,7 @@ def render_report(results: Results, *, built_at: dt.datetime) -> str:
         count=lambda v: count(v, threshold), describe=lambda d, b: describe(d, b, threshold)
     )
     context = sections(results, threshold)
+    context["checklist"] = checklist_rows(results, threshold)
     css = template_text("report.css")
     return env.get_template("report.html.j2").render(
         **context,
