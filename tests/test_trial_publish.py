@@ -157,7 +157,9 @@ def test_published_risks_are_rounded_up_and_contrasts_never_give_a_withheld_risk
         exact, shown = block["strategies"][strategy], pub["strategies"][strategy]
         curve = dict(zip(exact["curve"]["day"], exact["curve"]["risk"], strict=True))
         for day, risk in zip(shown["curve"]["day"], shown["curve"]["risk"], strict=True):
-            assert risk is not None and risk >= curve[day] - 1e-12
+            # rounding up to multiples of k event-equivalents forgives 1e-9 of one (float
+            # noise on an exact multiple): a risk can come out up to 1e-9 k / at-risk low
+            assert risk is not None and risk >= curve[day] - 1e-9 * K
         limit = next((d for d, n in zip(shown["at_risk"]["day"], shown["at_risk"]["n"],
                                         strict=True) if not n), None)  # fmt: skip
         if limit is not None:
