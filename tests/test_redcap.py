@@ -197,6 +197,8 @@ def test_an_untranslatable_value_is_quarantined_with_record_and_instance_findabl
         row = list(csv.DictReader(handle))[line - 2]
     assert row["redcap_source"] == "record P1, event visits_arm_1, procedures instance 2"
     assert con.execute("SELECT count(*) FROM procedures").fetchone() == (1,)  # nothing dropped
+    stored = con.execute("SELECT string_agg(raw_row::VARCHAR, ' ') FROM quarantine").fetchone()
+    assert stored is not None and "redcap_source" not in stored[0]  # kept in the file only
 
 
 def test_several_ticked_choices_pass_through_and_are_quarantined() -> None:
