@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from registry.cli import main
 from registry.convert.redcap import Field, checkbox_value, parse_choices, translate
 from registry.convert.redcap_design import DICTIONARY_COLUMNS, dictionary_csv, mapping_toml
-from registry.convert.redcap_files import SHIPPED, convert_redcap, read_dictionary, read_mapping
+from registry.convert.redcap_files import (
+    SHIPPED,
+    convert_frames,
+    convert_redcap,
+    read_dictionary,
+    read_mapping,
+)
 from registry.ingest import ingest_paths
 from registry.ingest.contract import LOAD_ORDER, SPECS
 from registry.resources import redcap_file
@@ -323,3 +329,47 @@ def test_a_table_without_rows_writes_no_file_and_refuses_a_stale_one(tmp_path: P
     (tmp_path / "o" / "fractures.csv").unlink()
     code, text = run_cli("--records", str(tmp_path / "e.csv"), "--out", str(tmp_path / "o"))
     assert code == 0 and "No rows (no file written): fractures." in text
+
+
+def test_cli_refuses_an_export_without_records(tmp_path: Path) -> None:
+    build_export(CONTRACT, labels=False, longitudinal=False).clear().write_csv(tmp_path / "e.csv")
+    code, text = run_cli("--records", str(tmp_path / "e.csv"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "no records" in text
+
+
+def contract_rows() -> st.SearchStrategy[dict[str, list[dict[str, str]]]]:
+    """Random rows of every table, values drawn from each column's contract values."""
+
+    def value(table: str, name: str) -> st.SearchStrategy[str]:
+        col = SPECS[table].column(name)
+        if col.kind == "enum":
+            return (
+                st.sampled_from(col.values) if col.required else st.sampled_from(("", *col.values))
+            )
+        if col.kind == "bool":
+            return st.sampled_from(["true", "false", ""])
+        return st.sampled_from(["1", "2020-01-02", "x y", ""])
+
+    def rows(table: str) -> st.SearchStrategy[list[dict[str, str]]]:
+        names = [c for c in SPECS[table].column_names if c != "patient_id"]
+        row = st.fixed_dictionaries(
+            {"patient_id": st.sampled_from(["A", "B", "C"]), **{n: value(table, n) for n in names}}
+        )
+        return st.lists(row, min_size=1, max_size=4)
+
+    return st.fixed_dictionaries({t: rows(t) for t in LOAD_ORDER})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contract=contract_rows(), labels=st.booleans(), longitudinal=st.booleans())
+def test_every_contract_row_comes_back_from_its_export(
+    contract: dict[str, list[dict[str, str]]], labels: bool, longitudinal: bool
+) -> None:
+    fields = shipped_fields()
+    tables = read_mapping(redcap_file(SHIPPED[1]), fields)
+    export = build_export(contract, labels=labels, longitudinal=longitudinal)
+    frames, _ = convert_frames(export, tables, fields, values="label" if labels else "raw")
+    for table in LOAD_ORDER:
+        names = SPECS[table].column_names
+        got = frames[table].select(names).fill_null("").rows()
+        assert sorted(got) == sorted(tuple(r[n] for n in names) for r in contract[table])

@@ -119,6 +119,9 @@ def _table_map(path: Path, table: str, entry: Any, fields: dict[str, Field]) -> 
 def read_records(path: Path, tables: list[TableMap], fields: dict[str, Field]) -> pl.DataFrame:
     """The records export as text, refused when a mapped field's column is missing."""
     records = _read_csv(path, "records export")
+    if records.height == 0:
+        raise ConvertError(f"{path}: the export has a header but no records; export the "
+                           "project's records again. Nothing was written")  # fmt: skip
     for table in tables:
         for name in table.fields.values():
             absent = [c for c in fields[name].export_columns() if c not in records.columns]
