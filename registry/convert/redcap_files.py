@@ -176,7 +176,7 @@ def _refuse_stale(out_dir: Path, frames: dict[str, pl.DataFrame]) -> None:
 
 def conversion_lines(done: Conversion) -> list[str]:
     """What the command prints: files written, how values were read, what comes next."""
-    written = [f"{t}.csv ({n:,} rows)" for t, n in done.rows.items() if n]
+    written = [f"{t}.csv ({n:,} row{'s' * (n != 1)})" for t, n in done.rows.items() if n]
     empty = [t for t, n in done.rows.items() if not n]
     lines = [f"Wrote {len(written)} files to {done.out_dir}: {', '.join(written) or 'none'}."]
     lines.append("Values were read as " + ("labels." if done.labels else "raw codes."))
