@@ -104,6 +104,54 @@ def ingest(paths: tuple[Path, ...], db: Path | None, as_of: dt.datetime | None) 
     sys.exit(run.exit_code)
 
 
+@main.group()
+def convert() -> None:
+    """Turn another system's export into a contract folder for `registry ingest`."""
+
+
+@convert.command("redcap")
+@click.option(
+    "--records",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="REDCap records export (flat CSV, raw variable names as headers).",
+)
+@click.option(
+    "--dictionary",
+    type=click.Path(path_type=Path),
+    help="REDCap data dictionary CSV (default: the shipped one).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(path_type=Path),
+    help="Mapping TOML: contract table -> instrument and fields (default: shipped).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for the contract CSVs.",
+)
+@click.option(
+    "--values",
+    type=click.Choice(["auto", "raw", "label"]),
+    default="auto",
+    show_default=True,
+    help="Whether the export holds raw codes or labels.",
+)
+@funnel
+def convert_redcap(records: Path, dictionary: Path | None, mapping: Path | None,
+                   out_dir: Path, values: str) -> None:  # fmt: skip
+    """Convert a REDCap records export into the six contract CSVs."""
+    from registry.convert.redcap_files import conversion_lines
+    from registry.convert.redcap_files import convert_redcap as run
+
+    done = run(records, dictionary, mapping, out_dir, values=values)
+    for line in conversion_lines(done):
+        out.print(line, markup=False)
+
+
 @main.command()
 @db_option
 @click.option("--batch", type=int, help="Only this ingest batch (default: each file's latest).")

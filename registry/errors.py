@@ -52,3 +52,9 @@ class PseudonymKeyError(RegistryError):
 
 class PackageDataError(RegistryError):
     """A file the package ships (SQL, template, study) is missing: the install is incomplete."""
+
+
+class ConvertError(RegistryError):
+    """An input of `registry convert` (records export, dictionary) was refused whole."""
+
+    exit_code = 2

@@ -84,3 +84,12 @@ def _loader(root: Traversable) -> jinja2.BaseLoader:
         return found.read_text(encoding="utf-8"), str(found), None
 
     return jinja2.FunctionLoader(load)
+
+
+def redcap_file(name: str) -> Path:
+    """A shipped REDCap file, reports/<name> (name like 'redcap/vertebral_registry_mapping.toml'),
+    as a path on disk."""
+    found = _find(REPORTS, name)
+    if not isinstance(found, Path):
+        raise PackageDataError(f"{found}: vertebral-registry cannot run from a zip archive")
+    return found

@@ -134,6 +134,8 @@ def test_the_wheel_holds_every_sql_file_template_and_the_study(wheel: Path) -> N
     assert {f"registry/_sql/{name}" for name in SQL_FILES} <= names
     assert {f"registry/report/templates/{name}" for name in TEMPLATES} <= names
     assert "registry/_reports/adjacent_refracture.toml" in names
+    assert "registry/_reports/redcap/vertebral_registry_dictionary.csv" in names  # convert redcap
+    assert "registry/_reports/redcap/vertebral_registry_mapping.toml" in names
     assert "registry/results.schema.json" in names  # the contract of results.json
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "registry").rglob("*.py")}
     assert modules <= names

@@ -1,0 +1,1 @@
+"""Other registries' exports -> a contract folder that `registry ingest` reads."""
