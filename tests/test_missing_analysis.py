@@ -222,6 +222,7 @@ def test_a_covariate_left_out_of_the_imputation_keeps_pooled_sizes_protected(
     )
     outcome = results["outcomes"]["adjacent"]
     cohort_n = results["cohort"]["n"]
+    assert cohort_n == analysis.cohort.patients.height  # the checks below are not vacuous
     for model in ("adjusted", "time_varying_adjusted", "death_cause_specific"):
         pooled, twin = outcome["cox"][model], outcome["cox"][f"{model}_complete_case"]
         assert "mi" in pooled

@@ -107,12 +107,9 @@ def pool_piecewise(fits: Sequence[Piecewise | ModelError]) -> Piecewise | ModelE
     error = failed(fits)
     if error is not None:
         return error
-    done = cast(list[Piecewise], list(fits))
+    done = cast(list[Fit], list(fits))
     terms = {"0-1y": "treated_0_1y", "1-5y": "treated_1_5y"}
-    out: Fit = {}
-    for period, term in terms.items():
-        out[period] = pool_cox([cast(CoxFit, f[period]) for f in done], term)  # type: ignore[literal-required]
-    return cast(Piecewise, out)
+    return cast(Piecewise, {p: pool_cox([f[p] for f in done], term) for p, term in terms.items()})
 
 
 def pool_iptw(fits: Sequence[Fit], study: Study) -> Fit:

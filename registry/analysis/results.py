@@ -33,6 +33,7 @@ from registry.result_types import (
     CohortSummary,
     IngestQuality,
     MissingCovariate,
+    MissingDataSection,
     OutcomeResults,
     PolicyRow,
     ProResults,
@@ -120,17 +121,18 @@ def build_results(
     elif study.missing_data.method == "multiple_imputation":  # asked for, nothing imputed
         cohort = replace(cohort, attrition=complete_case_attrition(cohort.attrition))
     weighted = smd_after_weighting(outcomes.get(study.primary_outcome))
+    missing = missing_data_section(cohort, study, imputations, outcomes)
     results: Results = {
         "study": study_section(study),
         "cohort": cohort_summary(cohort, study),
         "table1": table_one(cohort, baseline_scores, weighted, study.min_cell_count),
         "outcomes": outcomes,
         "pro": pro,
-        "data_quality": {**data_quality, "missing_covariates": missing_covariates(cohort, study)},
+        "data_quality": {**data_quality, "missing_covariates": missing_covariates(missing)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
         "target_trial": target_trial(tte, assessments, study, done),
-        "missing_data": missing_data_section(cohort, study, imputations, outcomes),
+        "missing_data": missing,
     }
     return publish(results, study.min_cell_count)
 
@@ -192,13 +194,10 @@ def smd_after_weighting(outcome: OutcomeResults | None) -> dict[str, float | Non
     return {row["covariate"]: row["smd_after"] for row in iptw["balance"]}
 
 
-def missing_covariates(cohort: Cohort, study: Study) -> list[MissingCovariate]:
-    """Eligible patients missing each covariate of the adjusted models (a count key, so
-    small numbers are suppressed)."""
-    if not study.covariates:
-        return []
-    counts = cohort.patients.select(pl.col(list(study.covariates)).null_count())
-    return [{"covariate": k, "missing": int(v)} for k, v in counts.row(0, named=True).items()]
+def missing_covariates(section: MissingDataSection) -> list[MissingCovariate]:
+    """Eligible patients missing each covariate of the adjusted models, as the missing-data
+    section counted them (a count key, so small numbers are suppressed)."""
+    return [{"covariate": v["covariate"], "missing": v["missing"]} for v in section["variables"]]
 
 
 def clean_numbers(value: Any) -> Any:
