@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from registry.analysis.target_trial import NotEstimable
 from registry.analysis.target_trial.clones import build_clones
-from registry.analysis.target_trial.engine import Prepared, prepare, stable_order
+from registry.analysis.target_trial.engine import Prepared, prepare
 from registry.analysis.target_trial.estimate import clones_at_risk
 from registry.analysis.target_trial.layout import prepare_outcome
 from registry.errors import ModelFitError
@@ -126,16 +126,3 @@ def test_patients_with_their_own_time_zero(t0_shift: int) -> None:
         pl.Series("t0", [T0 + dt.timedelta(days=(i * 37) % 97 + t0_shift) for i in range(80)])
     )
     assert_same(*both(frame, vas_scores(frame, days=(3, 14, 100))))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    days=st.lists(
-        st.one_of(st.integers(0, 70_000), st.floats(-5, 2000, allow_nan=False)), max_size=200
-    )
-)
-def test_the_stable_order_of_days_is_numpys(days: list[float]) -> None:
-    values = np.array(days, dtype=float)
-    assert np.array_equal(stable_order(values), np.argsort(values, kind="stable"))
-    whole = np.floor(np.abs(values)) % 1900
-    assert np.array_equal(stable_order(whole), np.argsort(whole, kind="stable"))

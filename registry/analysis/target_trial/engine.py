@@ -22,13 +22,13 @@ risk by 2.5 percentage points.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from registry.analysis.target_trial.clones import STRATEGIES
+from registry.analysis.target_trial.glm import expit, fit_glm
 from registry.analysis.target_trial.protocol import Protocol
 from registry.analysis.target_trial.risks import year_day
 from registry.analysis.target_trial.weights import (
@@ -39,68 +39,68 @@ from registry.analysis.target_trial.weights import (
     usable_columns,
 )
 from registry.errors import ModelFitError
-from registry.time_to_event import CENSORED, EVENT
+from registry.time_to_event import CENSORED, COMPETING, EVENT
 
 TREAT, NO_TREAT = 0, 1
+INTERCEPT = "(Intercept)"
 CURVE_STEP = 14  # days between the points of the published curves
 
 
 @dataclass(frozen=True)
 class Axis:
-    """One strategy's rows against the common event times, with their sort orders fixed."""
+    """One strategy's clone rows ending with the outcome or death, on the common time axis."""
 
-    rows: np.ndarray  # the strategy's clone rows
-    stop_order: np.ndarray
-    stop_pos: np.ndarray  # per event time: first row (in stop order) with stop >= time
-    start_order: np.ndarray
-    start_pos: np.ndarray
-    event_rows: np.ndarray  # rows ending with the outcome or death
-    event_time: np.ndarray  # their index on the time axis
-    event_code: np.ndarray
+    outcome_rows: np.ndarray  # clone rows ending with the outcome
+    outcome_time: np.ndarray  # their index on the time axis
+    death_rows: np.ndarray
+    death_time: np.ndarray
 
     @classmethod
-    def build(cls, rows: np.ndarray, start: np.ndarray, stop: np.ndarray, code: np.ndarray,
-              times: np.ndarray) -> Axis:  # fmt: skip
-        stop_order, start_order = stable_order(stop), stable_order(start)
-        hit = np.flatnonzero(code > 0)
+    def build(cls, rows: np.ndarray, stop: np.ndarray, code: np.ndarray, times: np.ndarray) -> Axis:
+        outcome, death = np.flatnonzero(code == EVENT), np.flatnonzero(code == COMPETING)
         return cls(
-            rows=rows,
-            stop_order=stop_order,
-            stop_pos=np.searchsorted(stop[stop_order], times, side="left"),
-            start_order=start_order,
-            start_pos=np.searchsorted(start[start_order], times, side="left"),
-            event_rows=hit,
-            event_time=np.searchsorted(times, stop[hit]),
-            event_code=code[hit],
+            outcome_rows=narrow(rows[outcome]),
+            outcome_time=narrow(np.searchsorted(times, stop[outcome])),
+            death_rows=narrow(rows[death]),
+            death_time=narrow(np.searchsorted(times, stop[death])),
         )
 
-    def sums(self, w_all: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Weighted at-risk, outcome events and deaths at each event time."""
-        w = w_all[self.rows]
-        n = self.stop_pos.size
-        at_risk = (
-            _tail(w[self.stop_order])[self.stop_pos] - _tail(w[self.start_order])[self.start_pos]
-        )
-        we = w[self.event_rows]
-        outcome = self.event_code == EVENT
-        d1 = np.bincount(self.event_time[outcome], weights=we[outcome], minlength=n)
-        d2 = np.bincount(self.event_time[~outcome], weights=we[~outcome], minlength=n)
-        return at_risk, d1, d2
+    def events(self, w_all: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted outcome events and deaths at each of the n event times."""
+        d1 = np.bincount(self.outcome_time, weights=w_all[self.outcome_rows], minlength=n)
+        d2 = np.bincount(self.death_time, weights=w_all[self.death_rows], minlength=n)
+        return d1, d2
 
 
-def stable_order(days: np.ndarray) -> np.ndarray:
-    """np.argsort(days, kind="stable"); whole days in 0..65535 (always, for follow-up capped
-    at five years) are sorted as uint16, which NumPy radix-sorts: the same permutation (a
-    stable sort of equal keys has only one), several times faster on tens of millions of rows."""
-    small = days.size and days.min() >= 0 and days.max() <= np.iinfo(np.uint16).max
-    if small and np.array_equal(days, np.floor(days)):
-        return np.argsort(days.astype(np.uint16), kind="stable")
-    return np.argsort(days, kind="stable")
+def at_risk_sums(prep: Prepared, w_all: np.ndarray) -> np.ndarray:
+    """Per strategy (rows: TREAT, NO_TREAT) and event time t, the weight of the clone rows
+    with start < t <= stop: the weight stopping at or after t less the weight starting at or
+    after t, tails over a few thousand bins rather than tens of millions of rows in sorted
+    order. One pass over the rows sums them by strategy and interval (their start); a
+    clone's rows stop where their interval does, except its last, so the stops are the
+    last rows' (summed by exit day) plus each interval's other rows at its stop."""
+    n_stops, n_keys = prep.stop_values.size, 2 * prep.n_intervals
+    by_key = np.bincount(prep.row_marginal, weights=w_all, minlength=n_keys)
+    w_last = w_all[prep.last_rows]
+    others = by_key - np.bincount(prep.last_marginal, weights=w_last, minlength=n_keys)
+    stops = np.bincount(prep.last_stop_bin, weights=w_last, minlength=2 * n_stops)
+    stops += np.bincount(prep.key_stop_bin, weights=others, minlength=2 * n_stops)
+    stop_tail = _tails(stops.reshape(2, n_stops))
+    start_tail = _tails(by_key.reshape(2, prep.n_intervals))
+    return stop_tail[:, prep.stop_pos] - start_tail[:, prep.start_pos]
 
 
-def _tail(w: np.ndarray) -> np.ndarray:
-    """Sum of w[k:] for every k, with a final 0."""
-    return np.concatenate([np.cumsum(w[::-1])[::-1], [0.0]])
+def _tails(sums: np.ndarray) -> np.ndarray:
+    """Per row of `sums`, the sum of its entries k.. for every k, then a final 0."""
+    out = np.zeros((sums.shape[0], sums.shape[1] + 1))
+    out[:, :-1] = np.cumsum(sums[:, ::-1], axis=1)[:, ::-1]
+    return out
+
+
+def narrow(index: np.ndarray) -> np.ndarray:
+    """Whole numbers as int32 when they fit (row indexes of up to ~2 billion rows)."""
+    small = index.size == 0 or (index.min() >= -(2**31) and index.max() < 2**31)
+    return index.astype(np.int32 if small else np.int64, copy=False)
 
 
 @dataclass(frozen=True)
@@ -113,22 +113,28 @@ class Prepared:
     row_patient: np.ndarray  # patient index 0..n-1
     row_strategy: np.ndarray  # TREAT / NO_TREAT
     row_interval: np.ndarray
-    row_start: np.ndarray
     row_stop: np.ndarray
     row_event: np.ndarray
     row_first: np.ndarray  # index of the clone's first row, per row
     row_deviated: np.ndarray  # the clone's last row, censored because it left its strategy
-    row_init: np.ndarray  # index of the row's initiation row, -1 when none
-    row_last_grace: np.ndarray  # treat rows: the initiation row of the last grace interval
-    # initiation model
+    row_factor: np.ndarray  # where the row's uncensored factor is: see censoring_factors
+    row_marginal: np.ndarray  # strategy * n_intervals + interval: see marginal_uncensored
+    last_rows: np.ndarray  # each clone's last row
+    last_marginal: np.ndarray  # their row_marginal
+    last_stop_bin: np.ndarray  # strategy * len(stop_values) + their stop among stop_values
+    key_stop_bin: np.ndarray  # per row_marginal value: the stop bin of its rows but the last
+    # initiation model: the rows of intervals in which somebody started (in the others the
+    # probability is 0 and the rows would only push coefficients to infinity), by patient id
+    # then interval
     init_patient: np.ndarray
     init_interval: np.ndarray
     init_y: np.ndarray
     init_x: np.ndarray  # denominator design, with intercept
-    init_x_num: np.ndarray  # numerator (time-only) design, with intercept
     den_names: list[str]
     num_names: list[str]
-    init_active: np.ndarray  # rows of intervals with a start: the model's data
+    init_active: np.ndarray  # every initiation row (0..n-1): all are the model's data
+    model_intervals: np.ndarray  # the intervals with a start, ascending
+    interval_x_num: np.ndarray  # numerator (time-only) design of those intervals
     n_intervals: int
     last_grace: int
     interval_start: np.ndarray
@@ -139,38 +145,13 @@ class Prepared:
     year_days: dict[int, int]
     times: np.ndarray  # every outcome or death time of the clones
     axes: tuple[Axis, Axis]  # TREAT, NO_TREAT
+    stop_values: np.ndarray  # the distinct stops of the clone rows, ascending
+    stop_pos: np.ndarray  # per event time: the first of stop_values at or after it
+    start_pos: np.ndarray  # per event time: the first interval starting at or after it
     outcome_rows: np.ndarray  # clone rows ending with the outcome
     outcome_time: np.ndarray  # their index on the time axis
     grid_pos: np.ndarray  # per grid day: index into the cif (0 = before the first time)
     year_pos: list[int]
-
-    # The model's data, gathered once rather than in every replicate (a frozen dataclass
-    # still caches: cached_property writes the instance's __dict__ directly).
-    @cached_property
-    def x_active(self) -> np.ndarray:
-        """Denominator design of the active initiation rows."""
-        return self.init_x[self.init_active]
-
-    @cached_property
-    def x_num_active(self) -> np.ndarray:
-        """Numerator (time-only) design of the active initiation rows."""
-        return self.init_x_num[self.init_active]
-
-    @cached_property
-    def y_active(self) -> np.ndarray:
-        """Whether treatment started, in the active initiation rows."""
-        return self.init_y[self.init_active]
-
-    @cached_property
-    def patient_active(self) -> np.ndarray:
-        """Patient of each active initiation row."""
-        return self.init_patient[self.init_active]
-
-    @cached_property
-    def first_active(self) -> tuple[np.ndarray, np.ndarray]:
-        """The intervals with a start, and the first active row of each."""
-        intervals, first = np.unique(self.init_interval[self.init_active], return_index=True)
-        return intervals, first
 
 
 @dataclass(frozen=True)
@@ -185,7 +166,7 @@ class RunResult:
     w_raw: np.ndarray  # per clone row, before truncation (the weight the protocol uses)
     w: np.ndarray  # truncated
     cap: float
-    p_den: np.ndarray  # per initiation row
+    p_den: np.ndarray  # per initiation row (prep.init_*)
 
 
 def _index_of(keys: pl.DataFrame, lookup: pl.DataFrame) -> np.ndarray:
@@ -235,7 +216,6 @@ def prepare(clones: pl.DataFrame, assessments: pl.DataFrame, years: tuple[int, .
             "patient": rows.get_column("__p").to_numpy(),
             "strategy": strategy,
             "interval": rows.get_column("interval").to_numpy(),
-            "start": rows.get_column("start").to_numpy().astype(float),
             "stop": rows.get_column("stop").to_numpy().astype(float),
             "event": rows.get_column("event").to_numpy(),
             "first": first,
@@ -266,53 +246,63 @@ def finish_prepare(
 ) -> Prepared:
     """Prepared from the clone rows' arrays (in clone then start order), the initiation rows'
     (`x`: every model column, named by `names`; `active`: rows of intervals with a start) and
-    the interval grid: the model's terms, the strategies' time axes and the curve grid."""
+    the interval grid: the model's terms, the strategies' time axes and the curve grid. Only
+    the active initiation rows are kept (see `compact_initiation`)."""
     last_grace = int(np.flatnonzero(grid["in_grace"]).max())
-    active = init["active"]
-    if last_grace not in set(init["interval"][active].tolist()):
+    if last_grace not in set(init["interval"][init["active"]].tolist()):
         # the treat clones untreated at its start would weigh 1 / 0: nobody stands for them
         raise ModelFitError(
             "nobody started treatment in the grace period's last week, so the clones still "
             "untreated then have nobody to stand for them (a positivity violation)"
         )
-    names = init["names"]
-    fitted = init["x"][active]
-    den_terms = usable_columns(fitted, names, names)
-    num_terms = usable_columns(fitted, names, list(TIME_TERMS))
-    del fitted
-    strategy, start, stop, event = rows["strategy"], rows["start"], rows["stop"], rows["event"]
+    rows, init = compact_initiation(rows, init)
+    names, x = init["names"], init["x"]
+    with_intercept = names[0] == INTERCEPT  # (then x is the design itself when all terms are)
+    candidates = names[1:] if with_intercept else names
+    den_terms = usable_columns(x, names, candidates)
+    num_terms = usable_columns(x, names, list(TIME_TERMS))
+    strategy, stop, event = rows["strategy"], rows["stop"], rows["event"]
     last_day = int(stop.max())
     times = np.unique(stop[event > 0])
     axes = tuple(
-        Axis.build(mine, start[mine], stop[mine], event[mine], times)
+        Axis.build(mine, stop[mine], event[mine], times)
         for mine in (np.flatnonzero(strategy == code) for code in (TREAT, NO_TREAT))
     )
+    stop_values, stop_index = _stop_bins(stop)
+    n_intervals = grid["start"].size
+    marginal = narrow(strategy.astype(np.int32) * n_intervals + rows["interval"])
     outcome_rows = np.flatnonzero(event == EVENT)
     curve_days = np.unique(np.concatenate([np.arange(0, last_day + 1, CURVE_STEP), [last_day]]))
     year_days = {y: year_day(y) for y in years}
     columns = {name: k for k, name in enumerate(names)}
+    model_intervals, first = np.unique(init["interval"], return_index=True)
     return Prepared(
         n_patients=len(patient_ids),
         patient_ids=patient_ids,
-        row_patient=rows["patient"],
+        row_patient=narrow(rows["patient"]),
         row_strategy=strategy,
-        row_interval=rows["interval"],
-        row_start=start,
+        row_interval=narrow(rows["interval"]),
         row_stop=stop,
         row_event=event,
-        row_first=rows["first"],
+        row_first=narrow(rows["first"]),
         row_deviated=rows["deviated"],
-        row_init=rows["init"],
-        row_last_grace=rows["last_grace"],
-        init_patient=init["patient"],
-        init_interval=init["interval"],
+        row_factor=_factor_index(rows, init["y"].size, last_grace),
+        row_marginal=marginal,
+        **_stop_maps(
+            rows["first"], marginal, strategy, stop_index, stop_values.size, 2 * n_intervals
+        ),
+        init_patient=narrow(init["patient"]),
+        init_interval=narrow(init["interval"]),
         init_y=init["y"],
-        init_x=_with_intercept(init["x"], [columns[t] for t in den_terms]),
-        init_x_num=_with_intercept(init["x"], [columns[t] for t in num_terms]),
-        den_names=["(Intercept)", *den_terms],
-        num_names=["(Intercept)", *num_terms],
-        init_active=active,
-        n_intervals=grid["start"].size,
+        init_x=x
+        if with_intercept and den_terms == candidates
+        else _with_intercept(x, [columns[t] for t in den_terms]),
+        den_names=[INTERCEPT, *den_terms],
+        num_names=[INTERCEPT, *num_terms],
+        init_active=np.arange(init["y"].size),
+        model_intervals=model_intervals,
+        interval_x_num=_with_intercept(x[first], [columns[t] for t in num_terms]),
+        n_intervals=n_intervals,
         last_grace=last_grace,
         interval_start=grid["start"],
         interval_stop=grid["stop"],
@@ -322,11 +312,71 @@ def finish_prepare(
         year_days=year_days,
         times=times,
         axes=axes,  # type: ignore[arg-type]
-        outcome_rows=outcome_rows,
-        outcome_time=np.searchsorted(times, stop[outcome_rows]),
+        stop_values=stop_values,
+        stop_pos=np.searchsorted(stop_values, times, side="left"),
+        start_pos=np.searchsorted(grid["start"], times, side="left"),
+        outcome_rows=narrow(outcome_rows),
+        outcome_time=narrow(np.searchsorted(times, stop[outcome_rows])),
         grid_pos=np.searchsorted(times, curve_days, side="right"),
         year_pos=[int(np.searchsorted(times, d, side="right")) for d in year_days.values()],
     )
+
+
+def _stop_maps(
+    first: np.ndarray, marginal: np.ndarray, strategy: np.ndarray, stop_index: np.ndarray,
+    n_stops: int, n_keys: int,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """at_risk_sums' maps: each clone's last row, its key and stop bin, and per key the stop
+    bin of the key's other rows (0 for a key with none: its weight there is 0)."""
+    is_last = np.append(first[1:] != first[:-1], True)
+    last = np.flatnonzero(is_last)
+    bins = strategy.astype(np.int32) * n_stops + stop_index
+    key_stop_bin = np.zeros(n_keys, dtype=np.int32)
+    others = np.flatnonzero(~is_last)
+    key_stop_bin[marginal[others]] = bins[others]
+    return {"last_rows": narrow(last), "last_marginal": marginal[last],
+            "last_stop_bin": narrow(bins[last]), "key_stop_bin": key_stop_bin}  # fmt: skip
+
+
+def _stop_bins(stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bins of the rows' stops and each row's bin: every whole day from 0 when the stops
+    are whole days (always: follow-up is counted in days; no sort of tens of millions of
+    rows), else the distinct stops."""
+    whole = np.issubdtype(stop.dtype, np.integer) or np.array_equal(stop, np.floor(stop))
+    if stop.size and stop.min() >= 0 and stop.max() < 2**16 and whole:
+        return np.arange(int(stop.max()) + 1, dtype=float), stop.astype(np.int32)
+    values, index = np.unique(stop, return_inverse=True)
+    return values, index
+
+
+def compact_initiation(
+    rows: dict[str, np.ndarray], init: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The initiation rows of the active intervals only, the clone rows' `init` and
+    `last_grace` maps renumbered (-1 where the row was dropped: its probability is 0, the
+    clone's factor 1). At a million patients this drops ~11 of ~21 million rows of the
+    design before any copy of it is made."""
+    active, n = init["active"], init["y"].size
+    if active.size == n:
+        return rows, init
+    renumber = np.full(n + 1, -1, dtype=np.int64)  # index -1 reads the last: -1
+    renumber[active] = np.arange(active.size)
+    rows = rows | {key: renumber[rows[key]] for key in ("init", "last_grace")}
+    kept = {key: init[key][active] for key in ("patient", "interval", "y", "x") if key in init}
+    return rows, init | kept | {"active": np.arange(active.size)}
+
+
+def _factor_index(rows: dict[str, np.ndarray], n_init: int, last_grace: int) -> np.ndarray:
+    """Per clone row, where its uncensored factor sits in [1 - p, p, 1] (run builds that array
+    of 2 n + 1 values from the n initiation rows' p): `no_treat` rows 1 - p of their initiation
+    row, `treat` rows p in the grace period's last interval (the row's own initiation row is
+    that interval's), every other row 1 (no initiation row: already treated, or an interval
+    nobody started in)."""
+    init, last = rows["init"], rows["last_grace"]
+    treat = rows["strategy"] == TREAT
+    at_last = treat & (rows["interval"] == last_grace) & (init >= 0)
+    index = np.where(treat, np.where(at_last, n_init + last, 2 * n_init), init)
+    return narrow(np.where(~treat & (init < 0), 2 * n_init, index))
 
 
 def _with_intercept(x: np.ndarray, columns: list[int]) -> np.ndarray:
@@ -339,91 +389,115 @@ def _with_intercept(x: np.ndarray, columns: list[int]) -> np.ndarray:
     return out
 
 
-def fit_glm(y: np.ndarray, x: np.ndarray, freq: np.ndarray, start: np.ndarray | None) -> np.ndarray:
-    """Logistic regression coefficients with frequency weights, by Newton's method.
-
-    The same maximum as statsmodels' GLM (weights.fit_logistic, checked against R's glm to
-    1e-8; tests compare the two to 1e-9) at a third of its time: one Cholesky-free solve per
-    step, and a bootstrap replicate warm-started from the point estimate needs 3-4 steps.
-    """
-    beta = np.zeros(x.shape[1]) if start is None else start.copy()
-    for _ in range(100):
-        p = _expit(x @ beta)
-        gradient = x.T @ (freq * (y - p))
-        hessian = (x * (freq * p * (1.0 - p))[:, None]).T @ x
-        try:
-            step = np.linalg.solve(hessian, gradient)
-        except np.linalg.LinAlgError as error:
-            raise ModelFitError("the treatment-initiation model is singular") from error
-        beta = beta + step
-        if not np.all(np.isfinite(beta)):
-            break
-        if np.max(np.abs(step)) < 1e-11 * max(1.0, float(np.max(np.abs(beta)))):
-            return beta
-    raise ModelFitError("the treatment-initiation model did not converge")
-
-
-def _expit(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def _cumulative_before(prep: Prepared, factor: np.ndarray) -> np.ndarray:
-    """Per clone row: the product of `factor` over the clone's earlier rows."""
-    with np.errstate(divide="ignore"):
-        log = np.log(factor)
-    total = np.cumsum(log)
-    before = total - log
-    return np.exp(before - before[prep.row_first])
-
-
 def censoring_factors(prep: Prepared, p: np.ndarray) -> np.ndarray:
-    """Each clone row's probability of staying uncensored through its interval."""
-    p_row = np.where(prep.row_init >= 0, p[np.maximum(prep.row_init, 0)], 0.0)
-    p_last = np.where(prep.row_last_grace >= 0, p[np.maximum(prep.row_last_grace, 0)], 1.0)
-    at_last = (prep.row_interval == prep.last_grace) & (prep.row_init >= 0)
-    treat = np.where(at_last, p_last, 1.0)
-    return np.where(prep.row_strategy == TREAT, treat, 1.0 - p_row)
+    """Each clone row's probability of staying uncensored through its interval (p: per
+    initiation row): 1 - p for `no_treat`, p of the grace period's last interval for `treat`
+    (Maringe et al. 2020), 1 for rows without a risk of deviating."""
+    return np.concatenate([1.0 - p, p, [1.0]])[prep.row_factor]
+
+
+def _uncensored_before(prep: Prepared, p: np.ndarray) -> np.ndarray:
+    """Per clone row: the product of its factors over the clone's earlier rows (in logs: a
+    running sum over all rows, less the clone's own start)."""
+    with np.errstate(divide="ignore"):
+        log = np.log(np.concatenate([1.0 - p, p, [1.0]]))[prep.row_factor]
+    before = np.cumsum(log)
+    before -= log
+    del log
+    before -= before[prep.row_first]
+    return np.exp(before, out=before)
 
 
 def marginal_uncensored(prep: Prepared, p_interval: np.ndarray) -> np.ndarray:
     """Per clone row: the time-only model's probability of remaining uncensored to its start."""
     untreated = np.concatenate([[1.0], np.cumprod(1.0 - p_interval)])  # to each interval start
     started_by_grace = 1.0 - untreated[prep.last_grace + 1]
-    after_grace = prep.row_interval > prep.last_grace
+    after_grace = np.arange(prep.n_intervals) > prep.last_grace
     treat = np.where(after_grace, started_by_grace, 1.0)
-    return np.where(prep.row_strategy == TREAT, treat, untreated[prep.row_interval])
+    table = np.empty(2 * prep.n_intervals)
+    table[TREAT * prep.n_intervals : (TREAT + 1) * prep.n_intervals] = treat
+    table[NO_TREAT * prep.n_intervals : (NO_TREAT + 1) * prep.n_intervals] = untreated[:-1]
+    return table[prep.row_marginal]
 
 
 def weighted_percentile(values: np.ndarray, freq: np.ndarray, q: float) -> float:
-    """np.percentile (linear) of `values` each repeated `freq` (whole) times."""
+    """np.percentile (linear) of `values` each repeated `freq` (whole) times; the 100th is the
+    largest value repeated at least once, without the repeated copy (tens of millions of rows
+    in a replicate at a million patients)."""
+    if q >= 100:
+        return float(np.max(values, where=freq > 0, initial=-np.inf))
     return float(np.percentile(np.repeat(values, freq.astype(np.int64)), q))
+
+
+def _drawn(
+    y: np.ndarray, x: np.ndarray, freq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows with a positive frequency (a bootstrap replicate draws ~63 % of patients: the
+    others add nothing to the fit but time)."""
+    keep = np.flatnonzero(freq > 0)
+    if keep.size == freq.size:
+        return y, x, freq
+    return y[keep], x[keep], freq[keep]
+
+
+GUESS_ROWS = 250_000  # a point fit on more rows than this starts from a subsample's fit
+
+
+def first_guess(y: np.ndarray, x: np.ndarray, freq: np.ndarray) -> np.ndarray | None:
+    """Newton's start for a point fit on many rows: the fit on every k-th row (~250,000 of
+    them), so that most steps run on a fraction of the rows; the steps on all rows then
+    converge to the same maximum (to the fit's tolerance). None (start from zero) when the
+    rows are few or the subsample's fit fails."""
+    k = y.size // GUESS_ROWS
+    if k < 2:
+        return None
+    try:
+        return fit_glm(y[::k], x[::k], freq[::k], None)
+    except ModelFitError:
+        return None
+
+
+def interval_totals(
+    prep: Prepared, f_init: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numerator model's data by interval (its design depends on the interval only):
+    the share who started, the interval's design row and the number at risk as the weight
+    (the same likelihood as one row per patient and interval, on a few dozen rows)."""
+    at_risk = np.bincount(prep.init_interval, weights=f_init, minlength=prep.n_intervals)
+    started = np.bincount(
+        prep.init_interval, weights=f_init * prep.init_y, minlength=prep.n_intervals
+    )
+    n, e = at_risk[prep.model_intervals], started[prep.model_intervals]
+    share = np.divide(e, n, out=np.zeros_like(e), where=n > 0)
+    return share, prep.interval_x_num, n
 
 
 def run(prep: Prepared, protocol: Protocol, freq: np.ndarray, start: RunResult | None) -> RunResult:
     """One estimate with per-patient frequency weights (see the module docstring)."""
-    act, x, x_num = prep.init_active, prep.x_active, prep.x_num_active
-    f_init = freq[prep.patient_active].astype(float)
-    y = prep.y_active
+    x, y = prep.init_x, prep.init_y
+    freq = freq.astype(float)  # (per patient: the gathers below then copy no integers)
+    f_init = freq[prep.init_patient]
     if not 0 < float(f_init @ y) < float(f_init.sum()):
         raise ModelFitError("treatment initiation needs intervals with and without a start")
-    coef_den = fit_glm(y, x, f_init, None if start is None else start.coef_den)
-    coef_num = fit_glm(y, x_num, f_init, None if start is None else start.coef_num)
-    p_den = np.zeros(len(prep.init_y))
-    p_den[act] = _expit(x @ coef_den)
+    drawn = _drawn(y, x, f_init)
+    coef_den = fit_glm(*drawn, start.coef_den if start is not None else first_guess(*drawn))
+    coef_num = fit_glm(*interval_totals(prep, f_init), None if start is None else start.coef_num)
+    p_den = expit(x @ coef_den)
     p_interval = np.zeros(prep.n_intervals)
-    intervals, first_rows = prep.first_active
-    p_interval[intervals] = _expit(x_num[first_rows] @ coef_num)
-    w_raw = 1.0 / _cumulative_before(prep, censoring_factors(prep, p_den))
+    p_interval[prep.model_intervals] = expit(prep.interval_x_num @ coef_num)
+    w_raw = 1.0 / _uncensored_before(prep, p_den)
     if protocol.weights == "stabilised":
-        w_raw = w_raw * marginal_uncensored(prep, p_interval)
-    row_freq = freq[prep.row_patient].astype(float)
+        w_raw *= marginal_uncensored(prep, p_interval)
+    row_freq = freq[prep.row_patient]
     cap = weighted_percentile(w_raw, row_freq, protocol.truncation_percentile)
     w = np.minimum(w_raw, cap)
     wf = w * row_freq
     risks, curves = {}, {}
     sums = {}
+    at_risk_all = at_risk_sums(prep, wf)
     for code, name in enumerate(STRATEGIES):
-        at_risk, d1, d2 = prep.axes[code].sums(wf)
+        at_risk = at_risk_all[code]
+        d1, d2 = prep.axes[code].events(wf, prep.times.size)
         with np.errstate(divide="ignore", invalid="ignore"):
             h1 = np.where(at_risk > 0, d1 / at_risk, 0.0)
             h2 = np.where(at_risk > 0, d2 / at_risk, 0.0)

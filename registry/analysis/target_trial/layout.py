@@ -21,7 +21,14 @@ import polars as pl
 
 from registry.analysis.target_trial import NotEstimable
 from registry.analysis.target_trial.clones import SCORES, check_cohort, eligible, intervals
-from registry.analysis.target_trial.engine import NO_TREAT, TREAT, Prepared, finish_prepare
+from registry.analysis.target_trial.engine import (
+    INTERCEPT,
+    NO_TREAT,
+    TREAT,
+    Prepared,
+    compact_initiation,
+    finish_prepare,
+)
 from registry.errors import ModelFitError
 from registry.models.iptw import design_matrix
 from registry.study import COVARIATES
@@ -55,25 +62,31 @@ def prepare_outcome(
     stops_full = grid.get_column("stop").to_numpy()[:present]
     in_grace = grid.get_column("in_grace").to_numpy()[:present]
     stops = np.minimum(stops_full, last_day)  # a clone's last row stops at its exit
-    # clone rows
+    # clone rows, in int32 (tens of millions of rows at a million patients; days, intervals
+    # and row numbers all fit) and each intermediate released once used
     counts = np.searchsorted(starts, exit_day, side="left")
-    row_clone = np.repeat(np.arange(counts.size), counts)
-    row_interval = np.arange(row_clone.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    clone_exit = exit_day[row_clone]
-    last = stops_full[row_interval] >= clone_exit
+    row_clone = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
+    first = np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+    row_interval = np.arange(row_clone.size, dtype=np.int32)
+    row_interval -= first
+    clone_exit = exit_day.astype(np.int32)[row_clone]
+    row_stop = stops_full.astype(np.int32)[row_interval]
+    last = row_stop >= clone_exit
+    np.minimum(row_stop, clone_exit, out=row_stop)
+    del clone_exit
     row_event = np.where(last, exit_event[row_clone], CENSORED).astype(np.int8)
-    row_patient = clone_p[row_clone]
+    row_patient = clone_p.astype(np.int32)[row_clone]
     row_strategy = clones["strategy"][row_clone]
-    p_duration = patients.get_column("duration_days").to_numpy().astype(np.int64)
-    row_stop = np.minimum(stops_full[row_interval], clone_exit)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
+    del row_clone
+    p_duration = patients.get_column("duration_days").to_numpy().astype(np.int32)
     deviated = last & (row_event == CENSORED) & (row_stop < p_duration[row_patient])
+    del last
     # initiation rows, by patient id then interval
     init_order = patients.get_column("patient_id").arg_sort().to_numpy()
     init = _initiation(patients, init_order, starts, stops)
-    init_offset = np.zeros(order.size, dtype=np.int64)
+    init_offset = np.zeros(order.size, dtype=np.int32)
     init_offset[init["order"]] = np.cumsum(init["counts"]) - init["counts"]
-    init_count = np.zeros(order.size, dtype=np.int64)
+    init_count = np.zeros(order.size, dtype=np.int32)
     init_count[init["order"]] = init["counts"]
 
     row_offset, row_count = init_offset[row_patient], init_count[row_patient]
@@ -82,36 +95,50 @@ def prepare_outcome(
     has_last = (row_strategy == TREAT) & (last_grace < row_count)
     row_last = np.where(has_last, row_offset + last_grace, -1)
     del row_offset, row_count
-    scores = _latest_scores(patients, assessments, init["patient"], starts[init["interval"]])
-    design, names = design_matrix(patients, COVARIATES)
-    start_days = starts[init["interval"]].astype(np.float64)
-    x = np.column_stack([
-        design[init["patient"]],
-        *(column for name in SCORES for column in (np.nan_to_num(scores[name], nan=0.0),
-                                                  np.isnan(scores[name]).astype(np.float64))),
-        start_days / 7,
-        (~in_grace[init["interval"]]).astype(np.float64),
-    ])  # fmt: skip
-    names = [*names, *(c for s in SCORES for c in (s.lower(), f"{s.lower()}_missing")),
-             "weeks", "after_grace"]  # fmt: skip
     y = init["initiated"]
     by_interval = np.bincount(init["interval"], weights=y, minlength=present)
     active = np.flatnonzero(by_interval[init["interval"]] > 0)
     if active.size == 0:
         raise ModelFitError("nobody started treatment in any interval")
+    # only the model's rows go on: the design of the others would be dropped unread
+    maps, init = compact_initiation(
+        {"init": row_init, "last_grace": row_last},
+        {"patient": init["patient"], "interval": init["interval"], "y": y, "active": active},
+    )
+    x, names = _design(patients, assessments, init, starts, in_grace)
     return finish_prepare(
         patient_ids=patients.get_column("patient_id").to_list(),
         rows={
             "patient": row_patient, "strategy": row_strategy, "interval": row_interval,
-            "start": starts[row_interval].astype(float), "stop": row_stop.astype(float),
-            "event": row_event, "first": first, "deviated": deviated, "init": row_init,
-            "last_grace": row_last,
+            "stop": row_stop,
+            "event": row_event, "first": first, "deviated": deviated, **maps,
         },
-        init={"patient": init["patient"], "interval": init["interval"], "y": y, "x": x,
-              "names": names, "active": active},
+        init=init | {"x": x, "names": names},
         grid={"start": starts, "stop": stops, "in_grace": in_grace},
         years=years,
     )  # fmt: skip
+
+
+def _design(patients: pl.DataFrame, assessments: pl.DataFrame, init: dict[str, np.ndarray],
+            starts: np.ndarray, in_grace: np.ndarray) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """The initiation rows' design, the intercept first, filled a column at a time (the
+    stacked copies of a column_stack were each as large as the design)."""
+    design, names = design_matrix(patients, COVARIATES)
+    scores = _latest_scores(patients, assessments, init["patient"], starts[init["interval"]])
+    columns = [*names, *(c for s in SCORES for c in (s.lower(), f"{s.lower()}_missing")),
+               "weeks", "after_grace"]  # fmt: skip
+    x = np.empty((init["patient"].size, 1 + len(columns)))
+    x[:, 0] = 1.0
+    for k in range(design.shape[1]):
+        x[:, 1 + k] = design[:, k][init["patient"]]
+    k = 1 + design.shape[1]
+    for name in SCORES:
+        x[:, k] = np.nan_to_num(scores[name], nan=0.0)
+        x[:, k + 1] = np.isnan(scores[name])
+        k += 2
+    x[:, k] = starts[init["interval"]] / 7
+    x[:, k + 1] = ~in_grace[init["interval"]]
+    return x, [INTERCEPT, *columns]
 
 
 def _clones(patients: pl.DataFrame, grace_days: int) -> dict[str, np.ndarray]:
@@ -161,8 +188,9 @@ def _initiation(patients: pl.DataFrame, init_order: np.ndarray, starts: np.ndarr
     until = np.where(at_risk_day, np.minimum(day, duration), duration)
     counts = np.searchsorted(starts, until, side="left")
     counts = np.where(duration > 0, np.maximum(counts, 1), 0)
-    patient = np.repeat(init_order, counts)
-    interval = np.arange(patient.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    patient = np.repeat(init_order.astype(np.int32), counts)
+    interval = np.arange(patient.size, dtype=np.int32)
+    interval -= np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
     d = np.repeat(np.where(at_risk_day, day, -1), counts)
     started = np.repeat(at_risk_day, counts) & (d <= stops[interval])
     started &= (d > starts[interval]) | (starts[interval] == 0)

@@ -16,6 +16,7 @@ Weights are the inverse (unstabilised) and the time-only model's probability ove
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,18 +100,21 @@ def usable_columns(matrix: np.ndarray, names: list[str], terms: list[str]) -> li
     combinations of the intercept and earlier terms (a singular design has no unique fit;
     R's glm gives such a term NA): each term is kept when its centred, scaled column keeps
     the Gram matrix of the kept ones well conditioned."""
-    # The Gram matrix of every varying, standardised column is formed once (one pass over the
-    # rows); each candidate set's Gram matrix is its sub-block (the same numbers a stack of
-    # the kept columns gives, without re-stacking millions of rows per term).
-    index = [names.index(term) for term in terms]
-    spread = matrix[:, index].std(axis=0) if matrix.shape[0] else np.zeros(len(index))
-    varying = [k for k, s in enumerate(spread) if np.isfinite(s) and s > 0]
+    # The Gram matrix of every varying, standardised column is formed once, block by block
+    # (no standardised copy of millions of rows); each candidate set's Gram matrix is its
+    # sub-block. A column varies when its smallest and largest values differ.
+    index = np.asarray([names.index(term) for term in terms], dtype=np.int64)
+    n = matrix.shape[0]
+    if n == 0 or index.size == 0:
+        return []
+    low, high = _column_range(matrix, index)
+    mean = _block_sum(matrix, index, lambda part: part) / n
+    spread = np.sqrt(_block_sum(matrix, index, lambda part: (part - mean) ** 2) / n)
+    varying = [k for k in range(index.size) if low[k] < high[k] and np.isfinite(spread[k])]
     if not varying:
         return []
-    chosen = np.asarray(index)[varying]
-    z = (matrix[:, chosen] - matrix[:, chosen].mean(axis=0)) / spread[varying]
-    gram = z.T @ z / matrix.shape[0]
-    del z
+    centre, scale = mean[varying], spread[varying]
+    gram = _block_gram(matrix, index[varying], centre, scale) / n
     kept: list[int] = []
     for k in range(len(varying)):
         candidate = [*kept, k]
@@ -118,6 +122,36 @@ def usable_columns(matrix: np.ndarray, names: list[str], terms: list[str]) -> li
         if eigen.min() > 1e-9 * eigen.max():
             kept = candidate
     return [terms[varying[k]] for k in kept]
+
+
+_BLOCK = 65_536  # rows per block of the column sums
+
+
+def _column_range(matrix: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    low, high = np.full(index.size, np.inf), np.full(index.size, -np.inf)
+    for first in range(0, matrix.shape[0], _BLOCK):
+        part = matrix[first : first + _BLOCK][:, index]
+        low, high = np.minimum(low, part.min(axis=0)), np.maximum(high, part.max(axis=0))
+    return low, high
+
+
+def _block_sum(
+    matrix: np.ndarray, index: np.ndarray, term: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    total = np.zeros(index.size)
+    for first in range(0, matrix.shape[0], _BLOCK):
+        total += term(matrix[first : first + _BLOCK][:, index]).sum(axis=0)
+    return total
+
+
+def _block_gram(
+    matrix: np.ndarray, index: np.ndarray, centre: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    gram = np.zeros((index.size, index.size))
+    for first in range(0, matrix.shape[0], _BLOCK):
+        z = (matrix[first : first + _BLOCK][:, index] - centre) / scale
+        gram += z.T @ z
+    return gram
 
 
 def fit_logistic(y: np.ndarray, frame: pl.DataFrame, terms: list[str]) -> ModelFit:
