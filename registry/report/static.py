@@ -153,9 +153,12 @@ def margin_of(fig: go.Figure, side: str) -> int:
 def clamp_fonts(node: Any, parent: str = "") -> None:
     """Every font of a figure spec in MIN_PT..MAX_PT and the journal family, in place."""
     if isinstance(node, dict):
-        if parent.endswith("font") or parent == "font":
-            if isinstance(node.get("size"), int | float):
-                node["size"] = min(max(node["size"], pt_to_px(MIN_PT)), pt_to_px(MAX_PT))
+        if parent.endswith("font"):
+            size = node.get("size")
+            if isinstance(size, list):  # one size per point
+                node["size"] = [clamp_size(v) for v in size]
+            elif size is not None:
+                node["size"] = clamp_size(size)
             if "family" in node:
                 node["family"] = FONT
         for key, value in node.items():
@@ -163,6 +166,13 @@ def clamp_fonts(node: Any, parent: str = "") -> None:
     elif isinstance(node, list):
         for value in node:
             clamp_fonts(value, parent)
+
+
+def clamp_size(size: Any) -> Any:
+    """A font size in pixels moved into MIN_PT..MAX_PT; anything but a number as it is."""
+    if isinstance(size, bool) or not isinstance(size, int | float) or size != size:
+        return size
+    return min(max(size, pt_to_px(MIN_PT)), pt_to_px(MAX_PT))
 
 
 def wrap_title(text: str, width_px: int) -> str:
