@@ -94,6 +94,9 @@ def test_every_text_is_8_to_10_points() -> None:
     fig = static.journal_style("km-adjacent", km_of())
     sizes = font_sizes(fig.to_plotly_json())
     assert sizes and all(MIN_PX - 0.01 <= s <= MAX_PX + 0.01 for s in sizes), sizes
+    # plotly.js would draw axis titles at 1.2 times the base size (10.8 pt) if not told
+    assert fig.layout.xaxis.title.font.size == fig.layout.yaxis.title.font.size == 12
+    assert fig.layout.yaxis2.ticksuffix == "  "  # risk-table row names clear of the counts
 
 
 @given(

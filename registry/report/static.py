@@ -124,6 +124,11 @@ def journal_style(fig_id: str, figure: go.Figure) -> go.Figure:
         hovermode=False,
         margin={"t": top, "l": min(margin_of(fig, "l"), 60)},
     )
+    # plotly.js draws axis titles 1.2 times the base font unless told: keep them at 9 pt
+    fig.update_xaxes(title_font_size=pt_to_px(TEXT_PT))
+    fig.update_yaxes(title_font_size=pt_to_px(TEXT_PT))
+    if (spec["layout"].get("yaxis2") or {}).get("categoryarray"):  # a risk table: keep the
+        fig.update_layout(yaxis2_ticksuffix="  ")  # row names clear of the first year's count
     place_legend(fig, fig_id)
     if fig_id.endswith("-trajectory"):
         label_means(fig)
