@@ -334,6 +334,55 @@ def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetim
 
 
 @main.command()
+@db_option
+@study_option
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Draw from this results.json (of `analyze` or `report`) instead of the registry.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for the figure files and their index, figures.md.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["svg", "pdf", "png"]),
+    default="svg",
+    show_default=True,
+    help="File format (PNG at 300 dpi).",
+)
+@as_of_option
+@funnel
+def figures(db: Path | None, study: Path | None, results_path: Path | None, out_dir: Path,
+            fmt: str, as_of: dt.datetime | None) -> None:  # fmt: skip
+    """Write every report figure as a static file for a manuscript (journal widths and
+    fonts, numbers at risk under the curves), with an index figures.md.
+
+    Draws from the registry (analysed as `registry report` does) or, with --results, from
+    an existing results.json. Needs chromium (Debian's, or BROWSER_PATH); exit 1 without it.
+    """
+    from registry.pipeline import analyse_registry
+    from registry.report.static import load_results, write_figures
+
+    if results_path is not None and (db is not None or study is not None):
+        raise click.UsageError("--results draws from a results.json: leave out --db and --study")
+    if results_path is not None:
+        results, source = load_results(results_path), str(results_path)
+    else:
+        s = load_settings(db=db)
+        results = analyse_registry(s.db, study, None, as_of=as_of_date(as_of),
+                                   min_cell_count=s.min_cell_count)  # fmt: skip
+        source = str(s.db)
+    console.print_figures(out, write_figures(results, out_dir, fmt, source=source), out_dir)
+
+
+@main.command()
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write."
 )

@@ -230,3 +230,14 @@ def _model_row(model: catalogue.Model, fit: HRFit | ModelError, threshold: int) 
         return [label, "not estimable", "", "", ""]
     n, events = (fmt.count(fit[k], threshold) for k in ("n", "events"))
     return [label, fmt.hr_text(fit), fmt.pvalue(fit["p"]), n, events]
+
+
+def print_figures(out: Console, written: list[tuple[Path, str]], out_dir: Path) -> None:
+    """The figure files written by `registry figures`, with their titles."""
+    table = Table("file", "title", box=box.SIMPLE_HEAD)
+    table.columns[1].overflow = "fold"
+    for path, title in written[:-1]:
+        table.add_row(escape(path.name), escape(title))
+    out.print(table)
+    out.print(f"Wrote {len(written) - 1} figures to {escape(str(out_dir))}; index: "
+              f"{escape(str(written[-1][0]))}")  # fmt: skip

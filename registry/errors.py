@@ -58,3 +58,7 @@ class ConvertError(RegistryError):
     """An input of `registry convert` (records export, dictionary) was refused whole."""
 
     exit_code = 2
+
+
+class FigureExportError(RegistryError):
+    """`registry figures` could not draw the static figures: no chromium, or it failed."""

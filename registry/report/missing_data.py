@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, cast
 
+import plotly.graph_objects as go
+
 from registry import catalogue
 from registry.report import figures
 from registry.report.figures.missing_data import convergence_figure, distribution_figure
@@ -201,14 +203,36 @@ def missing_data_section(results: Mapping[str, Any], threshold: int) -> Context:
 
 def distributions_div(block: Block) -> str | None:
     """Observed against imputed values, None when nothing was imputed."""
-    shown = block.get("distributions") or {}
-    return figures.to_div(distribution_figure(shown), "mi-distributions") if shown else None
+    fig = distributions_drawn(block)
+    return figures.to_div(fig, "mi-distributions") if fig else None
 
 
 def convergence_div(block: Block) -> str | None:
     """Trace plots of the imputed values' mean and SD, None when no chains were kept."""
+    fig = convergence_drawn(block)
+    return figures.to_div(fig, "mi-convergence") if fig else None
+
+
+def distributions_drawn(block: Block) -> go.Figure | None:
+    """The observed-against-imputed figure, None when nothing was imputed."""
+    shown = block.get("distributions") or {}
+    return distribution_figure(shown) if shown else None
+
+
+def convergence_drawn(block: Block) -> go.Figure | None:
+    """The chains' trace plots, None when no chains were kept."""
     chains = block.get("chains")
-    return figures.to_div(convergence_figure(chains), "mi-convergence") if chains else None
+    return convergence_figure(chains) if chains else None
+
+
+def missing_data_drawn(results: Mapping[str, Any]) -> list[tuple[str, go.Figure]]:
+    """(div id, figure) of the missing-data section's figures, in page order."""
+    block = md_block(results)
+    if block is None:
+        return []
+    drawn = [("mi-distributions", distributions_drawn(block)),
+             ("mi-convergence", convergence_drawn(block))]  # fmt: skip
+    return [(div, fig) for div, fig in drawn if fig is not None]
 
 
 def model_pairs(cox: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:

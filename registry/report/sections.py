@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import plotly.graph_objects as go
+
 from registry import catalogue
 from registry.constants import DAYS_PER_YEAR
 from registry.report import figures
@@ -30,6 +32,7 @@ from registry.result_types import (
 )
 
 Context = dict[str, Any]  # what a template part is given (text, divs, rows): not a result
+Drawn = tuple[str, go.Figure]  # a figure of the page with its div id
 
 
 def sections(results: Results, threshold: int) -> Context:
@@ -54,9 +57,7 @@ def sections(results: Results, threshold: int) -> Context:
         "km_figures": [km_item(n, o, threshold) for n, o in outcomes.items()],
         "km_extra": km_extra(study["primary_outcome"], primary, threshold),
         "cif_figures": [cif_item(n, o, threshold) for n, o in outcomes.items()],
-        "forest_div": figures.to_div(
-            figures.forest_figure(outcomes, threshold=threshold), "forest"
-        ),
+        "forest_div": embed(forest_drawn(outcomes, threshold)),
         "hr_rows": hr_rows(outcomes, threshold),
         **missing_data_section(results, threshold),
         **diagnostics(primary, outcomes, threshold),
@@ -135,9 +136,14 @@ def p_of(test: ChiSquare | ModelError) -> Num:
     return None if "error" in test else test["p"]
 
 
+def km_drawn(name: str, outcome: OutcomeResults, threshold: int) -> Drawn:
+    """One outcome's KM figure with its div id."""
+    fig = figures.km_figure(outcome["km"], title=catalogue.outcome_label(name), threshold=threshold)
+    return f"km-{name.replace('_', '-')}", fig
+
+
 def km_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
     """One outcome's KM figure, caption and table at 1-5 years."""
-    fig = figures.km_figure(outcome["km"], title=catalogue.outcome_label(name), threshold=threshold)
     rows = {}
     for arm in ("treated", "untreated"):
         km = outcome["km"][arm]
@@ -147,7 +153,7 @@ def km_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
         rows[ARM_LABELS[arm]] = {"at_years": at, "median": median_years(km)}
     return {
         "caption": catalogue.outcome_label(name),
-        "div": figures.to_div(fig, f"km-{name.replace('_', '-')}"),
+        "div": embed(km_drawn(name, outcome, threshold)),
         "rows": rows,
         "logrank": p_of(outcome["logrank"]),
         "logrank_site": p_of(outcome["logrank_stratified_site"]),
@@ -165,6 +171,21 @@ def median_years(km: KMCurve) -> str:
 
 def km_extra(name: str, outcome: OutcomeResults | None, threshold: int) -> list[Context]:
     """The primary outcome's landmark curves and IPT-weighted landmark curves."""
+    return [
+        {"caption": caption, "div": embed(drawn)}
+        for caption, drawn in km_extra_items(name, outcome, threshold)
+    ]
+
+
+def km_extra_drawn(name: str, outcome: OutcomeResults | None, threshold: int) -> list[Drawn]:
+    """The landmark and IPT-weighted landmark KM figures of the primary outcome, if fitted."""
+    return [drawn for _, drawn in km_extra_items(name, outcome, threshold)]
+
+
+def km_extra_items(
+    name: str, outcome: OutcomeResults | None, threshold: int
+) -> list[tuple[str, Drawn]]:
+    """(caption, (div id, figure)) of the landmark and IPT-weighted landmark curves."""
     if outcome is None:
         return []
     label = catalogue.outcome_label(name)
@@ -176,24 +197,29 @@ def km_extra(name: str, outcome: OutcomeResults | None, threshold: int) -> list[
         ("IPT-weighted landmark cohort", weighted, "km-weighted"),
     ]
     return [
-        {
-            "caption": f"{label}: {caption}",
-            "div": figures.to_div(
-                figures.km_figure(curves, title=f"{label}: {caption}", threshold=threshold),
+        (
+            f"{label}: {caption}",
+            (
                 f"{prefix}-{slug}",
+                figures.km_figure(curves, title=f"{label}: {caption}", threshold=threshold),
             ),
-        }
+        )
         for caption, curves, prefix in items
         if curves
     ]
 
 
-def cif_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
-    """One outcome's cumulative-incidence figure and its values at 1-5 years."""
+def cif_drawn(name: str, outcome: OutcomeResults, threshold: int) -> Drawn:
+    """One outcome's cumulative-incidence figure with its div id."""
     fig = figures.cif_figure(
         outcome["cif"], outcome["cif_death"], title=catalogue.outcome_label(name),
         threshold=threshold, km_by_arm_for_risk_table=outcome["km"],
     )  # fmt: skip
+    return f"cif-{name.replace('_', '-')}", fig
+
+
+def cif_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
+    """One outcome's cumulative-incidence figure and its values at 1-5 years."""
     rows = {
         ARM_LABELS[arm]: {y: percent(cif["at_years"][y]) for y in YEARS}
         for arm, cif in outcome["cif"].items()
@@ -201,7 +227,7 @@ def cif_item(name: str, outcome: OutcomeResults, threshold: int) -> Context:
     }
     return {
         "caption": catalogue.outcome_label(name),
-        "div": figures.to_div(fig, f"cif-{name.replace('_', '-')}"),
+        "div": embed(cif_drawn(name, outcome, threshold)),
         "rows": rows,
         "gray": p_of(outcome["gray_test"]),
     }
@@ -234,7 +260,7 @@ def diagnostics(
     fitted_ph = None if "error" in ph else ph
     iptw_fit = primary["cox"]["iptw"] if primary else missing
     iptw = None if "error" in iptw_fit else iptw_fit
-    smooth = fitted_ph.get("smooth", {}) if fitted_ph else {}
+    divs = {div: embed((div, fig)) for div, fig in diagnostics_drawn(primary, threshold)}
     return {
         "ph_table": [
             {**row, "term": variable_label(row["term"]) if row["term"] != "GLOBAL" else "Global"}
@@ -245,26 +271,34 @@ def diagnostics(
         # is its complete-case twin's
         "ph_complete_case": primary is not None
         and "time_varying_adjusted_complete_case" in primary["cox"],
-        "schoenfeld_divs": [
-            figures.to_div(
-                figures.schoenfeld_figure(s, term=t, threshold=threshold), f"schoenfeld-{t}"
-            )
-            for t, s in smooth.items()
-        ],
+        "schoenfeld_divs": [d for k, d in divs.items() if k.startswith("schoenfeld-")],
         "piecewise": [piecewise_row(n, o) for n, o in outcomes.items()],
         "weights_note": weights_note(iptw),
-        "ps_div": figures.to_div(
-            figures.propensity_figure(iptw["ps_histogram"] if iptw else None, threshold=threshold),
-            "ps-overlap",
-        ),
-        "weights_div": figures.to_div(
-            figures.weights_figure(
-                iptw["weights_histogram"] if iptw else None, threshold=threshold
-            ),
-            "weights",
-        ),
-        "love_div": figures.to_div(figures.love_plot(iptw["balance"] if iptw else []), "love"),
+        "ps_div": divs["ps-overlap"],
+        "weights_div": divs["weights"],
+        "love_div": divs["love"],
     }
+
+
+def diagnostics_drawn(primary: OutcomeResults | None, threshold: int) -> list[Drawn]:
+    """The primary outcome's Schoenfeld plots, propensity overlap, weights and balance."""
+    missing: ModelError = {"error": "the primary outcome was not analysed"}
+    ph = primary["ph_test"] if primary else missing
+    iptw_fit = primary["cox"]["iptw"] if primary else missing
+    iptw = None if "error" in iptw_fit else iptw_fit
+    smooth = {} if "error" in ph else ph.get("smooth", {})
+    drawn: list[Drawn] = [
+        (f"schoenfeld-{t}", figures.schoenfeld_figure(s, term=t, threshold=threshold))
+        for t, s in smooth.items()
+    ]
+    ps = iptw["ps_histogram"] if iptw else None
+    weights = iptw["weights_histogram"] if iptw else None
+    return [
+        *drawn,
+        ("ps-overlap", figures.propensity_figure(ps, threshold=threshold)),
+        ("weights", figures.weights_figure(weights, threshold=threshold)),
+        ("love", figures.love_plot(iptw["balance"] if iptw else [])),
+    ]
 
 
 def ph_verdict(ph: PHTest | ModelError) -> str:
@@ -347,23 +381,47 @@ def pro_section(pro: ProResults, threshold: int) -> Context:
             "change": estimate(r["change_mean"], r["change_ci_lower"], r["change_ci_upper"], 1),
             "p_t": pvalue(r["p_ttest"]), "p_w": pvalue(r["p_wilcoxon"]),
         })  # fmt: skip
-    divs = []
+    return {"pro_rows": rows, "pro_divs": [embed(d) for d in pro_drawn(pro, threshold)]}
+
+
+def pro_drawn(pro: ProResults, threshold: int) -> list[Drawn]:
+    """Box plots and mean trajectories of VAS and ODI."""
+    drawn: list[Drawn] = []
     quantiles = pro["quantiles"]
     for instrument, quartiles in (("VAS", quantiles.get("VAS")), ("ODI", quantiles.get("ODI"))):
         box = figures.pro_box_figure(quartiles or {}, instrument=instrument, threshold=threshold)
         line = figures.trajectory_figure(
             pro["trajectories"], instrument=instrument, threshold=threshold
         )
-        divs += [figures.to_div(box, f"pro-{instrument.lower()}-box"),
-                 figures.to_div(line, f"pro-{instrument.lower()}-trajectory")]  # fmt: skip
-    return {"pro_rows": rows, "pro_divs": divs}
+        drawn += [(f"pro-{instrument.lower()}-box", box),
+                  (f"pro-{instrument.lower()}-trajectory", line)]  # fmt: skip
+    return drawn
 
 
 def quality_div(rows: list[Context], threshold: int) -> str:
     """The data-quality bars, or one sentence when there is nothing to show."""
-    if all(row["count"] == 0 for row in rows):
+    drawn = quality_drawn(rows, threshold)
+    if not drawn:
         return '<p class="note">No quarantined rows and no cross-table check violations.</p>'
-    return figures.to_div(figures.quality_figure(rows, threshold=threshold), "quality")
+    return embed(drawn[0])
+
+
+def quality_drawn(rows: list[Context], threshold: int) -> list[Drawn]:
+    """The data-quality bars, none when nothing was quarantined or violated."""
+    if all(row["count"] == 0 for row in rows):
+        return []
+    return [("quality", figures.quality_figure(rows, threshold=threshold))]
+
+
+def forest_drawn(outcomes: dict[str, OutcomeResults], threshold: int) -> Drawn:
+    """The forest plot of every model of every outcome."""
+    return "forest", figures.forest_figure(outcomes, threshold=threshold)
+
+
+def embed(drawn: Drawn) -> str:
+    """A (div id, figure) pair as the page's HTML fragment."""
+    div, fig = drawn
+    return figures.to_div(fig, div)
 
 
 def quality_rows(results: Results) -> list[Context]:

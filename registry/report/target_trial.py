@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+import plotly.graph_objects as go
+
 from registry import catalogue
 from registry.report import figures
 from registry.report.figures.target_trial import STRATEGIES, balance_figure, strategy_figure
@@ -238,11 +240,12 @@ def outcome_item(
     years = list(settings.get("years") or [1, 2, 5])
     rows, missing = year_rows(outcome, years)
     estimated = outcome.get("status") == "estimated"
+    shown = shows_curves(outcome, primary)
     return {
         "name": name, "label": catalogue.outcome_label(name), "estimated": estimated,
         "reason": str(outcome.get("reason") or "no reason given").rstrip("."),
         "patients": count(outcome.get("patients"), threshold),
-        "div": curves_div(name, outcome, labels, threshold) if estimated and primary else None,
+        "div": curves_div(name, outcome, labels, threshold) if shown else None,
         "rows": rows, "missing": missing,
         "ni": ni_sentence(outcome, labels, settings.get("margin_year") or 5),
         "e_value": e_value_sentence(outcome),
@@ -276,16 +279,43 @@ def imputation_sentence(outcome: Block, years: list[int]) -> str | None:
     return text
 
 
+def shows_curves(outcome: Block, primary: bool) -> bool:
+    """Whether the section draws an outcome's strategy curves (the primary one, if estimated)."""
+    return primary and outcome.get("status") == "estimated"
+
+
 def curves_div(name: str, outcome: Block, labels: Mapping[str, str], threshold: int) -> str:
     """The strategy curves with the clones at risk, embedded."""
+    return figures.to_div(curves_figure(name, outcome, labels, threshold), f"tt-{slug(name)}")
+
+
+def curves_figure(
+    name: str, outcome: Block, labels: Mapping[str, str], threshold: int
+) -> go.Figure:
+    """The strategy curves with the clones at risk."""
     title = f"{catalogue.outcome_label(name)}: risk under each strategy, death competing"
-    fig = strategy_figure(outcome["strategies"], labels=labels, title=title, threshold=threshold)
-    return figures.to_div(fig, f"tt-{slug(name)}")
+    return strategy_figure(outcome["strategies"], labels=labels, title=title, threshold=threshold)
 
 
 def love_div(name: str, balance: list[Mapping[str, Any]]) -> str | None:
     """The balance of the clones as a love plot, None without a balance table."""
     return figures.to_div(balance_figure(balance), f"tt-love-{slug(name)}") if balance else None
+
+
+def target_trial_drawn(results: Mapping[str, Any], threshold: int) -> list[tuple[str, go.Figure]]:
+    """(div id, figure) of the section's figures in page order: the primary outcome's curves,
+    then each outcome's balance of the clones."""
+    block = trial_block(results)
+    if block is None:
+        return []
+    labels = strategy_labels(results, block)
+    drawn = []
+    for i, (name, outcome) in enumerate(ordered(block)):
+        if shows_curves(outcome, i == 0):
+            drawn.append((f"tt-{slug(name)}", curves_figure(name, outcome, labels, threshold)))
+        if balance := outcome["diagnostics"].get("balance") or []:
+            drawn.append((f"tt-love-{slug(name)}", balance_figure(balance)))
+    return drawn
 
 
 def bootstrap_text(boot: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import jinja2
 from plotly.offline import get_plotlyjs
@@ -63,7 +63,7 @@ def write_report(results: Results, out_dir: Path, *, built_at: dt.datetime) -> P
     return out_dir / "index.html"
 
 
-def write_together(files: list[tuple[Path, str]]) -> None:
+def write_together(files: list[tuple[Path, str | bytes]]) -> None:
     """Publish every file or none: each is written to a temporary file first, then all are
     renamed into place; if a rename fails, the files renamed before it get their previous
     content back (or are removed if they are new). No temporary file is left behind, and
@@ -78,7 +78,7 @@ def write_together(files: list[tuple[Path, str]]) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _write_temp(path: Path, text: str) -> Path:
+def _write_temp(path: Path, text: str | bytes) -> Path:
     """`text` in a temporary file beside `path` (mode 644: the report is meant to be shared)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +89,8 @@ def _write_temp(path: Path, text: str) -> Path:
         raise _cannot_write(path, exc) from exc
     tmp = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            _fill(out, text)
+        with os.fdopen(handle, "wb") as out:
+            _fill(out, text.encode("utf-8") if isinstance(text, str) else text)
         os.chmod(tmp, 0o644)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -98,7 +98,7 @@ def _write_temp(path: Path, text: str) -> Path:
     return tmp
 
 
-def _fill(out: TextIO, text: str) -> None:
+def _fill(out: BinaryIO, text: bytes) -> None:
     out.write(text)
 
 
