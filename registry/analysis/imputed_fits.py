@@ -91,6 +91,8 @@ def prepare(
     """One outcome's (outcomes, counting, landmark) frames prepared for every completed
     dataset (`covariates`: their covariate_store, when already built); None when the
     datasets differ in their patients or missing values, or a frame lacks a covariate."""
+    if not completed:
+        return None
     columns = [c for c in completed[0].columns if c != "patient_id"]
     if not set(study.covariates) <= set(columns) or not all(
         c in f.columns for f in frames for c in columns
