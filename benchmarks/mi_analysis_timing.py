@@ -5,11 +5,15 @@ it, else its default blanks), loaded into an in-memory registry and its frames b
 then, in this order and in one process:
   complete case   every outcome's models as before (analyse_outcome, the target trial off);
   impute          the chained equations: --imputations completed datasets, once per run;
-  pool            every outcome's adjusted models on each completed dataset, pooled;
-and the ratio (impute + pool) / complete case. Peak RSS is the process's at the end.
+  pool            every outcome's adjusted models on each completed dataset, pooled
+                  (--workers 2: through two local worker processes, registry/compute.py);
+and the ratio (impute + pool) / complete case. Peak RSS is the process's at the end (worker
+processes not included); the notes give each stage's CPU seconds in this process, a steadier
+figure than wall time when the machine is shared.
 Writes benchmarks/results/mi_analysis_timing.md (and prints the table).
 
 Usage: python benchmarks/mi_analysis_timing.py [--sizes 10000,100000] [--imputations 20]
+                                               [--workers 1]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -33,7 +38,7 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(size: int, imputations: int, seed: int) -> list[tuple[str, float, str]]:
+def run(size: int, imputations: int, seed: int, workers: int) -> list[tuple[str, float, str]]:
     """(case, seconds, notes) of each stage at one size."""
     from benchmarks_support import load_registry
 
@@ -57,21 +62,41 @@ def run(size: int, imputations: int, seed: int) -> list[tuple[str, float, str]]:
     cohort, tte = build_frames(frames, study)
     missing = 1 - cohort.patients.get_column("has_covariates").mean()  # type: ignore[operator]
     rows: list[tuple[str, float, str]] = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for name in study.outcomes:
         analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
     rows.append(("complete case (every model, 4 outcomes)", time.perf_counter() - started,
-                 f"{missing:.0%} of patients miss a covariate"))  # fmt: skip
-    started = time.perf_counter()
+                 f"{missing:.0%} of patients miss a covariate; "
+                 f"CPU {time.process_time() - cpu:.1f} s"))  # fmt: skip
+    started, cpu = time.perf_counter(), time.process_time()
     imputed = impute_covariates(cohort, tte, study)
     rows.append(("impute (chained equations)", time.perf_counter() - started,
-                 f"m={imputations}, {study.missing_data.iterations} iterations"))  # fmt: skip
+                 f"m={imputations}, {study.missing_data.iterations} iterations; "
+                 f"CPU {time.process_time() - cpu:.1f} s"))  # fmt: skip
     assert imputed is not None, "nothing was missing"
-    started = time.perf_counter()
-    pool_outcomes(tte, imputed, study)
+    pool_options: dict[str, Any] = {}
+    if workers > 1 and "runner" in inspect.signature(pool_outcomes).parameters:
+        from registry.compute import ProcessRunner
+
+        pool_options["runner"] = ProcessRunner(workers)
+    started, cpu = time.perf_counter(), time.process_time()
+    pool_outcomes(tte, imputed, study, **pool_options)
+    runner = f"{workers} worker processes" if pool_options else "serial"
     rows.append(("pool (5 adjusted models x 4 outcomes x m)", time.perf_counter() - started,
-                 f"m={imputations}; counting rows {tte.counting.height:,}"))  # fmt: skip
+                 f"m={imputations}; counting rows {tte.counting.height:,}; {runner}; "
+                 f"CPU {time.process_time() - cpu:.1f} s in this process"))  # fmt: skip
     return rows
+
+
+def commit() -> str:
+    """The checkout's commit (short hash), with a + when it has uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain") else "")
 
 
 def main() -> None:
@@ -79,19 +104,23 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--imputations", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--workers", type=int, default=1, help="processes for the pool stage")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the table's file")
     args = parser.parse_args()
     lines = [
         "# Multiple imputation in the analysis: timings",
         "",
         f"- Machine: {os.cpu_count()} CPUs; load average at start "
         + " / ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "- One run per size (benchmarks/mi_analysis_timing.py); serial, the target trial off.",
+        "- One run per size (benchmarks/mi_analysis_timing.py); the target trial off; "
+        + ("serial" if args.workers <= 1 else f"pool over {args.workers} worker processes")
+        + f"; commit {commit()}.",
         "",
         "| size (patients) | case | median s | min s | max s | peak RSS MiB | rows | notes |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for size in (int(s) for s in args.sizes.split(",")):
-        rows = run(size, args.imputations, args.seed)
+        rows = run(size, args.imputations, args.seed, args.workers)
         base = rows[0][1]
         extra = rows[1][1] + rows[2][1]
         rows.append(("ratio (impute + pool) / complete case", extra / base, "times, not seconds"))
@@ -101,8 +130,8 @@ def main() -> None:
         print("\n".join(lines[-len(rows) :]), flush=True)
     lines.append("")
     lines.append("Load average at end " + " / ".join(f"{x:.2f}" for x in os.getloadavg()))
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

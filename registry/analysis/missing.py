@@ -13,10 +13,12 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
+from registry.analysis import imputed_fits
 from registry.analysis.imputation import Imputations, auxiliary_frame, impute, with_covariates
 from registry.analysis.outcome import ADJUSTED, adjusted_fits
 from registry.analysis.pooling import pool_cox, pool_iptw, pool_piecewise
 from registry.cohort import Cohort
+from registry.compute import Runner, SerialRunner
 from registry.result_types import (
     Chains,
     Distribution,
@@ -58,26 +60,50 @@ def nothing_to_impute(cohort: Cohort, study: Study) -> str | None:
     return None
 
 
-def pool_outcomes(tte: TimeToEvent, imputations: Imputations, study: Study) -> Pooled:
+def pool_outcomes(
+    tte: TimeToEvent, imputations: Imputations, study: Study, runner: Runner | None = None
+) -> Pooled:
     """Every outcome's ADJUSTED models fitted on each completed dataset and pooled (one
-    outcome at a time: its frames are filtered once, and only its fits are held)."""
+    outcome at a time: its frames are filtered and its designs laid out once, and only its
+    fits are held). The imputations' fits run through `runner` (default: in this process);
+    the results do not depend on it."""
+    runner = runner or SerialRunner()
     pooled: Pooled = {}
+    store = None
     for name in study.outcomes:
         frames = [f.filter(pl.col("outcome") == name) for f in (tte.outcomes, tte.counting,
                                                                 tte.landmark)]  # fmt: skip
-        by_model: dict[str, list[Any]] = {m: [] for m in ADJUSTED}
-        for completed in imputations.completed:
-            out, cp, lm = (with_covariates(f, completed) for f in frames)
-            for model, fit in adjusted_fits(name, out, cp, lm, study).items():
-                by_model[model].append(fit)
-        pooled[name] = {
-            "adjusted": pool_cox(by_model["adjusted"]),
-            "time_varying_adjusted": pool_cox(by_model["time_varying_adjusted"]),
-            "iptw": pool_iptw(by_model["iptw"], study),
-            "piecewise": pool_piecewise(by_model["piecewise"]),
-            "death_cause_specific": pool_cox(by_model["death_cause_specific"]),
-        }
+        prepared = imputed_fits.prepare((frames[0], frames[1], frames[2]),
+                                        imputations.completed, study, store)  # fmt: skip
+        if prepared is None:  # the datasets differ in more than values: join each one
+            fits = [joined_fits(name, frames, c, study) for c in imputations.completed]
+        else:
+            store = prepared.covariates
+            done = runner.map(imputed_fits.fit_imputation, range(len(imputations.completed)),
+                              prepared)  # fmt: skip
+            fits = [imputed_fits.with_iptw_rows(f, prepared) for f in done]
+        pooled[name] = pool_models(fits, study)
     return pooled
+
+
+def joined_fits(
+    name: str, frames: list[pl.DataFrame], completed: pl.DataFrame, study: Study
+) -> dict[str, Any]:
+    """The ADJUSTED models on the frames joined with one completed dataset (the slow path)."""
+    out, cp, lm = (with_covariates(f, completed) for f in frames)
+    return adjusted_fits(name, out, cp, lm, study)
+
+
+def pool_models(fits: list[dict[str, Any]], study: Study) -> dict[str, Any]:
+    """One outcome's ADJUSTED models pooled over the imputations' fits."""
+    by_model = {m: [f[m] for f in fits] for m in ADJUSTED}
+    return {
+        "adjusted": pool_cox(by_model["adjusted"]),
+        "time_varying_adjusted": pool_cox(by_model["time_varying_adjusted"]),
+        "iptw": pool_iptw(by_model["iptw"], study),
+        "piecewise": pool_piecewise(by_model["piecewise"]),
+        "death_cause_specific": pool_cox(by_model["death_cause_specific"]),
+    }
 
 
 def with_pooled(outcome: OutcomeResults, pooled: dict[str, Any]) -> None:

@@ -10,13 +10,15 @@ the information only through one weighted Gram matrix x' diag(v) x (no p^2 colum
 tests/test_cox.py compares every quantity with R (tests/reference/cox_reference.R has the
 R calls).
 
-Modules: checks (inputs, CoxInputError), design (the sorted-once design), derivs (risk-set
+Modules: checks (inputs, CoxInputError), design (the sorted-once design; its covariate-free
+Layout serves refits with other columns of the same rows, fit_layout), derivs (risk-set
 sums, loglik, score, information), result (CoxFit), fit (fit_cox: Newton-Raphson), robust
 (score residuals, sandwich variance), zph (ph_test), schoenfeld (scaled Schoenfeld residuals
 and their binned, patient-free summary for plots).
 """
 
-from registry.models.cox.fit import fit_cox
+from registry.models.cox.design import Layout, build_layout
+from registry.models.cox.fit import fit_cox, fit_layout
 from registry.models.cox.inputs import CoxInputError
 from registry.models.cox.result import CoxFit
 from registry.models.cox.schoenfeld import scaled_schoenfeld, scaled_schoenfeld_smooth
@@ -25,7 +27,10 @@ from registry.models.cox.zph import ph_test
 __all__ = [
     "CoxFit",
     "CoxInputError",
+    "Layout",
+    "build_layout",
     "fit_cox",
+    "fit_layout",
     "ph_test",
     "scaled_schoenfeld",
     "scaled_schoenfeld_smooth",

@@ -67,23 +67,78 @@ def build_design(
     strata: Any,
 ) -> Design:
     """Map each row to the event groups it is at risk for; sort once by that group index."""
+    return assemble(build_layout(stop, event, start, strata), x, w)
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """The part of a Design that does not depend on the covariates or the weights: the sort,
+    the event groups and the bins. Built once, it serves every set of covariate columns of
+    the same rows (the completed datasets of multiple imputation, see `assemble`)."""
+
+    order: np.ndarray
+    a: np.ndarray  # sorted, as Design's
+    b: np.ndarray
+    exit_perm: np.ndarray | None  # _Bins.perm of the exit bins
+    exit_indptr: np.ndarray
+    entry_perm: np.ndarray | None  # None: no entry bins (see _entry_bins)
+    entry_indptr: np.ndarray | None
+    ev_pos: np.ndarray
+    ev_group: np.ndarray
+    frac: np.ndarray
+    d: np.ndarray
+    group_time: np.ndarray
+    stop: np.ndarray
+    start: np.ndarray | None
+    event: np.ndarray
+    stratum: np.ndarray  # sorted
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the design."""
+        return int(self.order.size)
+
+
+def build_layout(
+    stop: np.ndarray, event: np.ndarray, start: np.ndarray | None, strata: Any
+) -> Layout:
+    """The sort by event group (events first in each bin), the groups and the bins."""
     a, b, group_time = _group_index(stop, event, start, strata)
     stratum = np.zeros(stop.size, dtype=np.int64) if strata is None else codes(strata)
     g = group_time.size
     order = _stable_order(2 * a + ~event, 2 * g + 2)  # by group, events first in each bin
-    w, ev, a, b = w[order], event[order], a[order], b[order]
-    xc = np.take(x, order, axis=0)
-    xc -= xc.mean(axis=0) if xc.shape[0] else 0.0
-    z = with_ones(xc)
+    ev, a, b = event[order], a[order], b[order]
     ev_pos = np.flatnonzero(ev)
     ev_group = a[ev_pos] - 1
     d = np.bincount(ev_group, minlength=g)
     rank = np.arange(ev_pos.size) - (np.cumsum(d) - d)[ev_group]
+    exit_perm, exit_indptr = _bin_order(a, g + 1)
+    entry_perm, entry_indptr = _entry_order(b, g + 1)
+    return Layout(
+        order, a, b, exit_perm, exit_indptr, entry_perm, entry_indptr, ev_pos, ev_group,
+        rank / d[ev_group], d, group_time, stop, start, event, stratum[order],
+    )  # fmt: skip
+
+
+def assemble(layout: Layout, x: np.ndarray, w: np.ndarray) -> Design:
+    """The Design of these covariates (n, p) and case weights (n) on a layout's rows (both in
+    the rows' original order): what build_design gives, without sorting again."""
+    order, ev_pos, ev_group = layout.order, layout.ev_pos, layout.ev_group
+    g = layout.d.size
+    w = w[order]
+    xc = np.take(x, order, axis=0)
+    xc -= xc.mean(axis=0) if xc.shape[0] else 0.0
+    z = with_ones(xc)
+    exits = _Bins(layout.exit_perm, z if layout.exit_perm is None else z[layout.exit_perm],
+                  layout.exit_indptr)  # fmt: skip
+    entries = None
+    if layout.entry_perm is not None and layout.entry_indptr is not None:
+        entries = _Bins(layout.entry_perm, z[layout.entry_perm], layout.entry_indptr)
     return Design(
-        order, xc, z[ev_pos], w, a, b, _bins(a, z, g + 1), _entry_bins(b, z, g + 1),
-        ev_pos, ev_group, rank / d[ev_group], d, np.bincount(ev_group, w[ev_pos], g) / d,
-        by_group(ev_group, w[ev_pos, None] * xc[ev_pos], g), group_time, stop, start, event,
-        stratum[order],
+        order, xc, z[ev_pos], w, layout.a, layout.b, exits, entries, ev_pos, ev_group,
+        layout.frac, layout.d, np.bincount(ev_group, w[ev_pos], g) / layout.d,
+        by_group(ev_group, w[ev_pos, None] * xc[ev_pos], g), layout.group_time, layout.stop,
+        layout.start, layout.event, layout.stratum,
     )  # fmt: skip
 
 
@@ -115,24 +170,24 @@ def _stable_order(key: np.ndarray, bound: int) -> np.ndarray:
     return np.argsort(key.astype(dtype), kind="stable")
 
 
-def _bins(key: np.ndarray, z: np.ndarray, n_bins: int) -> _Bins:
-    """Bin rows by an integer key, copying z into key order only when it is not sorted."""
+def _bin_order(key: np.ndarray, n_bins: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Bin rows by an integer key: the rows in key order (None when already sorted, so z is
+    not copied) and the bins' bounds."""
     indptr = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_bins))])
     if key.size < 2 or np.all(key[1:] >= key[:-1]):
-        return _Bins(None, z, indptr)
-    perm = _stable_order(key, n_bins)
-    return _Bins(perm, z[perm], indptr)
+        return None, indptr
+    return _stable_order(key, n_bins), indptr
 
 
-def _entry_bins(b: np.ndarray, z: np.ndarray, n_bins: int) -> _Bins | None:
+def _entry_order(b: np.ndarray, n_bins: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Rows binned by b, the groups before their entry; None when every row enters at the
     start. Rows with b = 0 fall in bin 0, which no risk set uses, so they are left out."""
     late = np.flatnonzero(b)
     if late.size == 0:
-        return None
+        return None, None
     perm = late[_stable_order(b[late], n_bins)]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(b[perm], minlength=n_bins))])
-    return _Bins(perm, z[perm], indptr)
+    return perm, indptr
 
 
 def by_group(group: np.ndarray, v: np.ndarray, g: int) -> np.ndarray:

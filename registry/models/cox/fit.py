@@ -9,7 +9,7 @@ import numpy as np
 from scipy import linalg
 
 from registry.models.cox.derivs import derivs
-from registry.models.cox.design import Design, build_design
+from registry.models.cox.design import Design, Layout, assemble, build_design
 from registry.models.cox.inputs import (
     CoxInputError,
     as_matrix,
@@ -44,16 +44,50 @@ def fit_cox(
     stop_, event_, start_, w = check_inputs(stop, event, start, weights, x, names)
     check_covariates(x, names)
     des = build_design(stop_, event_, x, start_, w, strata)
+    clusters = codes(cluster) if cluster is not None else None
+    return _fit_design(des, names, tol, max_iter, clusters, robust or cluster is not None)
+
+
+def fit_layout(
+    layout: Layout,
+    X: Any,
+    *,
+    weights: Any = None,
+    robust: bool = False,
+    names: Any = None,
+    tol: float = 1e-9,
+    max_iter: int = 50,
+) -> CoxFit:
+    """fit_cox on rows already laid out (build_layout of their stop, event, start and strata)
+    with these covariates and weights: the same fit as fit_cox on those rows, without sorting
+    again. Multiple imputation refits one layout with each completed dataset's columns."""
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, not {max_iter}.")
+    x = as_matrix(X)
+    names = tuple(names) if names is not None else tuple(f"x{j + 1}" for j in range(x.shape[1]))
+    w = np.ones(layout.n_rows) if weights is None else np.asarray(weights, dtype=float)
+    check_inputs(layout.stop, layout.event, layout.start, w, x, names)
+    check_covariates(x, names)
+    return _fit_design(assemble(layout, x, w), names, tol, max_iter, None, robust)
+
+
+def _fit_design(
+    des: Design,
+    names: tuple[str, ...],
+    tol: float,
+    max_iter: int,
+    clusters: np.ndarray | None,
+    use_robust: bool,
+) -> CoxFit:
+    """Newton-Raphson on a design, then the model-based and (if asked) robust variance."""
     beta, ll, ll0, info, u, it, converged = _newton(des, tol, max_iter, names)
     var_model = _invert(info, names)
     _warn_infinite(u, var_model, beta, tol, names, converged)
-    clusters = codes(cluster) if cluster is not None else None
-    use_robust = robust or cluster is not None
     var = robust_var(des, beta, var_model, clusters) if use_robust else var_model
-    n = int(clusters.max() + 1) if clusters is not None else int(stop_.size)
+    n = int(clusters.max() + 1) if clusters is not None else int(des.stop.size)
     return CoxFit(
         names, beta, np.sqrt(np.diag(var)), np.sqrt(np.diag(var_model)), use_robust, ll, ll0,
-        n, int(event_.sum()), it, converged, var, var_model, des,
+        n, int(des.event.sum()), it, converged, var, var_model, des,
     )  # fmt: skip
 
 
@@ -82,7 +116,7 @@ def _newton(
     warnings.warn(
         f"Cox fit did not converge in {max_iter} iterations (loglik {ll:.6g}); "
         "check for separation or raise max_iter.",
-        stacklevel=3,
+        stacklevel=4,
     )
     return beta, ll, ll0, info, u, max_iter, False
 
@@ -129,5 +163,5 @@ def _warn_infinite(
         warnings.warn(
             f"loglik converged before {which}: the coefficient may be infinite (monotone "
             "likelihood, e.g. no events in one group); consider removing or merging it.",
-            stacklevel=3,
+            stacklevel=4,
         )

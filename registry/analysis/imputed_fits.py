@@ -1,0 +1,257 @@
+"""The ADJUSTED models refitted on each completed dataset without rebuilding their designs.
+
+Between completed datasets only covariate values change, and only in the imputed cells: the
+rows each model uses (those with every covariate), their risk-set order, event groups and
+bins (registry/models/cox/design.py's Layout) are the same for all m. So each model's rows
+and layout are prepared once per outcome, and for imputation k its covariate columns are
+gathered from that dataset's model matrix by a precomputed row -> patient index (instead of
+a join per imputation and frame). The numbers are those of fitting outcome.adjusted_fits on
+`with_covariates(frame, completed)`: the same arrays go through the same arithmetic
+(tests/test_imputed_fits.py compares them).
+
+`prepare` returns None when that shortcut would not be exact (the datasets disagree on their
+patients or on which values are missing); the caller then joins and refits each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from registry import catalogue
+from registry.analysis.common import PIECE_DAY, cox_result, guarded
+from registry.analysis.hazards import IPTWParts, split_at
+from registry.models import cox
+from registry.models.cox.inputs import check_inputs
+from registry.models.iptw import design_matrix, fit_propensity
+from registry.study import Study
+
+
+@dataclass(frozen=True, eq=False)
+class Covariates:
+    """Every completed dataset's covariate model matrix (patients x columns, cohort order),
+    held once: the first in full, the others as the cells where they differ from it."""
+
+    names: tuple[str, ...]
+    first: np.ndarray
+    rows: np.ndarray  # the cells that differ in some dataset
+    cols: np.ndarray
+    values: np.ndarray  # (m, cells): their values in each dataset
+
+    def matrix(self, k: int) -> np.ndarray:
+        """The model matrix of completed dataset k (a copy)."""
+        x = self.first.copy()
+        x[self.rows, self.cols] = self.values[k]
+        return x
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """One model's rows of one outcome: their layout (or why none could be built), each row's
+    patient (position in the completed datasets) and the columns that imputation leaves."""
+
+    layout: cox.Layout | Exception
+    patients: np.ndarray
+    treated: np.ndarray  # float (n, 1)
+    period: np.ndarray | None = None  # piecewise: 0 before PIECE_DAY, 1 after
+    n_patients: int = 0
+    frame: pl.DataFrame | None = None  # IPTW: duration, event and arm (its weighted curves)
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """One outcome's prepared models and the completed datasets' covariates."""
+
+    models: dict[str, Rows]
+    covariates: Covariates
+
+
+def covariate_store(completed: Sequence[pl.DataFrame], covariates: tuple[str, ...]) -> Covariates:
+    """The completed datasets' model matrices, the first in full, the rest as differences."""
+    first, names = design_matrix(completed[0], covariates)
+    differs = np.zeros(first.shape, dtype=bool)
+    for frame in completed[1:]:
+        other = design_matrix(frame, covariates)[0]
+        differs |= ~((other == first) | (np.isnan(other) & np.isnan(first)))
+    rows, cols = np.nonzero(differs)
+    values = np.stack([design_matrix(f, covariates)[0][rows, cols] for f in completed])
+    return Covariates(tuple(names), first, rows, cols, values)
+
+
+def prepare(
+    frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    completed: Sequence[pl.DataFrame],
+    study: Study,
+    covariates: Covariates | None = None,
+) -> Prepared | None:
+    """One outcome's (outcomes, counting, landmark) frames prepared for every completed
+    dataset (`covariates`: their covariate_store, when already built); None when the
+    datasets differ in their patients or missing values, or a frame lacks a covariate."""
+    if not completed:
+        return None
+    columns = [c for c in completed[0].columns if c != "patient_id"]
+    if not set(study.covariates) <= set(columns) or not all(
+        c in f.columns for f in frames for c in columns
+    ):
+        return None
+    ids, usable = _patients(completed, columns)
+    if ids is None or usable is None:
+        return None
+    out, cp, lm = (_usable(f, ids, usable) for f in frames)
+    pieces = _usable(split_at(frames[1], PIECE_DAY), ids, usable)
+    event = pl.col("event")
+    models = {
+        "adjusted": _rows(out, "duration_days", event == 1),
+        "time_varying_adjusted": _rows(cp, "stop", event == 1, start=True),
+        "iptw": _rows(lm, "duration_days", event == 1, keep_frame=True),
+        "piecewise": _rows(pieces, "stop", event == 1, start=True, period=True),
+        "death_cause_specific": _rows(cp, "stop", event == 2, start=True),
+    }
+    return Prepared(models, covariates or covariate_store(completed, study.covariates))
+
+
+def _patients(
+    completed: Sequence[pl.DataFrame], columns: list[str]
+) -> tuple[pl.Series | None, np.ndarray | None]:
+    """The datasets' patient ids and which of them have every covariate (what
+    with_covariates makes has_covariates), when all datasets agree on both."""
+    ids = completed[0].get_column("patient_id")
+    flag = pl.all_horizontal(pl.col(c).is_not_null() for c in columns) if columns else (
+        pl.lit(True))  # fmt: skip
+    usable = completed[0].select(flag.alias("usable")).to_series()
+    for frame in completed[1:]:
+        if not frame.get_column("patient_id").equals(ids):
+            return None, None
+        if not frame.select(flag.alias("usable")).to_series().equals(usable):
+            return None, None
+    return ids, np.array(usable.to_numpy(), dtype=bool)
+
+
+def _usable(frame: pl.DataFrame, ids: pl.Series, usable: np.ndarray) -> pl.DataFrame:
+    """The rows that have every covariate once imputed, with their patient's position."""
+    where = pl.DataFrame({"patient_id": ids}).with_row_index("_patient")
+    joined = frame.join(where, on="patient_id", how="left", maintain_order="left")
+    pos = joined.get_column("_patient")
+    keep = np.array(pos.is_not_null().to_numpy(), dtype=bool)
+    keep[keep] = usable[pos.drop_nulls().to_numpy()]
+    return joined.filter(pl.Series(keep))
+
+
+def _rows(
+    frame: pl.DataFrame,
+    time: str,
+    event: pl.Expr,
+    *,
+    start: bool = False,
+    period: bool = False,
+    keep_frame: bool = False,
+) -> Rows:
+    """A model's rows: layout, patients, arm, and the piecewise period or the IPTW frame."""
+    stop = frame.get_column(time).to_numpy().astype(float)
+    ev = frame.select(event).to_series().to_numpy()
+    begin = frame.get_column("start").to_numpy().astype(float) if start else None
+    layout: cox.Layout | Exception
+    try:  # the checks fit_cox makes before it sorts, failing each fit as it would
+        stop_, ev_, begin_, _ = check_inputs(stop, ev, begin, None, np.empty((stop.size, 0)), ())
+        layout = cox.build_layout(stop_, ev_, begin_, None)
+    except (ValueError, ArithmeticError) as exc:
+        layout = exc
+    treated = frame.get_column("treated").cast(pl.Float64).to_numpy()[:, None]
+    return Rows(
+        layout,
+        frame.get_column("_patient").to_numpy().astype(np.int64),
+        treated,
+        frame.get_column("period").to_numpy().astype(float) if period else None,
+        frame.get_column("patient_id").n_unique(),
+        frame.select("duration_days", "event", "treated") if keep_frame else None,
+    )
+
+
+def fit_imputation(prepared: Prepared, k: int) -> dict[str, Any]:
+    """The ADJUSTED models of one outcome on completed dataset k, as outcome.adjusted_fits
+    gives them (IPTW parts without their rows frame: see with_iptw_rows)."""
+    cov = prepared.covariates.matrix(k)
+    names = prepared.covariates.names
+    fits: dict[str, Any] = {}
+    for model, fit in FITS.items():
+        rows = prepared.models[model]
+        fits[model] = guarded(lambda: fit(rows, cov, names))  # noqa: B023 (called at once)
+    return fits
+
+
+def with_iptw_rows(fits: dict[str, Any], prepared: Prepared) -> dict[str, Any]:
+    """The IPTW parts with the rows frame the weighted curves read put back."""
+    parts = fits["iptw"].get("parts") if "error" not in fits["iptw"] else None
+    frame = prepared.models["iptw"].frame
+    if parts is None or frame is None:
+        return fits
+    return {**fits, "iptw": {**fits["iptw"], "parts": replace(parts, rows=frame)}}
+
+
+def _layout(rows: Rows) -> cox.Layout:
+    if isinstance(rows.layout, Exception):
+        raise rows.layout
+    return rows.layout
+
+
+def _adjusted_x(rows: Rows, cov: np.ndarray) -> np.ndarray:
+    """[treated, covariates] as common.covariate_matrix builds it."""
+    return np.hstack([rows.treated, cov[rows.patients]])
+
+
+def _fixed(rows: Rows, cov: np.ndarray, names: tuple[str, ...]) -> Any:
+    layout = _layout(rows)
+    x = _adjusted_x(rows, cov)
+    fit = cox.fit_layout(layout, x, names=("treated", *names))
+    return cox_result(fit, catalogue.model("adjusted").description)
+
+
+def _time_varying(rows: Rows, cov: np.ndarray, names: tuple[str, ...], key: str) -> Any:
+    layout = _layout(rows)
+    x = _adjusted_x(rows, cov)
+    fit = cox.fit_layout(layout, x, names=("treated", *names))
+    result = cox_result(fit, catalogue.model(key).description)
+    return result | {"n": rows.n_patients, "n_rows": layout.n_rows}
+
+
+def _piecewise(rows: Rows, cov: np.ndarray, names: tuple[str, ...]) -> Any:
+    layout = _layout(rows)
+    x = _adjusted_x(rows, cov)
+    period = rows.period if rows.period is not None else np.zeros(layout.n_rows)
+    early, late = x[:, 0] * (1 - period), x[:, 0] * period
+    fit = cox.fit_layout(
+        layout,
+        np.column_stack([early, late, x[:, 1:]]),
+        names=("treated_0_1y", "treated_1_5y", *names),
+    )
+    n = rows.n_patients
+    return {
+        "0-1y": {**cox_result(fit, "treated 0-1 year", "treated_0_1y"), "n": n},
+        "1-5y": {**cox_result(fit, "treated 1-5 years", "treated_1_5y"), "n": n},
+    }
+
+
+def _iptw(rows: Rows, cov: np.ndarray, names: tuple[str, ...]) -> Any:
+    x = cov[rows.patients]
+    treated = rows.treated[:, 0].astype(bool)
+    ps = fit_propensity(treated, x, list(names))
+    fit = cox.fit_layout(
+        _layout(rows), treated.astype(float)[:, None], weights=ps.weights, robust=True,
+        names=("treated",),
+    )  # fmt: skip
+    label = catalogue.model("iptw").description
+    # The rows frame is put back once, in the parent process (with_iptw_rows).
+    return {"parts": IPTWParts(pl.DataFrame(), treated, ps, cox_result(fit, label))}
+
+
+FITS: dict[str, Callable[[Rows, np.ndarray, tuple[str, ...]], Any]] = {
+    "adjusted": _fixed,
+    "time_varying_adjusted": lambda r, c, s: _time_varying(r, c, s, "time_varying"),
+    "iptw": _iptw,
+    "piecewise": _piecewise,
+    "death_cause_specific": lambda r, c, s: _time_varying(r, c, s, "death_cause_specific"),
+}
