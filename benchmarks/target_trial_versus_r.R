@@ -21,8 +21,8 @@
 #     summary(times = c(365, 730, 1826), extend = FALSE) (weighted_aj, risks_at);
 #   * coxph(Surv(start, stop, event == 1) ~ treat, weights = weight, ties = "efron"): the
 #     cause-specific log hazard ratio (the point estimate only: robust = FALSE).
-# Writes DIR/r_numbers.csv (name, value as %.17g) and DIR/r_seconds.csv (step, seconds: the
-# elapsed time of each step in each of REPEATS runs; default 1). Our weights
+# Writes DIR/r_numbers.csv (name, value as %.17g) and DIR/r_seconds.csv (step, seconds, cpu:
+# the elapsed and CPU time of each step in each of REPEATS runs; default 1). Our weights
 # (DIR/ours_weights.csv, one per clone row in clones.csv's order) are read after the timed
 # runs, only for weight_row_max_abs_diff: the largest |ours - R's| over the clone rows.
 
@@ -36,11 +36,13 @@ source(file.path(here, "..", "tests", "reference", "target_trial_functions.R"))
 days <- c(365, 730, 1826)  # round(c(1, 2, 5) * 365.25), the days the analysis reads a year on
 years <- c(1, 2, 5)
 fmt <- function(x) ifelse(is.na(x), "", sprintf("%.17g", x))
-seconds <- data.frame(step = character(), seconds = numeric())
+seconds <- data.frame(step = character(), seconds = numeric(), cpu = numeric())
 timed <- function(step, expr) {
-  started <- proc.time()[["elapsed"]]
+  started <- proc.time()
   value <- force(expr)
-  seconds[nrow(seconds) + 1, ] <<- list(step, proc.time()[["elapsed"]] - started)
+  used <- proc.time() - started
+  seconds[nrow(seconds) + 1, ] <<- list(step, used[["elapsed"]],
+                                        used[["user.self"]] + used[["sys.self"]])
   value
 }
 

@@ -84,13 +84,16 @@ def test_r_numbers_read_na_and_empty_as_missing(ttr: ModuleType, tmp_path: Path)
     assert ttr.read_r_numbers(path) == {"coef_den:(Intercept)": -2.5, "risk:treat:5": None,
                                         "log_hr": None}  # fmt: skip
     steps = tmp_path / "r_seconds.csv"
-    steps.write_text("step,seconds\nread,1.5\nglm,0.5\nglm,0.7\n")
-    assert ttr.read_r_steps(steps) == {"read": [1.5], "glm": [0.5, 0.7]}
+    steps.write_text("step,seconds,cpu\nread,1.5,1.25\nglm,0.5,0.25\nglm,0.7,0.5\n")
+    assert ttr.read_r_steps(steps) == {"read": {"seconds": [1.5], "cpu": [1.25]},
+                                       "glm": {"seconds": [0.5, 0.7], "cpu": [0.25, 0.5]}}  # fmt: skip
 
 
 def test_page_has_the_latest_md_columns_and_flags_disagreement(ttr: ModuleType) -> None:
     row = ttr.table_row(10_000, "ours", [1.0, 3.0, 2.0], 512.4, "10 clone", "note")
     assert row == ["10,000", "ours", "2.000", "1.000", "3.000", "512", "10 clone", "n=3; note"]
+    timed = ttr.table_row(10_000, "R", [4.0], None, "10 clone", "", [0.2, 0.9, 0.4])
+    assert timed[5] == "" and timed[7] == "n=1; CPU 0.400 s; "  # the median CPU seconds
     groups = [
         {"group": "risks", "n": 6, "max_abs": 2e-13, "max_rel": 1e-12, "where": "risk:treat:2",
          "missing": []},
@@ -117,9 +120,11 @@ def test_our_point_estimate_equals_r_glm_survfit_coxph(ttr: ModuleType, tmp_path
         pytest.skip(f"R not available: {ttr.r_ready()}")
     args = argparse.Namespace(repeats=1, r_repeats=1)
     table, groups = ttr.compare_size(2_000, args, scratch=tmp_path)
-    assert [row[1] for row in table][:3] == [
-        "inputs (synth, registry, frames)", "ours: point estimate (emulate, 0 replicates)",
-        "R: read the CSV files (read.csv)"]  # fmt: skip
+    cases = [row[1] for row in table]
+    assert cases[:2] == ["inputs (synth, registry, frames)",
+                         "ours: point estimate (emulate, 0 replicates)"]  # fmt: skip
+    assert {"R: read the CSV files (read.csv)", "R: survfit"} <= set(cases)
+    assert all(float(row[2]) > 0 for row in table)  # every case timed
     for group in groups:
         assert group["n"] > 0 and not group["missing"], group
         assert group["max_abs"] <= 1e-8, group
