@@ -33,24 +33,18 @@
 #                 with the common-outcome formula when the no_treat 5-year risk > 15 %) with
 #                 their E-values: weight, measure, estimate, lower, upper, common, e_point, e_ci
 
-suppressPackageStartupMessages(library(survival))
+source("tests/reference/target_trial_functions.R")  # glm, survfit and summary calls
 
 dir <- "tests/reference/target_trial"
 fmt <- function(x) ifelse(is.na(x), "", sprintf("%.17g", x))
 days <- c(365, 730, 1826)  # round(c(1, 2, 5) * 365.25)
 
 initiation <- read.csv(file.path(dir, "initiation.csv"))
-fit <- glm(initiated ~ ., family = binomial, data = initiation,
-           control = glm.control(epsilon = 1e-14, maxit = 100))
+fit <- fit_initiation(initiated ~ ., initiation)
 write.csv(data.frame(term = names(coef(fit)), estimate = fmt(coef(fit))),
           file.path(dir, "glm_coef.csv"), row.names = FALSE, quote = FALSE)
 
-clones <- read.csv(file.path(dir, "clones.csv"))
-clones$row <- seq_len(nrow(clones))
-clones$state <- factor(clones$event, levels = 0:2, labels = c("censor", "outcome", "death"))
-clones$treat <- as.integer(clones$strategy == "treat")
-
-strategy_of <- function(strata) sub("strategy=", "", strata)
+clones <- clone_states(read.csv(file.path(dir, "clones.csv")))
 
 # E-values (VanderWeele & Ding 2017), written out rather than taken from a package.
 e_value <- function(rr) { x <- ifelse(rr < 1, 1 / rr, rr); x + sqrt(x * (x - 1)) }
@@ -62,16 +56,12 @@ hr_common <- function(hr) (1 - 0.5^sqrt(hr)) / (1 - 0.5^sqrt(1 / hr))
 clone_evalues <- list()
 for (w in c("w", "sw")) {
   clones$weight <- clones[[w]]
-  aj <- survfit(Surv(start, stop, state) ~ strategy, data = clones, weights = weight,
-                id = row)
+  aj <- weighted_aj(clones)
   strata <- rep(strategy_of(names(aj$strata)), aj$strata)
   write.csv(data.frame(strategy = strata, time = aj$time,
                        p_outcome = fmt(aj$pstate[, 2]), p_death = fmt(aj$pstate[, 3])),
             file.path(dir, paste0("aj_", w, ".csv")), row.names = FALSE, quote = FALSE)
-  at <- summary(aj, times = days, extend = FALSE)
-  risks <- data.frame(strategy = strategy_of(as.character(at$strata)),
-                      year = c(1, 2, 5)[match(at$time, days)],
-                      p_outcome = at$pstate[, 2])
+  risks <- risks_at(aj, days, c(1, 2, 5))
   write.csv(transform(risks, p_outcome = fmt(p_outcome)),
             file.path(dir, paste0("risks_", w, ".csv")), row.names = FALSE, quote = FALSE)
 
