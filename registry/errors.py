@@ -58,3 +58,8 @@ class ConvertError(RegistryError):
     """An input of `registry convert` (records export, dictionary) was refused whole."""
 
     exit_code = 2
+
+
+class SchedulerUnreachable(RegistryError):
+    """The Dask scheduler named by the settings could not be reached, has no workers, or its
+    workers cannot run this version of the registry; nothing was computed on it."""

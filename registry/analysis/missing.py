@@ -17,6 +17,7 @@ from registry.analysis.imputation import Imputations, auxiliary_frame, impute, w
 from registry.analysis.outcome import ADJUSTED, adjusted_fits
 from registry.analysis.pooling import pool_cox, pool_iptw, pool_piecewise
 from registry.cohort import Cohort
+from registry.compute import Runner
 from registry.result_types import (
     Chains,
     Distribution,
@@ -33,7 +34,9 @@ BINS = 20  # at most, of a continuous variable's observed-versus-imputed distrib
 Pooled = dict[str, dict[str, Any]]  # outcome -> model -> pooled fit
 
 
-def impute_covariates(cohort: Cohort, tte: TimeToEvent, study: Study) -> Imputations | None:
+def impute_covariates(
+    cohort: Cohort, tte: TimeToEvent, study: Study, runner: Runner | None = None
+) -> Imputations | None:
     """The study's completed datasets; None when the study asks for complete cases, has no
     covariates, or none of them is missing. Imputations without completed datasets when no
     incomplete covariate could be imputed (their `notes` say why)."""
@@ -41,7 +44,8 @@ def impute_covariates(cohort: Cohort, tte: TimeToEvent, study: Study) -> Imputat
     if spec.method != "multiple_imputation" or nothing_to_impute(cohort, study) is not None:
         return None
     patients = cohort.patients.select("patient_id", *study.covariates)
-    return impute(patients, auxiliary_frame(cohort, tte, study), study.covariates, spec)
+    aux = auxiliary_frame(cohort, tte, study)
+    return impute(patients, aux, study.covariates, spec, runner=runner)
 
 
 def imputed(imputations: Imputations | None) -> Imputations | None:
@@ -58,7 +62,9 @@ def nothing_to_impute(cohort: Cohort, study: Study) -> str | None:
     return None
 
 
-def pool_outcomes(tte: TimeToEvent, imputations: Imputations, study: Study) -> Pooled:
+def pool_outcomes(
+    tte: TimeToEvent, imputations: Imputations, study: Study, runner: Runner | None = None
+) -> Pooled:
     """Every outcome's ADJUSTED models fitted on each completed dataset and pooled (one
     outcome at a time: its frames are filtered once, and only its fits are held)."""
     pooled: Pooled = {}
