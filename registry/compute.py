@@ -103,10 +103,11 @@ class DaskRunner:
 
     name = "dask"
 
-    def __init__(self, address: str, *, source: str = "", timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, address: str, *, source: str = "", timeout: float | None = None) -> None:
         from distributed import Client
 
         self.address = address
+        timeout = CONNECT_TIMEOUT if timeout is None else timeout
         where = f" (from {source})" if source else ""
         try:
             self.client = Client(address, timeout=timeout, set_as_default=False)
