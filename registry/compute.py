@@ -128,7 +128,11 @@ class DaskRunner:
         parts = chunks(len(items), self.workers)
         if not parts:
             return []
-        handle = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        # hash=False: a fresh key per call (an equal key still being released by the previous
+        # call would cancel the new futures)
+        handle = (
+            self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        )
         futures = [
             self.client.submit(_run_chunk, fn, handle, [items[p] for p in part], pure=False)
             for part in parts
