@@ -456,8 +456,9 @@ def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None, for
     The registry is always DIR/registry.duckdb (REGISTRY_DB and registry.toml's db are not
     used); every other setting is: REGISTRY_PSEUDONYM_KEY for ingest, REGISTRY_MIN_CELL_COUNT
     for the analysis and report, REGISTRY_WORKERS and REGISTRY_DASK_SCHEDULER (or --workers,
-    --scheduler) for where its imputations and bootstrap replicates run. A folder that holds anything a previous demo did not write
-    is refused (exit 2) unless --force; the demo's own folder is reused run after run.
+    --scheduler) for where its imputations and bootstrap replicates run. A folder that holds
+    anything a previous demo did not write is refused (exit 2) unless --force; the demo's own
+    folder is reused run after run.
     """
     from registry.pipeline import run_demo
 
