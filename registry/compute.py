@@ -31,7 +31,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many patients a run stays in process: starting workers and sending them the
-# frames costs more than the work (measured in benchmarks/executor_timing.py).
+# frames costs more than the work. Measured (benchmarks/results/executor_timing.md, 2 cores):
+# 20 bootstrap replicates with 2 processes took 2x as long as serial at 10,000 patients and
+# half as long at 100,000; starting the workers cost another 30-45 s on the loaded machine.
 PROCESS_THRESHOLD = 50_000
 CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler (and for it to have a worker)
 
