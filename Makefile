@@ -35,6 +35,7 @@ bench: $(STAMP) r-packages  ## stages, peak memory, pandas and R side by side at
 	$(BIN)/python benchmarks/imputation_timing.py --sizes $${MI_SIZES:-10000,100000,1000000}
 	$(BIN)/python benchmarks/mi_analysis_timing.py --sizes $${MI_ANALYSIS_SIZES:-10000,100000}
 	$(BIN)/python benchmarks/target_trial_versus_r.py --sizes $${TTR_SIZES:-10000,100000}
+	$(BIN)/python benchmarks/executor_timing.py --sizes $${EXEC_SIZES:-10000,100000}
 
 r-packages:  ## R with survival, cmprsk and mice (Debian), for make bench and tests/reference/*.R
 	@if ! Rscript -e 'library(survival); library(cmprsk); library(mice)' >/dev/null 2>&1; then \

@@ -7,7 +7,7 @@ then each stage runs in a fresh subprocess, so its peak RSS is its own (inputs i
   replicate   one bootstrap replicate (engine.run with multinomial frequency weights), timed
               one at a time over --replicates of them after an untimed prepare and point run:
               the median, and 200 times it (the default protocol's bootstrap);
-  executor    the same replicates through emulate's bootstrap with a 2-process executor:
+  executor    the same replicates through the bootstrap with 2 local processes (Runner):
               wall time per replicate (what the 2 cores give), and 200 times it;
 then, at --refresh-size, the whole nightly refresh (`registry refresh`, the default study:
 every outcome, 200 replicates, serial as the pipeline calls emulate) on that cohort.
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -108,13 +107,13 @@ def _prepared(folder: Path, replicates: int) -> tuple[Any, Any, Any]:
 
 def time_replicates(folder: Path, replicates: int) -> dict[str, Any]:
     """Wall seconds of each of `replicates` bootstrap replicates, one at a time."""
-    from registry.analysis.target_trial.estimate import _replicates
+    from registry.analysis.target_trial.estimate import _replicate
 
     prep, protocol, point = _prepared(folder, replicates)
     seconds, cpu = [], []
     for b in range(replicates):
         started, cpu_started = time.perf_counter(), time.process_time()
-        _replicates(prep, protocol, point, [b])
+        _replicate((prep, protocol, point), b)
         seconds.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
     return {"seconds": seconds, "cpu": cpu}
@@ -123,12 +122,12 @@ def time_replicates(folder: Path, replicates: int) -> dict[str, Any]:
 def time_executor(folder: Path, replicates: int) -> dict[str, Any]:
     """Wall seconds per replicate of `replicates` replicates through a 2-process executor."""
     from registry.analysis.target_trial.estimate import bootstrap
+    from registry.compute import ProcessRunner
 
     prep, protocol, point = _prepared(folder, replicates)
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        started = time.perf_counter()
-        bootstrap(prep, protocol, point, pool)
-        total = time.perf_counter() - started
+    started = time.perf_counter()
+    bootstrap(prep, protocol, point, ProcessRunner(2))
+    total = time.perf_counter() - started
     return {"seconds": [total / replicates], "total": total}
 
 

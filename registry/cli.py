@@ -291,6 +291,17 @@ def tte(db: Path | None, study: Path | None, out_dir: Path, csv: bool) -> None:
     out.print(f"Wrote {len(written)} files to {out_dir} (see data_dictionary.csv).")
 
 
+def runner_options(command: F) -> F:
+    """--workers and --scheduler: where bootstrap replicates and imputations run."""
+    workers = click.option("--workers", type=int, metavar="N",
+                           help="Local processes for bootstrap replicates and imputations "
+                           "(default: REGISTRY_WORKERS, else every core).")  # fmt: skip
+    scheduler = click.option("--scheduler", metavar="ADDRESS",
+                             help="Dask scheduler (tcp://host:8786) to run them on instead "
+                             "(default: REGISTRY_DASK_SCHEDULER, else none).")  # fmt: skip
+    return workers(scheduler(command))
+
+
 def analysis_options(command: F) -> F:
     """--db, --study, --out and --as-of, shared by `analyze` and `report`."""
     out_option = click.option(
@@ -307,29 +318,35 @@ def analysis_options(command: F) -> F:
 
 @main.command()
 @analysis_options
+@runner_options
 @funnel
-def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
+def analyze(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None,
+            workers: int | None, scheduler: str | None) -> None:  # fmt: skip
     """Fit every model of the study (KM, Cox, competing risks, IPTW, PROs) into results.json."""
     from registry.pipeline import analyse_registry
 
-    s = load_settings(db=db)
+    s = load_settings(db=db, workers=workers, dask_scheduler=scheduler)
     results = analyse_registry(
-        s.db, study, out_dir, as_of=as_of_date(as_of), min_cell_count=s.min_cell_count
-    )
+        s.db, study, out_dir, as_of=as_of_date(as_of), min_cell_count=s.min_cell_count,
+        workers=s.workers, scheduler=s.dask_scheduler,
+    )  # fmt: skip
     console.print_primary(out, results)
     out.print(f"Wrote {out_dir / 'results.json'}")
 
 
 @main.command()
 @analysis_options
+@runner_options
 @funnel
-def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None) -> None:
+def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetime | None,
+           workers: int | None, scheduler: str | None) -> None:  # fmt: skip
     """Run the analysis and write the HTML report (index.html) beside results.json."""
     from registry.pipeline import report_registry
 
-    s = load_settings(db=db)
+    s = load_settings(db=db, workers=workers, dask_scheduler=scheduler)
     page = report_registry(s.db, study, out_dir, as_of=as_of_date(as_of),
-                           built_at=dt.datetime.now(), min_cell_count=s.min_cell_count)  # fmt: skip
+                           built_at=dt.datetime.now(), min_cell_count=s.min_cell_count,
+                           workers=s.workers, scheduler=s.dask_scheduler)  # fmt: skip
     out.print(f"Wrote {page} and {out_dir / 'results.json'}")
 
 
@@ -479,19 +496,24 @@ def synth(
 @click.option("--seed", type=int, default=DEMO_SEED, show_default=True, help="Random seed.")
 @as_of_option
 @click.option("--force", is_flag=True, help="Write into a folder that holds other files too.")
+@runner_options
 @funnel
-def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None, force: bool) -> None:
+def demo(out_dir: Path, patients: int, seed: int, as_of: dt.datetime | None, force: bool,
+         workers: int | None, scheduler: str | None) -> None:  # fmt: skip
     """Synthesise the default cohort, load it into a fresh registry and run every stage.
 
     The registry is always DIR/registry.duckdb (REGISTRY_DB and registry.toml's db are not
     used); every other setting is: REGISTRY_PSEUDONYM_KEY for ingest, REGISTRY_MIN_CELL_COUNT
-    for the analysis and report. A folder that holds anything a previous demo did not write
-    is refused (exit 2) unless --force; the demo's own folder is reused run after run.
+    for the analysis and report, REGISTRY_WORKERS and REGISTRY_DASK_SCHEDULER (or --workers,
+    --scheduler) for where its imputations and bootstrap replicates run. A folder that holds
+    anything a previous demo did not write is refused (exit 2) unless --force; the demo's own
+    folder is reused run after run.
     """
     from registry.pipeline import run_demo
 
+    settings = load_settings(workers=workers, dask_scheduler=scheduler)
     run_demo(out_dir, patients=patients, seed=seed, as_of=as_of_date(as_of), console=out,
-             built_at=dt.datetime.now(), settings=load_settings(), force=force)  # fmt: skip
+             built_at=dt.datetime.now(), settings=settings, force=force)  # fmt: skip
 
 
 publish_option = click.option(
@@ -523,9 +545,11 @@ publish_option = click.option(
 )
 @as_of_option
 @click.option("--force", is_flag=True, help="Rebuild the reports even when nothing changed.")
+@runner_options
 @funnel
 def refresh(db: Path | None, inbox: Path, publish_dir: Path, studies: tuple[Path, ...],
-            as_of: dt.datetime | None, force: bool) -> None:  # fmt: skip
+            as_of: dt.datetime | None, force: bool, workers: int | None,
+            scheduler: str | None) -> None:  # fmt: skip
     """Nightly run: migrate, ingest the inbox, check, build, fit, report and publish atomically.
 
     Exit status: 0 done; 2 done, but files of the inbox need attention (refused, not
@@ -537,7 +561,8 @@ def refresh(db: Path | None, inbox: Path, publish_dir: Path, studies: tuple[Path
     from registry.refresh.attention import detail_lines
 
     clock = functools.partial(dt.datetime.now, dt.UTC)  # the CLI is the only clock reader
-    outcome = refresh_from_settings(load_settings(db=db), inbox=inbox, publish_dir=publish_dir,
+    settings = load_settings(db=db, workers=workers, dask_scheduler=scheduler)
+    outcome = refresh_from_settings(settings, inbox=inbox, publish_dir=publish_dir,
                                     studies=studies, force=force, as_of=as_of_date(as_of),
                                     clock=clock, tty=err.is_terminal)  # fmt: skip
     out.print(outcome.message, markup=False)

@@ -16,18 +16,26 @@ one BLAS thread (threadpoolctl), so the floating-point sums happen in the same o
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from threadpoolctl import threadpool_limits
+
+from registry.errors import SchedulerUnreachable
+from registry.result_types import ComputeRecord
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many patients a run stays in process: starting workers and sending them the
-# frames costs more than the work (measured in benchmarks/executor_timing.py).
+# frames costs more than the work. Measured (benchmarks/results/executor_timing.md, 2 cores):
+# 20 bootstrap replicates with 2 processes took 2x as long as serial at 10,000 patients and
+# half as long at 100,000; starting the workers cost another 30-45 s on the loaded machine.
 PROCESS_THRESHOLD = 50_000
+CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler (and for it to have a worker)
 
 
 class Runner(Protocol):
@@ -97,19 +105,36 @@ class DaskRunner:
 
     name = "dask"
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, source: str = "", timeout: float | None = None) -> None:
         from distributed import Client
 
         self.address = address
-        self.client = Client(address, set_as_default=False)
-        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        timeout = CONNECT_TIMEOUT if timeout is None else timeout
+        where = f" (from {source})" if source else ""
+        try:
+            self.client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerUnreachable(
+                f"could not reach the Dask scheduler at {address}{where} within {timeout:g} s "
+                f"({' '.join(str(exc).split()) or type(exc).__name__}); start the scheduler, "
+                "correct the address, or unset it to run on this machine"
+            ) from None
+        try:
+            self.workers = _check_workers(self.client, timeout, f"{address}{where}")
+        except BaseException:
+            self.client.close()
+            raise
 
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None) -> list[R]:
         items = list(items)
         parts = chunks(len(items), self.workers)
         if not parts:
             return []
-        handle = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        # hash=False: a fresh key per call (an equal key still being released by the previous
+        # call would cancel the new futures)
+        handle = (
+            self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        )
         futures = [
             self.client.submit(_run_chunk, fn, handle, [items[p] for p in part], pure=False)
             for part in parts
@@ -121,6 +146,41 @@ class DaskRunner:
         self.client.close()
 
 
+def package_version() -> str | None:
+    """This registry's installed version (run on each Dask worker to compare with ours)."""
+    try:
+        return importlib.metadata.version("vertebral-registry")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _check_workers(client: Any, timeout: float, named: str) -> int:
+    """The cluster's worker count, once it has one and every worker runs our version."""
+    try:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=timeout)
+        versions = client.run(package_version)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerUnreachable(
+            f"the Dask scheduler at {named} has no worker after {timeout:g} s ({exc}); "
+            "start workers with: dask worker <address>"
+        ) from None
+    except Exception as exc:  # a worker that cannot import the registry fails here
+        raise SchedulerUnreachable(
+            f"the workers of the Dask scheduler at {named} cannot run the registry "
+            f"({type(exc).__name__}: {exc}); install vertebral-registry {package_version()} "
+            "in the workers' environment"
+        ) from None
+    wrong = sorted({str(v) for v in versions.values() if v != package_version()})
+    if wrong:
+        raise SchedulerUnreachable(
+            f"the workers of the Dask scheduler at {named} run vertebral-registry "
+            f"{', '.join(wrong)}, this run {package_version()}: install the same version on "
+            "every worker (results must not depend on where they were computed)"
+        )
+    return max(1, len(versions))
+
+
 def default_workers() -> int:
     """The machine's cores (os.process_cpu_count where Python has it)."""
     count = getattr(os, "process_cpu_count", os.cpu_count)()
@@ -128,13 +188,41 @@ def default_workers() -> int:
 
 
 def make_runner(
-    *, workers: int | None = None, scheduler: str | None = None, patients: int | None = None
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    patients: int | None = None,
+    source: str = "",
 ) -> Runner:
     """The runner for a run: Dask when a scheduler is named, else local processes when more
-    than one worker is allowed and the cohort is large enough to gain, else serial."""
+    than one worker is allowed and the cohort is large enough to gain, else serial.
+    `source` names the setting the scheduler came from, for the error when it is unreachable."""
     if scheduler:
-        return DaskRunner(scheduler)
+        return DaskRunner(scheduler, source=source)
     count = default_workers() if workers is None else workers
     if count <= 1 or (patients is not None and patients < PROCESS_THRESHOLD):
         return SerialRunner()
     return ProcessRunner(count)
+
+
+@contextmanager
+def open_runner(
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    patients: int | None = None,
+    source: str = "",
+) -> Iterator[Runner]:
+    """make_runner's runner for the length of a run, its cluster connection closed after."""
+    runner = make_runner(workers=workers, scheduler=scheduler, patients=patients, source=source)
+    try:
+        yield runner
+    finally:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            close()
+
+
+def describe(runner: Runner) -> ComputeRecord:
+    """Where the replicate work ran, for the provenance: backend and number of workers."""
+    return {"backend": runner.name, "workers": runner.workers}

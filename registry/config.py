@@ -13,12 +13,22 @@ from registry.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class Scheduler:
+    """A Dask scheduler address and the setting it came from (named when it cannot be reached)."""
+
+    address: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the CLI can configure, validated once."""
 
     db: Path = Path("registry.duckdb")
     pseudonym_key: str | None = None
     min_cell_count: int = 5
+    workers: int | None = None  # processes for replicate work; None: the machine's cores
+    dask_scheduler: Scheduler | None = None  # a Dask cluster for replicate work
 
     def __repr__(self) -> str:  # never print the key
         key = "set" if self.pseudonym_key else "unset"
@@ -61,10 +71,40 @@ def _key(value: Any, where: str) -> str | None:
     return value
 
 
+def _workers(value: Any, where: str) -> int:
+    # like min_cell_count: 2.5 or "two" is an error, not a guess
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+        raise ConfigError(f"{where}: workers must be a whole number, got {value!r}")
+    if int(text) < 1:
+        raise ConfigError(f"{where}: workers must be at least 1, got {int(text)}")
+    return int(text)
+
+
+SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "ucx://")
+FLAGS = {"dask_scheduler": "scheduler"}  # settings whose command-line flag has another name
+
+
+def _scheduler(value: Any, where: str) -> Scheduler | None:
+    if value is None or value == "":
+        return None
+    address = value.strip() if isinstance(value, str) else ""
+    host, _, port = address.removeprefix(address.split("://")[0] + "://").rpartition(":")
+    known = address.startswith(SCHEMES) or "://" not in address
+    if not known or not host or not port.isdigit() or any(c.isspace() for c in address):
+        raise ConfigError(
+            f"{where}: dask_scheduler must be a scheduler address such as "
+            f"tcp://scheduler-host:8786, got {value!r}"
+        )
+    return Scheduler(address, where)
+
+
 COERCE: dict[str, Callable[[Any, str], Any]] = {
     "db": _path,
     "min_cell_count": _whole_number,
     "pseudonym_key": _key,
+    "workers": _workers,
+    "dask_scheduler": _scheduler,
 }
 
 
@@ -78,6 +118,10 @@ def _read_toml(path: Path, names: set[str]) -> dict[str, Any]:
         known = ", ".join(sorted(names))
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}")
     return {name: (value, str(path)) for name, value in data.items()}
+
+
+def _flag(name: str) -> str:
+    return f"option --{FLAGS.get(name, name).replace('_', '-')}"
 
 
 def load_settings(
@@ -94,7 +138,5 @@ def load_settings(
         variable = f"REGISTRY_{name.upper()}"
         if variable in environ:
             values[name] = (environ[variable], f"environment variable {variable}")
-    values.update(
-        {k: (v, f"option --{k.replace('_', '-')}") for k, v in flags.items() if v is not None}
-    )
+    values.update({k: (v, _flag(k)) for k, v in flags.items() if v is not None})
     return replace(Settings(), **{k: COERCE[k](v, where) for k, (v, where) in values.items()})

@@ -62,3 +62,8 @@ class ConvertError(RegistryError):
 
 class FigureExportError(RegistryError):
     """`registry figures` could not draw the static figures: no chromium, or it failed."""
+
+
+class SchedulerUnreachable(RegistryError):
+    """The Dask scheduler named by the settings could not be reached, has no workers, or its
+    workers cannot run this version of the registry; nothing was computed on it."""

@@ -8,6 +8,7 @@ and the report take that Analysis, in the CLI commands, the demo and the nightly
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -17,7 +18,8 @@ import polars as pl
 from rich.console import Console
 
 from registry.cohort import Cohort, RegistryFrames, build_cohort, read_registry
-from registry.config import Settings
+from registry.compute import Runner, SerialRunner, describe, open_runner
+from registry.config import Scheduler, Settings
 from registry.console import print_attrition, print_checks, print_ingest, print_primary
 from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.db import connect, fetch_row, load_sql, query, scalar
@@ -225,12 +227,26 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
     return write_frames(analysis_frames(cohort, tte), out_dir, csv=csv)
 
 
-def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
-    """Every model of the study on its frames: the results (small counts protected)."""
+def replicate_runner(
+    workers: int | None, scheduler: Scheduler | None, *, patients: int
+) -> AbstractContextManager[Runner]:
+    """The run's one Runner for the replicate work (imputation chains, pooled refits,
+    bootstrap replicates), closed when the run ends: the Dask cluster when a scheduler is
+    set, else local processes for a cohort large enough to gain, else this process."""
+    address, source = (scheduler.address, scheduler.source) if scheduler else (None, "")
+    return open_runner(workers=workers, scheduler=address, patients=patients, source=source)
+
+
+def analyse(analysis: Analysis, *, as_of: dt.date, runner: Runner | None = None) -> Results:
+    """Every model of the study on its frames: the results (small counts protected); the
+    replicate work runs through `runner` (default: in this process)."""
     from registry.analysis.pro import baseline_of, summarise_visits
     from registry.analysis.results import build_results, provenance
 
     study = analysis.study
+    runner = runner or SerialRunner()
+    prov = provenance(analysis.study_text, analysis.snapshot, as_of.isoformat())
+    prov["compute"] = describe(runner)  # says where; the numbers do not depend on it
     return build_results(
         analysis.cohort,
         analysis.tte,
@@ -238,8 +254,9 @@ def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
         pro=summarise_visits(analysis.visits, study.min_cell_count),
         baseline_scores=baseline_of(analysis.visits),
         data_quality=analysis.quality,
-        prov=provenance(analysis.study_text, analysis.snapshot, as_of.isoformat()),
+        prov=prov,
         assessments=analysis.assessments,
+        runner=runner,
     )
 
 
@@ -250,13 +267,18 @@ def analyse_registry(
     *,
     as_of: dt.date,
     min_cell_count: int | None = None,
+    workers: int | None = None,
+    scheduler: Scheduler | None = None,
 ) -> Results:
     """Every model of the study on the registry; writes results.json into out_dir if given
-    (the report writes it itself, beside index.html)."""
+    (the report writes it itself, beside index.html). `workers`/`scheduler`: where the
+    replicate work runs (see replicate_runner)."""
     from registry.report.write import write_json
 
     analysis = build_analysis(path, study_path, min_cell_count=min_cell_count)
-    results = analyse(analysis, as_of=as_of)
+    patients = analysis.cohort.patients.height
+    with replicate_runner(workers, scheduler, patients=patients) as runner:
+        results = analyse(analysis, as_of=as_of, runner=runner)
     if out_dir is not None:
         write_json(results, out_dir / "results.json")
     return results
@@ -270,11 +292,14 @@ def report_registry(
     as_of: dt.date,
     built_at: dt.datetime,
     min_cell_count: int | None = None,
+    workers: int | None = None,
+    scheduler: Scheduler | None = None,
 ) -> Path:
     """Analyse the registry and write results.json and index.html into out_dir."""
     from registry.report.write import write_report
 
-    results = analyse_registry(path, study_path, None, as_of=as_of, min_cell_count=min_cell_count)
+    results = analyse_registry(path, study_path, None, as_of=as_of, min_cell_count=min_cell_count,
+                               workers=workers, scheduler=scheduler)  # fmt: skip
     return write_report(results, out_dir, built_at=built_at)
 
 
@@ -343,7 +368,9 @@ def run_demo(
     analysis = build_analysis(db, None, min_cell_count=settings.min_cell_count)  # once
     write_tte(analysis, out_dir / "tte")
     print_attrition(console, analysis.cohort.attrition)
-    results = analyse(analysis, as_of=as_of)
+    patients = analysis.cohort.patients.height
+    with replicate_runner(settings.workers, settings.dask_scheduler, patients=patients) as runner:
+        results = analyse(analysis, as_of=as_of, runner=runner)
     del analysis  # the report needs the results only
     print_primary(console, results)
     from registry.report.write import write_report

@@ -469,6 +469,13 @@ class DataQuality(IngestQuality):
     missing_covariates: list[MissingCovariate]
 
 
+class ComputeRecord(TypedDict):
+    """The Runner of the replicate work: "serial", "processes" or "dask", and its workers."""
+
+    backend: str
+    workers: int
+
+
 class Provenance(TypedDict):
     """What the results were computed from: hashes, table sizes, versions, as_of."""
 
@@ -477,6 +484,7 @@ class Provenance(TypedDict):
     table_rows: dict[str, int]
     versions: dict[str, str | None]
     as_of: str
+    compute: NotRequired[ComputeRecord]  # where the replicate work ran (not what it gave)
 
 
 class StudySection(TypedDict):

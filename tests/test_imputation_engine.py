@@ -3,8 +3,6 @@ the auxiliary predictors against lifelines, and an end-to-end run on a registry'
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import duckdb
 import numpy as np
 import polars as pl
@@ -17,6 +15,7 @@ from registry.analysis.imputation import auxiliary_frame, impute, with_covariate
 from registry.analysis.imputation.auxiliary import nelson_aalen_at
 from registry.analysis.imputation.chained import match_donors
 from registry.cohort import read_registry
+from registry.compute import ProcessRunner
 from registry.db import connect
 from registry.migrate import apply_migrations
 from registry.missing_data import MissingData
@@ -137,12 +136,11 @@ def test_same_seed_same_draws_other_seed_other_draws() -> None:
     assert not one.completed[0].equals(one.completed[1])
 
 
-def test_serial_equals_executor() -> None:
+def test_serial_equals_processes() -> None:
     patients = cohort_frame(150, 3, {"bmd_t_score": 0.3, "sex": 0.1, "age": 0.05})
     aux = aux_frame(patients, 3)
     serial = impute(patients, aux, COVARIATES, SPEC)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        threaded = impute(patients, aux, COVARIATES, SPEC, executor=pool)
+    threaded = impute(patients, aux, COVARIATES, SPEC, runner=ProcessRunner(2))
     assert len(serial.completed) == len(threaded.completed) == SPEC.imputations
     for a, b in zip(serial.completed, threaded.completed, strict=True):
         assert a.equals(b)

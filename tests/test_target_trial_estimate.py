@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -36,6 +35,7 @@ from registry.analysis.target_trial.weights import (
     fit_logistic,
     model_frame,
 )
+from registry.compute import ProcessRunner
 from tests.test_target_trial import GRACE, cohort, mixed, vas_scores
 
 YEARS = (1, 2)
@@ -164,13 +164,12 @@ def test_frequency_weights_equal_duplicated_patients() -> None:
             assert a.risks[strategy][year] == pytest.approx(b.risks[strategy][year], abs=1e-12)
 
 
-def test_emulate_gives_the_whole_block_reproducibly_and_the_same_through_an_executor() -> None:
+def test_emulate_gives_the_whole_block_reproducibly_and_the_same_through_processes() -> None:
     frame, scores = frames()
     protocol = Protocol(years=YEARS, replicates=30, seed=11, margin_year=2)
     first = emulate(frame, scores, protocol, outcome="adjacent")
     again = emulate(frame, scores, protocol, outcome="adjacent")
-    with ThreadPoolExecutor(2) as pool:
-        spread = emulate(frame, scores, protocol, outcome="adjacent", executor=pool)
+    spread = emulate(frame, scores, protocol, outcome="adjacent", runner=ProcessRunner(2))
     assert json.dumps(first) == json.dumps(again) == json.dumps(spread)
     assert first["status"] == "estimated" and first["reason"] is None
     assert set(first) == set(not_estimable("x", protocol, 0))  # the same keys either way

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,11 @@ import pytest
 from registry.analysis.imputation.pool import pool_cloglog
 from registry.analysis.target_trial import imputed as imputed_module
 from registry.analysis.target_trial.engine import run
-from registry.analysis.target_trial.estimate import _replicates, emulate
+from registry.analysis.target_trial.estimate import bootstrap, emulate
 from registry.analysis.target_trial.imputed import with_covariates
 from registry.analysis.target_trial.layout import prepare_outcome
 from registry.analysis.target_trial.protocol import Protocol
+from registry.compute import ProcessRunner
 from registry.study import COVARIATES
 from tests.test_target_trial_estimate import YEARS, frames
 from tests.test_trial_publish import STRATEGIES, K, estimated_block, publish
@@ -125,7 +125,7 @@ def test_replicate_b_runs_on_completed_dataset_b_mod_m() -> None:
                                years=prot.years)  # fmt: skip
         assert not isinstance(prep, imputed_module.NotEstimable)
         point = run(prep, prot, np.ones(prep.n_patients), None)
-        by_imputation.append(_replicates(prep, prot, point, range(prot.replicates)))
+        by_imputation.append(bootstrap(prep, prot, point, None))
 
     def interval(assign: list[int]) -> list[float]:
         values = [by_imputation[k][b].risks["treat"][2] for b, k in enumerate(assign)]  # type: ignore[union-attr]
@@ -137,13 +137,12 @@ def test_replicate_b_runs_on_completed_dataset_b_mod_m() -> None:
     assert block["strategies"]["treat"]["ci"]["2"] != interval([(b + 1) % m for b in range(21)])
 
 
-def test_serial_and_executor_give_the_same_pooled_block() -> None:
+def test_serial_and_processes_give_the_same_pooled_block() -> None:
     """Replicates spread over workers: byte-identical blocks."""
     frame, scores, completed = with_missing()
     serial = emulate(frame, scores, protocol(), outcome="adjacent", imputed=completed)
-    with ThreadPoolExecutor(2) as pool:
-        spread = emulate(frame, scores, protocol(), outcome="adjacent", executor=pool,
-                         imputed=completed)  # fmt: skip
+    spread = emulate(frame, scores, protocol(), outcome="adjacent", runner=ProcessRunner(2),
+                     imputed=completed)  # fmt: skip
     assert json.dumps(serial) == json.dumps(spread)
     assert serial["bootstrap"]["succeeded"] == 24
 

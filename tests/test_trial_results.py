@@ -60,9 +60,9 @@ def test_build_results_hands_each_outcome_its_rows_and_the_assessments(
     real = registry.analysis.results.emulate
 
     def spy(frame: pl.DataFrame, assessments: pl.DataFrame, protocol: Protocol, *,
-            outcome: str, imputed: Any = ()) -> Any:  # fmt: skip
+            outcome: str, imputed: Any = (), runner: Any = None) -> Any:  # fmt: skip
         calls.append((outcome, set(frame.get_column("outcome")), assessments.height, protocol))
-        return real(frame, assessments, protocol, outcome=outcome, imputed=imputed)
+        return real(frame, assessments, protocol, outcome=outcome, imputed=imputed, runner=runner)
 
     monkeypatch.setattr(registry.analysis.results, "emulate", spy)
     analysis = pipeline.build_analysis(small_registry, None)

@@ -35,7 +35,9 @@ BINS = 20  # at most, of a continuous variable's observed-versus-imputed distrib
 Pooled = dict[str, dict[str, Any]]  # outcome -> model -> pooled fit
 
 
-def impute_covariates(cohort: Cohort, tte: TimeToEvent, study: Study) -> Imputations | None:
+def impute_covariates(
+    cohort: Cohort, tte: TimeToEvent, study: Study, runner: Runner | None = None
+) -> Imputations | None:
     """The study's completed datasets; None when the study asks for complete cases, has no
     covariates, or none of them is missing. Imputations without completed datasets when no
     incomplete covariate could be imputed (their `notes` say why)."""
@@ -43,7 +45,8 @@ def impute_covariates(cohort: Cohort, tte: TimeToEvent, study: Study) -> Imputat
     if spec.method != "multiple_imputation" or nothing_to_impute(cohort, study) is not None:
         return None
     patients = cohort.patients.select("patient_id", *study.covariates)
-    return impute(patients, auxiliary_frame(cohort, tte, study), study.covariates, spec)
+    aux = auxiliary_frame(cohort, tte, study)
+    return impute(patients, aux, study.covariates, spec, runner=runner)
 
 
 def imputed(imputations: Imputations | None) -> Imputations | None:

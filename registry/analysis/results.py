@@ -26,6 +26,7 @@ from registry.analysis.table_one import table_one
 from registry.analysis.target_trial.estimate import emulate
 from registry.analysis.target_trial.result import protocol_table, trial_settings
 from registry.cohort import Cohort, complete_case_attrition
+from registry.compute import Runner
 from registry.models import km
 from registry.privacy.protect import protect
 from registry.result_types import (
@@ -106,17 +107,19 @@ def build_results(
     data_quality: IngestQuality,
     prov: Provenance,
     assessments: pl.DataFrame,
+    runner: Runner | None = None,
 ) -> Results:
     """Every number of the report, small counts suppressed (`assessments`: the frame of
-    sql/queries/analysis/assessments.sql, for the target trial's weights)."""
+    sql/queries/analysis/assessments.sql, for the target trial's weights; `runner`: where the
+    imputation chains, pooled refits and bootstrap replicates run, default serial)."""
     outcomes = {
         name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
         for name in study.outcomes
     }
-    imputations = impute_covariates(cohort, tte, study)  # None: complete cases only
+    imputations = impute_covariates(cohort, tte, study, runner)  # None: complete cases only
     done = imputed(imputations)
     if done is not None:
-        for name, pooled in pool_outcomes(tte, done, study).items():
+        for name, pooled in pool_outcomes(tte, done, study, runner=runner).items():
             with_pooled(outcomes[name], pooled)
     elif study.missing_data.method == "multiple_imputation":  # asked for, nothing imputed
         cohort = replace(cohort, attrition=complete_case_attrition(cohort.attrition))
@@ -131,7 +134,7 @@ def build_results(
         "data_quality": {**data_quality, "missing_covariates": missing_covariates(missing)},
         "provenance": prov,
         "small_cell_threshold": study.min_cell_count,
-        "target_trial": target_trial(tte, assessments, study, done),
+        "target_trial": target_trial(tte, assessments, study, done, runner),
         "missing_data": missing,
     }
     return publish(results, study.min_cell_count)
@@ -160,6 +163,7 @@ def target_trial(
     assessments: pl.DataFrame,
     study: Study,
     imputations: Imputations | None = None,
+    runner: Runner | None = None,
 ) -> TargetTrial | None:
     """The target-trial emulation of every outcome of the study, its weights fitted on every
     completed dataset when covariates were imputed; None when it is disabled."""
@@ -174,6 +178,7 @@ def target_trial(
             protocol,
             outcome=key,
             imputed=completed,
+            runner=runner,
         )
         for key in study.outcomes
     }

@@ -89,6 +89,8 @@ def refresh_from_settings(
         force=force,
         pseudonym_key=settings.pseudonym_key,
         min_cell_count=settings.min_cell_count,
+        workers=settings.workers,
+        scheduler=settings.dask_scheduler,
     )
     check_inbox(inbox)
     with refresh_logging(publish_dir, tty=tty, total=len(STEPS)) as progress:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry import __version__
+from registry.config import Scheduler
 from registry.db import query
 from registry.errors import ConfigError
-from registry.pipeline import Analysis, analyse, build_analyses, write_tte
+from registry.pipeline import Analysis, analyse, build_analyses, replicate_runner, write_tte
 from registry.quality import check_names, run_checks
 from registry.refresh import history, publish
 from registry.refresh.attention import FileWarning
@@ -45,6 +46,8 @@ class RefreshOptions:
     force: bool = False
     pseudonym_key: str | None = None
     min_cell_count: int | None = None  # settings' threshold; the stricter of it and the study's
+    workers: int | None = None  # local processes for the replicate work (None: every core)
+    scheduler: Scheduler | None = None  # or a Dask cluster
 
 
 @dataclass
@@ -132,11 +135,13 @@ def tte(ctx: Context) -> StepResult:
 def models(ctx: Context) -> StepResult:
     """Fit every model of each study, on the frames the tte step built, into results.json."""
     ctx.results = []
-    for _, out in ctx.outputs():
-        analysis = ctx.analyses.pop(0)  # each study's frames are let go once it is fitted
-        ctx.results.append(analyse(analysis, as_of=ctx.as_of))
-        write_json(ctx.results[-1], out / "results.json")
-        del analysis
+    largest = max((a.cohort.patients.height for a in ctx.analyses), default=0)
+    with replicate_runner(ctx.opts.workers, ctx.opts.scheduler, patients=largest) as runner:
+        for _, out in ctx.outputs():
+            analysis = ctx.analyses.pop(0)  # each study's frames are let go once it is fitted
+            ctx.results.append(analyse(analysis, as_of=ctx.as_of, runner=runner))
+            write_json(ctx.results[-1], out / "results.json")
+            del analysis
     n = int(ctx.results[0]["cohort"]["n"] or 0)
     analysed = plural(len(ctx.results), "study")
     return n, f"{analysed} analysed; {plural(n, 'patient')} in the first cohort"

@@ -18,20 +18,20 @@ imputation is proper: each step draws the model's parameters from their posterio
   probabilities outside [0, 1]; the logistic model is the binary variable's own model.
 
 Imputation j draws only from numpy's default_rng([seed, j]), so the m chains are independent
-and can run through any executor with the same result.
+and run through any Runner (registry.compute: serial, local processes, a Dask cluster) with
+the same result.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import polars as pl
 from scipy.special import expit
 
 from registry.analysis.imputation import fits
+from registry.compute import Runner, SerialRunner
 from registry.errors import ModelFitError
 from registry.missing_data import MissingData
 
@@ -111,9 +111,10 @@ def impute(
     covariates: tuple[str, ...],
     spec: MissingData,
     *,
-    executor: concurrent.futures.Executor | None = None,
+    runner: Runner | None = None,
 ) -> Imputations:
-    """Impute the study covariates `spec.imputations` times by chained equations."""
+    """Impute the study covariates `spec.imputations` times by chained equations (the chains
+    through `runner`, default serial; `shared` is the _Problem, the items the chain numbers)."""
     missing = patients.select("patient_id", *(pl.col(c).is_null().alias(c) for c in covariates))
     aux = _aligned_auxiliary(patients, auxiliary)
     chosen, notes = choose_variables(patients, aux, covariates, spec)
@@ -122,9 +123,7 @@ def impute(
     if not chosen:
         return Imputations((), {}, {}, (), missing, pl.DataFrame(schema=CHAINS_SCHEMA), notes)
     problem = _problem(patients, aux, covariates, chosen, spec)
-    runner = partial(_run_chain, problem)
-    finals = list(executor.map(runner, range(spec.imputations)) if executor else
-                  map(runner, range(spec.imputations)))  # fmt: skip
+    finals = (runner or SerialRunner()).map(_run_chain, range(spec.imputations), problem)
     completed = tuple(_completed(patients, covariates, chosen, v) for v, _ in finals)
     chains = pl.DataFrame(
         [row for _, rows in finals for row in rows], schema=CHAINS_SCHEMA, orient="row"

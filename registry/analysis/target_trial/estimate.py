@@ -5,7 +5,8 @@ arrays, without the clone frame), estimate with every patient
 weighing 1, then rerun the whole estimate — initiation model, weights, truncation, curves,
 hazard ratio — on `protocol.replicates` bootstrap samples of patients (frequency weights;
 replicate b draws from `np.random.default_rng([seed, b])`, so any replicate is reproducible
-on its own and the result does not depend on how replicates are spread over workers).
+on its own and the result does not depend on how replicates are spread over workers: they
+run through a registry.compute Runner, serial, local processes or a Dask cluster).
 Intervals are percentile intervals. The numbers are unrounded and unsuppressed: publication
 (registry/analysis/results.publish) rounds and withholds. With multiply imputed covariates
 (`imputed=`) the estimate is pooled over the completed datasets instead (imputed.py).
@@ -14,9 +15,7 @@ Intervals are percentile intervals. The numbers are unrounded and unsuppressed: 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, cast
 
 import numpy as np
@@ -32,6 +31,7 @@ from registry.analysis.target_trial.protocol import Protocol
 from registry.analysis.target_trial.result import at_risk_days
 from registry.analysis.target_trial.result import not_estimable as no_estimate
 from registry.analysis.target_trial.risks import year_day
+from registry.compute import Runner, SerialRunner
 from registry.errors import ModelFitError
 from registry.result_types import TrialOutcome
 from registry.time_to_event import EVENT
@@ -55,7 +55,7 @@ def emulate(
     protocol: Protocol,
     *,
     outcome: str,
-    executor: Executor | None = None,
+    runner: Runner | None = None,
     imputed: Sequence[pl.DataFrame] = (),
 ) -> TrialOutcome:
     """The outcome's block (see the module docstring), or the not-estimable block; pooled
@@ -63,16 +63,16 @@ def emulate(
     if imputed:
         from registry.analysis.target_trial.imputed import emulate_imputed  # (imports this)
 
-        block = emulate_imputed(outcome_frame, assessments, protocol, imputed, executor)
+        block = emulate_imputed(outcome_frame, assessments, protocol, imputed, runner)
         return cast(TrialOutcome, block)
-    return cast(TrialOutcome, _emulate(outcome_frame, assessments, protocol, executor))
+    return cast(TrialOutcome, _emulate(outcome_frame, assessments, protocol, runner))
 
 
 def _emulate(
     outcome_frame: pl.DataFrame,
     assessments: pl.DataFrame,
     protocol: Protocol,
-    executor: Executor | None,
+    runner: Runner | None,
 ) -> dict[str, Any]:
     try:
         prep = prepare_outcome(
@@ -86,7 +86,7 @@ def _emulate(
         return not_estimable(reason, protocol, _eligible(outcome_frame))
     if point.log_hr is None and all(v is None for v in point.risks["treat"].values()):
         return not_estimable("no risk is estimable", protocol, prep.n_patients)
-    replicates = bootstrap(prep, protocol, point, executor)
+    replicates = bootstrap(prep, protocol, point, runner)
     return assemble(prep, protocol, point, replicates)
 
 
@@ -98,37 +98,26 @@ def bootstrap(
     prep: Prepared,
     protocol: Protocol,
     point: RunResult,
-    executor: Executor | None,
+    runner: Runner | None,
     replicates: Sequence[int] | None = None,
 ) -> list[Replicate | None]:
-    """The replicates (default: every one) in order (None where the model failed)."""
+    """The replicates (default: every one) in order (None where the model failed), through
+    `runner` (default serial): `shared` is the prepared arrays, protocol and point estimate,
+    the items the replicate numbers."""
     indices = list(range(protocol.replicates) if replicates is None else replicates)
-    if not indices:
-        return []
-    work = partial(_replicates, prep, protocol, point)
-    if executor is None:
-        return work(indices)
-    chunks = [indices[k::4] for k in range(4) if indices[k::4]]
-    done: dict[int, Replicate | None] = {}
-    for chunk, results in zip(chunks, executor.map(work, chunks), strict=True):
-        done.update(zip(chunk, results, strict=True))
-    return [done[b] for b in indices]
+    return (runner or SerialRunner()).map(_replicate, indices, (prep, protocol, point))
 
 
-def _replicates(
-    prep: Prepared, protocol: Protocol, point: RunResult, indices: Sequence[int]
-) -> list[Replicate | None]:
-    out: list[Replicate | None] = []
-    for b in indices:
-        rng = np.random.default_rng([protocol.seed, b])
-        freq = rng.multinomial(prep.n_patients, np.full(prep.n_patients, 1.0 / prep.n_patients))
-        try:
-            result = run(prep, protocol, freq, point)
-        except (ModelFitError, np.linalg.LinAlgError):
-            out.append(None)
-            continue
-        out.append(Replicate(result.risks, result.curves, result.log_hr))
-    return out
+def _replicate(shared: tuple[Prepared, Protocol, RunResult], b: int) -> Replicate | None:
+    """Replicate b, drawn from its own seed [protocol.seed, b]; None when a model failed."""
+    prep, protocol, point = shared
+    rng = np.random.default_rng([protocol.seed, b])
+    freq = rng.multinomial(prep.n_patients, np.full(prep.n_patients, 1.0 / prep.n_patients))
+    try:
+        result = run(prep, protocol, freq, point)
+    except (ModelFitError, np.linalg.LinAlgError):
+        return None
+    return Replicate(result.risks, result.curves, result.log_hr)
 
 
 def _interval(values: list[float | None]) -> tuple[float, float] | None:

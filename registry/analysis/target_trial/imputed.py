@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -48,6 +47,7 @@ from registry.analysis.target_trial.estimate import (
 )
 from registry.analysis.target_trial.layout import prepare_outcome
 from registry.analysis.target_trial.protocol import Protocol
+from registry.compute import Runner
 from registry.errors import ModelFitError
 
 NOTE = (
@@ -62,7 +62,7 @@ def emulate_imputed(
     assessments: pl.DataFrame,
     protocol: Protocol,
     imputed: Sequence[pl.DataFrame],
-    executor: Executor | None,
+    runner: Runner | None,
 ) -> dict[str, Any]:
     """The outcome's block pooled over the completed datasets (see the module docstring)."""
     m = len(imputed)
@@ -78,7 +78,7 @@ def emulate_imputed(
         first = first or fitted
         points.append(Replicate(point.risks, point.curves, point.log_hr))
         mine = range(k, protocol.replicates, m)
-        done = bootstrap(prep, protocol, point, executor, mine)
+        done = bootstrap(prep, protocol, point, runner, mine)
         for b, replicate in zip(mine, done, strict=True):
             replicates[b] = replicate
         del prep, point, fitted
