@@ -130,8 +130,13 @@ def synthesise(
 ) -> list[Path]:
     """Generate a synthetic cohort and write it in the import contract."""
     from registry.synth import generate_cohort, write_cohort
+    from registry.synth.parts import PARTS_ABOVE, write_in_parts
 
     try:
+        if patients > PARTS_ABOVE:  # one part of the cohort in memory at a time
+            return write_in_parts(out_dir, patients=patients, seed=seed, fmt=fmt,
+                                  treatment_hr=treatment_hr, scenario=scenario, dirty=dirty,
+                                  missing=missing, missing_rate=missing_rate)  # fmt: skip
         cohort = generate_cohort(
             patients=patients,
             seed=seed,
