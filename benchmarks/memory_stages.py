@@ -62,7 +62,7 @@ def rss_mib() -> float:
 
 
 class Sampler(threading.Thread):
-    """Samples (monotonic seconds, RSS MiB) until stopped."""
+    """Samples (epoch seconds, RSS MiB) until stopped."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -71,7 +71,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            self.samples.append((time.monotonic(), rss_mib()))
+            self.samples.append((time.time(), rss_mib()))
             time.sleep(0.02)
 
     def peak(self, start: float, end: float) -> float:
@@ -81,6 +81,7 @@ class Sampler(threading.Thread):
 
 
 CALLS: list[tuple[str, float, float, float]] = []  # name, start, end, RSS at start
+SAMPLER: Sampler | None = None
 
 
 def watched(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,11 +89,15 @@ def watched(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start, before = time.monotonic(), rss_mib()
+        start, before = time.time(), rss_mib()
         try:
             return function(*args, **kwargs)
         finally:
-            CALLS.append((name, start, time.monotonic(), before))
+            end = time.time()
+            CALLS.append((name, start, end, before))
+            if SAMPLER is not None and end - start >= 0.2:  # live, for runs of an hour
+                top = SAMPLER.peak(start, end)
+                print(f"| {name} | {end - start:.1f} | {before:.0f} | {top:.0f} |", flush=True)
 
     return wrapper
 
@@ -105,13 +110,13 @@ def watch_all() -> None:
         setattr(module, name, watched(target.split(".")[-1], getattr(module, name)))
 
 
-def step_spans(db: Path) -> list[tuple[str, float]]:
-    """(step, seconds) of the run, in order."""
+def step_spans(db: Path) -> list[tuple[str, float, float]]:
+    """(step, epoch start, epoch end) of the run, in order."""
     con = connect(db, read_only=True)
     try:
         return con.execute(
-            "SELECT step, epoch(finished_at - started_at) FROM refresh_runs "
-            "WHERE run_id = 1 ORDER BY started_at"
+            "SELECT step, epoch(started_at), epoch(finished_at) FROM refresh_runs "
+            "WHERE run_id = 1 AND finished_at IS NOT NULL ORDER BY started_at"
         ).fetchall()
     finally:
         con.close()
@@ -128,32 +133,29 @@ def main() -> None:
     root = args.root or Path(tempfile.mkdtemp(prefix="memory-", dir=HERE / "out"))
     shutil.copytree(args.inbox, root / "inbox" / "day1")
     watch_all()
-    sampler = Sampler()
+    global SAMPLER
+    sampler = SAMPLER = Sampler()
     sampler.start()
+    print("| function | s | RSS at start MiB | peak RSS MiB |\n|---|---|---|---|", flush=True)
     opts = RefreshOptions(
         db=root / "r.duckdb",
         inbox=root / "inbox",
         publish=root / "publish",
         studies=(args.study,) if args.study else (),
     )
-    started = time.monotonic()
+    started = time.time()
     try:
         with limits(Limits(args.memory_limit)):
             outcome = run_refresh(opts, as_of=AS_OF, clock=lambda: dt.datetime.now(dt.UTC))
-        wall = time.monotonic() - started
+        wall = time.time() - started
         sampler.done.set()
         sampler.join()
-        print(f"{outcome.status}: {outcome.message}")
+        print(f"\n{outcome.status}: {outcome.message}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"wall {wall:.1f} s; peak RSS {peak:.0f} MiB")
-        print("\n| step or function | s | RSS at start MiB | peak RSS MiB |\n|---|---|---|---|")
-        for name, start, end, before in CALLS:
-            if end - start >= 0.2:
-                top = sampler.peak(start, end)
-                print(f"| {name} | {end - start:.1f} | {before:.0f} | {top:.0f} |")
-        print("\n| step | s |\n|---|---|")
-        for step, seconds in step_spans(opts.db):
-            print(f"| {step} | {seconds:.1f} |")
+        print("\n| step | s | peak RSS MiB |\n|---|---|---|")
+        for step, start, end in step_spans(opts.db):
+            print(f"| {step} | {end - start:.1f} | {sampler.peak(start, end):.0f} |")
     finally:
         if args.root is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -22,7 +22,7 @@ from registry.console import print_attrition, print_checks, print_ingest, print_
 from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.db import connect, fetch_row, load_sql, query, scalar
 from registry.errors import RegistryError
-from registry.export import analysis_frames, write_frames
+from registry.export import write_analysis
 from registry.ingest import IngestRun, discover, ingest_files
 from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
@@ -214,7 +214,7 @@ def build_frames(frames: RegistryFrames, study: Study) -> tuple[Cohort, TimeToEv
 
 def write_tte(analysis: Analysis, out_dir: Path, *, csv: bool = False) -> list[Path]:
     """Write an analysis's frames (Parquet, CSV with `csv`) and data dictionary to a folder."""
-    return write_frames(analysis_frames(analysis.cohort, analysis.tte), out_dir, csv=csv)
+    return write_analysis(analysis.cohort, analysis.tte, out_dir, csv=csv)
 
 
 def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool) -> list[Path]:
@@ -227,7 +227,7 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
     finally:
         con.close()
     cohort, tte = build_frames(frames, study)
-    return write_frames(analysis_frames(cohort, tte), out_dir, csv=csv)
+    return write_analysis(cohort, tte, out_dir, csv=csv)
 
 
 def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
