@@ -5,7 +5,8 @@ Usage: python benchmarks/memory_stages.py --inbox DIR [--study FILE] [--root DIR
 
 Runs one `registry refresh` in process on a fresh registry under ROOT (default: a scratch
 folder under benchmarks/out/, deleted afterwards) with the contract files of DIR copied into
-its inbox. A thread samples the process's resident set (VmRSS) every 20 ms; each refresh step
+its inbox; with --root naming a folder that already holds a registry, a forced rebuild of it.
+A thread samples the process's resident set (VmRSS) every 20 ms; each refresh step
 (from the run log) and each function named in WATCH gets the largest sample seen while it ran
 and the RSS when it started. Prints a Markdown table; the function rows show what one call
 adds on top of what was already held. Make the inbox with `registry synth --out DIR`.
@@ -116,7 +117,8 @@ def step_spans(db: Path) -> list[tuple[str, float, float]]:
     try:
         return con.execute(
             "SELECT step, epoch(started_at), epoch(finished_at) FROM refresh_runs "
-            "WHERE run_id = 1 AND finished_at IS NOT NULL ORDER BY started_at"
+            "WHERE run_id = (SELECT max(run_id) FROM refresh_runs) AND finished_at IS NOT NULL "
+            "ORDER BY started_at"
         ).fetchall()
     finally:
         con.close()
@@ -131,7 +133,9 @@ def main() -> None:
     parser.add_argument("--memory-limit")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="memory-", dir=HERE / "out"))
-    shutil.copytree(args.inbox, root / "inbox" / "day1")
+    again = (root / "r.duckdb").exists()  # a kept registry: rebuild it (--force), no new data
+    if not again:
+        shutil.copytree(args.inbox, root / "inbox" / "day1")
     watch_all()
     global SAMPLER
     sampler = SAMPLER = Sampler()
@@ -142,6 +146,7 @@ def main() -> None:
         inbox=root / "inbox",
         publish=root / "publish",
         studies=(args.study,) if args.study else (),
+        force=again,
     )
     started = time.time()
     try:

@@ -164,6 +164,7 @@ class Analysis:
     snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
     quality: IngestQuality  # see data_quality
     assessments: pl.DataFrame  # sql/queries/analysis/assessments.sql: the target trial's scores
+    # (no rows when the study's target trial is disabled; see target_trial_scores)
 
 
 def read_study(study_path: Path | None, min_cell_count: int | None = None) -> tuple[Study, str]:
@@ -180,23 +181,34 @@ def build_analyses(
 ) -> list[Analysis]:
     """Read the registry once and build each study's cohort, frames and model inputs
     (every study file is checked before the registry is read)."""
-    from registry.analysis.pro import visits
+    from registry.analysis.pro import visits_in_db
 
     studies = [read_study(s, min_cell_count) for s in study_paths]
     con = open_registry(path, read_only=True)
     try:
         frames = read_registry(con)
-        assessments = query(con, "queries/analysis/assessments")
+        assessments = target_trial_scores(con, [study for study, _ in studies])
         snapshot = query(con, "queries/analysis/snapshot")
         quality = data_quality(con, counted=frames.after_death)
+        built = []
+        for study, text in studies:
+            cohort, tte = build_frames(frames, study)
+            picked = visits_in_db(con, cohort)  # the PRO visits, picked by DuckDB
+            scores = assessments if study.target_trial.enabled else assessments.clear()
+            built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality, scores))
     finally:
         con.close()
-    built = []
-    for study, text in studies:
-        cohort, tte = build_frames(frames, study)
-        picked = visits(cohort, assessments)
-        built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality, assessments))
     return built
+
+
+def target_trial_scores(con: duckdb.DuckDBPyConnection, studies: list[Study]) -> pl.DataFrame:
+    """Every assessment, for the target trials' weights; no rows (same columns) when no study
+    runs a target trial: they would be held through the models for nothing (~0.9 GiB per
+    million patients)."""
+    if any(study.target_trial.enabled for study in studies):
+        return query(con, "queries/analysis/assessments")
+    text = load_sql("queries/analysis/assessments")
+    return con.sql(f"SELECT * FROM ({text}) AS scores LIMIT 0").pl()
 
 
 def build_analysis(
