@@ -28,7 +28,14 @@ from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
 from registry.quality import check_names, run_checks
 from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
-from registry.result_types import BatchRow, CheckRow, IngestQuality, QuarantineRow, Results
+from registry.result_types import (
+    BatchRow,
+    CheckRow,
+    IngestQuality,
+    ProResults,
+    QuarantineRow,
+    Results,
+)
 from registry.study import DEFAULT_STUDY, Study, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
@@ -160,7 +167,8 @@ class Analysis:
     study_text: str  # the study file as read, for provenance
     cohort: Cohort
     tte: TimeToEvent
-    visits: pl.DataFrame  # PRO visits, picked once: the PRO summaries and Table 1 share them
+    pro: ProResults  # the PRO summaries of the visits picked once (summarise_visits)
+    baseline_scores: pl.DataFrame  # their baseline scores, for Table 1 (baseline_of)
     snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
     quality: IngestQuality  # see data_quality
     assessments: pl.DataFrame  # sql/queries/analysis/assessments.sql: the target trial's scores
@@ -181,7 +189,7 @@ def build_analyses(
 ) -> list[Analysis]:
     """Read the registry once and build each study's cohort, frames and model inputs
     (every study file is checked before the registry is read)."""
-    from registry.analysis.pro import visits_in_db
+    from registry.analysis.pro import baseline_of, summarise_visits, visits_in_db
 
     studies = [read_study(s, min_cell_count) for s in study_paths]
     con = open_registry(path, read_only=True)
@@ -190,12 +198,18 @@ def build_analyses(
         assessments = target_trial_scores(con, [study for study, _ in studies])
         snapshot = query(con, "queries/analysis/snapshot")
         quality = data_quality(con, counted=frames.after_death)
+        cohorts = [build_frames(frames, study) for study, _ in studies]
+        del frames  # the registry's rows are let go before the PRO visits are picked
         built = []
-        for study, text in studies:
-            cohort, tte = build_frames(frames, study)
-            picked = visits_in_db(con, cohort)  # the PRO visits, picked by DuckDB
+        for (study, text), (cohort, tte) in zip(studies, cohorts, strict=True):
+            picked = visits_in_db(con, cohort)  # by DuckDB; summarised here, then let go
+            pro = summarise_visits(picked, study.min_cell_count)
+            baseline = baseline_of(picked)
+            del picked
             scores = assessments if study.target_trial.enabled else assessments.clear()
-            built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality, scores))
+            built.append(
+                Analysis(study, text, cohort, tte, pro, baseline, snapshot, quality, scores)
+            )
     finally:
         con.close()
     return built
@@ -244,7 +258,6 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
 
 def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
     """Every model of the study on its frames: the results (small counts protected)."""
-    from registry.analysis.pro import baseline_of, summarise_visits
     from registry.analysis.results import build_results, provenance
 
     study = analysis.study
@@ -252,8 +265,8 @@ def analyse(analysis: Analysis, *, as_of: dt.date) -> Results:
         analysis.cohort,
         analysis.tte,
         study,
-        pro=summarise_visits(analysis.visits, study.min_cell_count),
-        baseline_scores=baseline_of(analysis.visits),
+        pro=analysis.pro,
+        baseline_scores=analysis.baseline_scores,
         data_quality=analysis.quality,
         prov=provenance(analysis.study_text, analysis.snapshot, as_of.isoformat()),
         assessments=analysis.assessments,
