@@ -62,6 +62,12 @@ class Workspace:
     root: Path
     patients: int
     registry: str
+    study: Path | None = None  # --study for tte, analyze, report and refresh
+    memory_limit: str | None = None  # REGISTRY_MEMORY_LIMIT for every command
+
+    def study_args(self) -> list[str]:
+        """`--study FILE` when a study file was given."""
+        return ["--study", str(self.study)] if self.study else []
 
     @property
     def data(self) -> Path:
@@ -162,7 +168,10 @@ CASES: list[Case] = [
     ),
     Case(
         "tte (read + cohort + frames + parquet)",
-        lambda ws: [ws.registry, "tte", "--db", str(ws.db), "--out", str(ws.root / "tte")],
+        lambda ws: [
+            *[ws.registry, "tte", "--db", str(ws.db), "--out", str(ws.root / "tte")],
+            *ws.study_args(),
+        ],
         clear=lambda ws: [ws.root / "tte"],
         report=tte_report,
     ),
@@ -171,6 +180,7 @@ CASES: list[Case] = [
         lambda ws: [
             ws.registry,
             "analyze",
+            *ws.study_args(),
             "--db",
             str(ws.db),
             "--out",
@@ -186,6 +196,7 @@ CASES: list[Case] = [
         lambda ws: [
             ws.registry,
             "report",
+            *ws.study_args(),
             "--db",
             str(ws.db),
             "--out",
@@ -201,6 +212,7 @@ CASES: list[Case] = [
         lambda ws: [
             ws.registry,
             "refresh",
+            *ws.study_args(),
             "--db",
             str(ws.root / "nightly.duckdb"),
             "--inbox",
@@ -235,6 +247,8 @@ def measure(argv: Sequence[str], ws: Workspace) -> tuple[float, float]:
     stats = ws.root / "stats.json"
     stats.unlink(missing_ok=True)  # never read the previous command's numbers
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    if ws.memory_limit:
+        env["REGISTRY_MEMORY_LIMIT"] = ws.memory_limit
     done = subprocess.run(
         [sys.executable, "-c", WRAPPER, str(stats), *argv],
         cwd=ws.root,  # no registry.toml or REGISTRY_* settings leak into the run
@@ -250,18 +264,30 @@ def measure(argv: Sequence[str], ws: Workspace) -> tuple[float, float]:
     return result["seconds"], result["maxrss"] / scale
 
 
+@dataclass(frozen=True)
+class Options:
+    """What to run beyond the sizes: a subset of the cases, a study file, a DuckDB limit."""
+
+    cases: tuple[str, ...] = ()  # first words of case names (synth, ingest, refresh...)
+    study: Path | None = None
+    memory_limit: str | None = None
+
+
 def run_size(
-    patients: int, repeats: int, registry: str, *, compare: bool
+    patients: int, repeats: int, registry: str, *, compare: bool, options: Options | None = None
 ) -> tuple[list[Result], SideBySide | None]:
-    """Every case at one size, `repeats` times, then (if compare) the pandas and R
-    comparisons on that size's registry, in a scratch folder deleted afterwards."""
+    """Every case at one size (those named in options.cases), `repeats` times, then (if
+    compare) the pandas and R comparisons on that size's registry, in a scratch folder
+    deleted afterwards."""
+    options = options or Options()
     OUT.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f"n{patients}-", dir=OUT))
-    ws = Workspace(root, patients, registry)
-    results = [Result(patients, case.name) for case in CASES]
+    ws = Workspace(root, patients, registry, options.study, options.memory_limit)
+    cases = [c for c in CASES if not options.cases or c.name.split()[0] in options.cases]
+    results = [Result(patients, case.name) for case in cases]
     try:
         for repeat in range(1, repeats + 1):
-            for case, result in zip(CASES, results, strict=True):
+            for case, result in zip(cases, results, strict=True):
                 for path in case.clear(ws):
                     remove(path)
                 case.prepare(ws)
@@ -330,6 +356,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Skip the pandas baseline and the comparison with R.",
     )
     parser.add_argument(
+        "--cases",
+        default="",
+        help="Only these cases, comma-separated first words (e.g. synth,init,ingest,refresh: "
+        "the 10,000,000-patient row).",
+    )
+    parser.add_argument("--study", type=Path, help="Study file for tte, analyze, report, refresh.")
+    parser.add_argument("--memory-limit", help="DuckDB memory_limit (REGISTRY_MEMORY_LIMIT).")
+    parser.add_argument(
         "--note",
         default="Shared 2-core machine: other jobs may have run at the same time.",
         help="Free text recorded above the table.",
@@ -357,7 +391,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     for size in sizes:
         repeats = args.repeats or (5 if size <= 10_000 else 3 if size <= 100_000 else 1)
         print(f"{size:,} patients, {repeats} repeat(s):", flush=True)
-        measured, compared = run_size(size, repeats, registry, compare=not args.no_compare)
+        options = Options(
+            tuple(c.strip() for c in args.cases.split(",") if c.strip()),
+            args.study.resolve() if args.study else None,
+            args.memory_limit,
+        )
+        measured, compared = run_size(
+            size, repeats, registry, compare=not args.no_compare, options=options
+        )
         results += measured
         found += [compared] if compared else []
     preamble.append(f"- Load average at end {load_average()}")

@@ -17,6 +17,7 @@ from rich.console import Console
 from registry import console
 from registry.config import load_settings
 from registry.constants import DEMO_PATIENTS, DEMO_SEED
+from registry.db import limits
 from registry.errors import Interrupted, RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +32,9 @@ def funnel(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            # every DuckDB connection of the command spills within the settings' limits
+            with limits(lambda: load_settings().duckdb_limits()):
+                return command(*args, **kwargs)
         except (KeyboardInterrupt, duckdb.InterruptException):
             err.print("[bold red]Interrupted:[/] the command stopped (Ctrl-C) before it finished")
             sys.exit(130)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from registry.db import Limits
 from registry.errors import ConfigError
 
 
@@ -29,12 +31,18 @@ class Settings:
     min_cell_count: int = 5
     workers: int | None = None  # processes for replicate work; None: the machine's cores
     dask_scheduler: Scheduler | None = None  # a Dask cluster for replicate work
+    memory_limit: str | None = None  # DuckDB's memory_limit ("4GB"); None: DuckDB's own
+    temp_directory: Path | None = None  # where DuckDB spills; None: <db>.tmp beside the file
 
     def __repr__(self) -> str:  # never print the key
         key = "set" if self.pseudonym_key else "unset"
         return (
             f"Settings(db={self.db!s}, pseudonym_key={key}, min_cell_count={self.min_cell_count})"
         )
+
+    def duckdb_limits(self) -> Limits:
+        """What every DuckDB connection of a command applies (registry.db.limits)."""
+        return Limits(self.memory_limit, self.temp_directory)
 
 
 def _path(value: Any, where: str) -> Path:
@@ -99,12 +107,56 @@ def _scheduler(value: Any, where: str) -> Scheduler | None:
     return Scheduler(address, where)
 
 
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}  # fmt: skip
+_AMOUNT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+|%)\s*", re.IGNORECASE)
+
+
+def _memory_limit(value: Any, where: str) -> str | None:
+    # Checked here, not by DuckDB at the first connection: its "Memory must have a number"
+    # would not say which setting was wrong. Below 100 MB the registry's queries cannot run.
+    if value is None or value == "":
+        return None
+    found = _AMOUNT.fullmatch(value) if isinstance(value, str) else None
+    unit = found.group(2).lower() if found else ""
+    if not found or (unit != "%" and unit not in _UNITS):
+        raise ConfigError(
+            f'{where}: memory_limit must be an amount with a unit in quotes, like "4GB", '
+            f'"512MiB" or "50%" (of the machine\'s memory), got {value!r}'
+        )
+    number = float(found.group(1))
+    if unit == "%" and not 0 < number <= 100:
+        raise ConfigError(
+            f"{where}: memory_limit as a percentage must be above 0% and at most 100%, "
+            f"got {value!r}"
+        )
+    if unit != "%" and number * _UNITS[unit] < 100 * 1000**2:
+        raise ConfigError(f"{where}: memory_limit must be at least 100MB, got {value!r}")
+    return f"{found.group(1)}{'%' if unit == '%' else found.group(2)}"
+
+
+def _temp_directory(value: Any, where: str) -> Path | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ConfigError(f"{where}: temp_directory must be a folder path in quotes, got {value!r}")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{where}: temp_directory {path} is a file, not a folder; name a folder DuckDB "
+            "may create and spill into"
+        )
+    return path
+
+
 COERCE: dict[str, Callable[[Any, str], Any]] = {
     "db": _path,
     "min_cell_count": _whole_number,
     "pseudonym_key": _key,
     "workers": _workers,
     "dask_scheduler": _scheduler,
+    "memory_limit": _memory_limit,
+    "temp_directory": _temp_directory,
 }
 
 

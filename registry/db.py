@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +15,55 @@ import polars as pl
 from registry.resources import sql_text
 
 
+@dataclass(frozen=True)
+class Limits:
+    """DuckDB's memory_limit (DuckDB syntax, "4GB") and temp_directory for spilling joins and
+    aggregations; None keeps DuckDB's own (80 % of RAM; <database>.tmp next to the file)."""
+
+    memory_limit: str | None = None
+    temp_directory: Path | None = None
+
+
+# The limits every connect() applies: set once per command by the CLI (from the settings) or
+# by a library caller with `limits(...)`; a callable is resolved at the first connection, so
+# commands that never open the database never read the settings.
+_LIMITS: ContextVar[Limits | Callable[[], Limits] | None] = ContextVar(
+    "duckdb_limits", default=None
+)
+
+
+@contextmanager
+def limits(source: Limits | Callable[[], Limits]) -> Iterator[None]:
+    """Apply these DuckDB limits to every connection opened inside the block."""
+    token = _LIMITS.set(source)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def current_limits() -> Limits:
+    """The limits connect() applies now (a deferred source is resolved once, here)."""
+    found = _LIMITS.get()
+    if found is None:
+        return Limits()
+    if callable(found):
+        found = found()
+        _LIMITS.set(found)
+    return found
+
+
 def connect(path: Path | str = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the registry database (no extension is ever downloaded)."""
+    """Open the registry database (no extension is ever downloaded) under the current limits."""
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
+    found = current_limits()
+    if found.memory_limit is not None:
+        config["memory_limit"] = found.memory_limit
+    if found.temp_directory is not None:
+        config["temp_directory"] = str(found.temp_directory)
     return duckdb.connect(str(path), read_only=read_only, config=config)
 
 

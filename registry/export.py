@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from registry import catalogue
 from registry.cohort import Cohort
@@ -79,12 +82,13 @@ def analysis_frames(cohort: Cohort, tte: TimeToEvent) -> dict[str, pl.DataFrame]
     }
 
 
-def dictionary_frame(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """One row per file and column: type and meaning."""
+def dictionary_frame(frames: dict[str, pl.DataFrame] | dict[str, pl.Schema]) -> pl.DataFrame:
+    """One row per file and column: type and meaning (from the frames or their schemas)."""
+    schemas = {k: v if isinstance(v, pl.Schema) else v.schema for k, v in frames.items()}
     rows = [
         (name, column, str(dtype), DICTIONARY[name].get(column, ""))
-        for name, frame in frames.items()
-        for column, dtype in frame.schema.items()
+        for name, schema in schemas.items()
+        for column, dtype in schema.items()
     ]
     return pl.DataFrame(rows, schema=["file", "column", "type", "description"], orient="row")
 
@@ -101,3 +105,58 @@ def write_frames(frames: dict[str, pl.DataFrame], out: Path, *, csv: bool = Fals
             written.append(out / f"{name}.csv")
     dictionary_frame(frames).write_csv(out / "data_dictionary.csv")
     return [*written, out / "data_dictionary.csv"]
+
+
+PER_OUTCOME = ("outcomes", "counting", "landmark")
+
+
+def write_analysis(cohort: Cohort, tte: TimeToEvent, out: Path, *, csv: bool = False) -> list[Path]:
+    """write_frames(analysis_frames(...)) with the same files, one outcome's rows at a time:
+    each frame of every outcome is appended outcome by outcome (the order of its rows), so
+    the export never holds a frame of every outcome."""
+    out.mkdir(parents=True, exist_ok=True)
+    schemas: dict[str, pl.Schema] = {}
+    written: list[Path] = []
+    for name in PER_OUTCOME:
+        with ExitStack() as stack:
+            appender = _Appender(out, name, csv, stack)
+            for outcome in tte.names:
+                frame: pl.DataFrame = getattr(tte.of(outcome), name)
+                schemas.setdefault(name, frame.schema)
+                appender.append(frame)
+                del frame
+            written += appender.paths
+    small = {"attrition": cohort.attrition, "data_policy": cohort.policy}
+    written += write_frames(small, out, csv=csv)[:-1]
+    dictionary_frame({**schemas, **{k: v.schema for k, v in small.items()}}).write_csv(
+        out / "data_dictionary.csv"
+    )
+    return [*written, out / "data_dictionary.csv"]
+
+
+class _Appender:
+    """Appends frames to <name>.parquet (one row group each) and, with csv, <name>.csv."""
+
+    def __init__(self, out: Path, name: str, csv: bool, stack: ExitStack) -> None:
+        self.parquet_path, self.csv_path = out / f"{name}.parquet", out / f"{name}.csv"
+        self.csv, self.stack = csv, stack
+        self.writer: pq.ParquetWriter | None = None
+        self.handle: BinaryIO | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        """The files written, Parquet first."""
+        return [self.parquet_path, *([self.csv_path] if self.csv else [])]
+
+    def append(self, frame: pl.DataFrame) -> None:
+        """Write the frame's rows after the earlier ones."""
+        table = frame.to_arrow()
+        if self.writer is None:
+            writer = pq.ParquetWriter(self.parquet_path, table.schema, compression="zstd")
+            self.writer = self.stack.enter_context(writer)
+        self.writer.write_table(table.cast(self.writer.schema))
+        if self.csv:
+            first = self.handle is None
+            if self.handle is None:
+                self.handle = self.stack.enter_context(self.csv_path.open("wb"))
+            frame.write_csv(self.handle, include_header=first)

@@ -24,13 +24,20 @@ from registry.console import print_attrition, print_checks, print_ingest, print_
 from registry.constants import DEMO_PATIENTS, DEMO_SEED
 from registry.db import connect, fetch_row, load_sql, query, scalar
 from registry.errors import RegistryError
-from registry.export import analysis_frames, write_frames
+from registry.export import write_analysis
 from registry.ingest import IngestRun, discover, ingest_files
 from registry.ingest.run import Reporter
 from registry.migrate import apply_migrations
 from registry.quality import check_names, run_checks
 from registry.rekey import Rekeyed, read_raw_ids, record_key, rekey_registry
-from registry.result_types import BatchRow, CheckRow, IngestQuality, QuarantineRow, Results
+from registry.result_types import (
+    BatchRow,
+    CheckRow,
+    IngestQuality,
+    ProResults,
+    QuarantineRow,
+    Results,
+)
 from registry.study import DEFAULT_STUDY, Study, load_study
 from registry.time_to_event import TimeToEvent, build_time_to_event
 
@@ -132,8 +139,13 @@ def synthesise(
 ) -> list[Path]:
     """Generate a synthetic cohort and write it in the import contract."""
     from registry.synth import generate_cohort, write_cohort
+    from registry.synth.parts import PARTS_ABOVE, write_in_parts
 
     try:
+        if patients > PARTS_ABOVE:  # one part of the cohort in memory at a time
+            return write_in_parts(out_dir, patients=patients, seed=seed, fmt=fmt,
+                                  treatment_hr=treatment_hr, scenario=scenario, dirty=dirty,
+                                  missing=missing, missing_rate=missing_rate)  # fmt: skip
         cohort = generate_cohort(
             patients=patients,
             seed=seed,
@@ -157,10 +169,12 @@ class Analysis:
     study_text: str  # the study file as read, for provenance
     cohort: Cohort
     tte: TimeToEvent
-    visits: pl.DataFrame  # PRO visits, picked once: the PRO summaries and Table 1 share them
+    pro: ProResults  # the PRO summaries of the visits picked once (summarise_visits)
+    baseline_scores: pl.DataFrame  # their baseline scores, for Table 1 (baseline_of)
     snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
     quality: IngestQuality  # see data_quality
     assessments: pl.DataFrame  # sql/queries/analysis/assessments.sql: the target trial's scores
+    # (no rows when the study's target trial is disabled; see target_trial_scores)
 
 
 def read_study(study_path: Path | None, min_cell_count: int | None = None) -> tuple[Study, str]:
@@ -177,23 +191,40 @@ def build_analyses(
 ) -> list[Analysis]:
     """Read the registry once and build each study's cohort, frames and model inputs
     (every study file is checked before the registry is read)."""
-    from registry.analysis.pro import visits
+    from registry.analysis.pro import baseline_of, summarise_visits, visits_in_db
 
     studies = [read_study(s, min_cell_count) for s in study_paths]
     con = open_registry(path, read_only=True)
     try:
         frames = read_registry(con)
-        assessments = query(con, "queries/analysis/assessments")
+        assessments = target_trial_scores(con, [study for study, _ in studies])
         snapshot = query(con, "queries/analysis/snapshot")
         quality = data_quality(con, counted=frames.after_death)
+        cohorts = [build_frames(frames, study) for study, _ in studies]
+        del frames  # the registry's rows are let go before the PRO visits are picked
+        built = []
+        for (study, text), (cohort, tte) in zip(studies, cohorts, strict=True):
+            picked = visits_in_db(con, cohort)  # by DuckDB; summarised here, then let go
+            pro = summarise_visits(picked, study.min_cell_count)
+            baseline = baseline_of(picked)
+            del picked
+            scores = assessments if study.target_trial.enabled else assessments.clear()
+            built.append(
+                Analysis(study, text, cohort, tte, pro, baseline, snapshot, quality, scores)
+            )
     finally:
         con.close()
-    built = []
-    for study, text in studies:
-        cohort, tte = build_frames(frames, study)
-        picked = visits(cohort, assessments)
-        built.append(Analysis(study, text, cohort, tte, picked, snapshot, quality, assessments))
     return built
+
+
+def target_trial_scores(con: duckdb.DuckDBPyConnection, studies: list[Study]) -> pl.DataFrame:
+    """Every assessment, for the target trials' weights; no rows (same columns) when no study
+    runs a target trial: they would be held through the models for nothing (~0.9 GiB per
+    million patients)."""
+    if any(study.target_trial.enabled for study in studies):
+        return query(con, "queries/analysis/assessments")
+    text = load_sql("queries/analysis/assessments")
+    return con.sql(f"SELECT * FROM ({text}) AS scores LIMIT 0").pl()
 
 
 def build_analysis(
@@ -211,7 +242,7 @@ def build_frames(frames: RegistryFrames, study: Study) -> tuple[Cohort, TimeToEv
 
 def write_tte(analysis: Analysis, out_dir: Path, *, csv: bool = False) -> list[Path]:
     """Write an analysis's frames (Parquet, CSV with `csv`) and data dictionary to a folder."""
-    return write_frames(analysis_frames(analysis.cohort, analysis.tte), out_dir, csv=csv)
+    return write_analysis(analysis.cohort, analysis.tte, out_dir, csv=csv)
 
 
 def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool) -> list[Path]:
@@ -224,7 +255,7 @@ def export_tte(path: Path, study_path: Path | None, out_dir: Path, *, csv: bool)
     finally:
         con.close()
     cohort, tte = build_frames(frames, study)
-    return write_frames(analysis_frames(cohort, tte), out_dir, csv=csv)
+    return write_analysis(cohort, tte, out_dir, csv=csv)
 
 
 def replicate_runner(
@@ -240,7 +271,6 @@ def replicate_runner(
 def analyse(analysis: Analysis, *, as_of: dt.date, runner: Runner | None = None) -> Results:
     """Every model of the study on its frames: the results (small counts protected); the
     replicate work runs through `runner` (default: in this process)."""
-    from registry.analysis.pro import baseline_of, summarise_visits
     from registry.analysis.results import build_results, provenance
 
     study = analysis.study
@@ -251,8 +281,8 @@ def analyse(analysis: Analysis, *, as_of: dt.date, runner: Runner | None = None)
         analysis.cohort,
         analysis.tte,
         study,
-        pro=summarise_visits(analysis.visits, study.min_cell_count),
-        baseline_scores=baseline_of(analysis.visits),
+        pro=analysis.pro,
+        baseline_scores=analysis.baseline_scores,
         data_quality=analysis.quality,
         prov=prov,
         assessments=analysis.assessments,

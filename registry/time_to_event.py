@@ -16,11 +16,45 @@ BASELINE = [*COVARIATES, "site_id", "has_covariates"]  # carried on every analys
 
 @dataclass(frozen=True)
 class TimeToEvent:
-    """The analysis frames of one study."""
+    """The analysis frames of one study, built when read: it holds the cohort's patients and
+    their first events only, so a run keeps no frame of every outcome alive (at ten million
+    patients those would be some 20 GiB). Read one outcome's frames with `of`."""
 
-    outcomes: pl.DataFrame  # one row per patient per outcome (ever-treated from t0)
-    counting: pl.DataFrame  # (start, stop] rows, treatment time-varying
-    landmark: pl.DataFrame  # event-free and under follow-up at the landmark
+    patients: pl.DataFrame  # the cohort's patients (the same frame, not a copy)
+    firsts: pl.DataFrame  # patient_id, outcome, event_on, event_level, event_distance, ...
+    names: tuple[str, ...]  # the study's outcomes, in order
+    landmark_days: int
+
+    @property
+    def outcomes(self) -> pl.DataFrame:
+        """One row per patient per outcome (ever-treated from t0), in study order."""
+        return pl.concat([self._rows(name) for name in self.names])
+
+    @property
+    def counting(self) -> pl.DataFrame:
+        """(start, stop] rows, treatment time-varying."""
+        return counting_process(self.outcomes)
+
+    @property
+    def landmark(self) -> pl.DataFrame:
+        """Event-free and under follow-up at the landmark."""
+        return landmark_rows(self.outcomes, landmark_days=self.landmark_days)
+
+    def of(self, name: str) -> TimeToEvent:
+        """One outcome's frames: the rows of `name` in each frame of every outcome."""
+        return TimeToEvent(self.patients, self.firsts, (name,), self.landmark_days)
+
+    def _rows(self, name: str) -> pl.DataFrame:
+        return (
+            self.patients.join(
+                self.firsts.filter(pl.col("outcome") == name).drop("outcome"),
+                on="patient_id",
+                how="left",
+                maintain_order="left",
+            )
+            .with_columns(pl.lit(name).alias("outcome"))
+            .select(OUTCOME_COLUMNS)
+        )
 
 
 def classify_fractures(fractures: pl.DataFrame, cohort: Cohort) -> pl.DataFrame:
@@ -65,10 +99,9 @@ def first_events(classified: pl.DataFrame, outcomes: tuple[str, ...]) -> pl.Data
     return pl.concat([empty, *parts], how="vertical_relaxed")
 
 
-def outcome_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.DataFrame:
-    """One row per patient per outcome (in study order, then patient order): duration,
-    event code (0/1/2), arm, covariates and the event's level."""
-    firsts = first_events(classify_fractures(fractures, cohort), study.outcomes).select(
+def first_event_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.DataFrame:
+    """The first event of each outcome per patient, as the outcome rows carry it."""
+    return first_events(classify_fractures(fractures, cohort), study.outcomes).select(
         "patient_id",
         "outcome",
         pl.col("detected_on").alias("event_on"),
@@ -76,16 +109,12 @@ def outcome_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.Da
         pl.col("distance").alias("event_distance"),
         pl.col("sandwich").alias("event_sandwich"),
     )
-    per_outcome = [
-        cohort.patients.join(
-            firsts.filter(pl.col("outcome") == name).drop("outcome"),
-            on="patient_id",
-            how="left",
-            maintain_order="left",
-        ).with_columns(pl.lit(name).alias("outcome"))
-        for name in study.outcomes
-    ]
-    return pl.concat(per_outcome).select(OUTCOME_COLUMNS)
+
+
+def outcome_rows(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> pl.DataFrame:
+    """One row per patient per outcome (in study order, then patient order): duration,
+    event code (0/1/2), arm, covariates and the event's level."""
+    return build_time_to_event(cohort, fractures, study).outcomes
 
 
 def _event_code() -> pl.Expr:
@@ -145,9 +174,5 @@ def landmark_rows(outcomes: pl.DataFrame, *, landmark_days: int) -> pl.DataFrame
 
 def build_time_to_event(cohort: Cohort, fractures: pl.DataFrame, study: Study) -> TimeToEvent:
     """Every analysis frame of the study from the cohort and the new fractures."""
-    outcomes = outcome_rows(cohort, fractures, study)
-    return TimeToEvent(
-        outcomes=outcomes,
-        counting=counting_process(outcomes),
-        landmark=landmark_rows(outcomes, landmark_days=study.landmark_days),
-    )
+    firsts = first_event_rows(cohort, fractures, study)
+    return TimeToEvent(cohort.patients, firsts, study.outcomes, study.landmark_days)

@@ -50,9 +50,9 @@ def knock_out(analysis: Analysis, column: str, share: float, seed: int) -> Analy
         return nulled.with_columns(complete.alias("has_covariates"))
 
     cohort = dataclasses.replace(analysis.cohort, patients=drop(analysis.cohort.patients))
-    tte = analysis.tte
-    frames = {f: drop(getattr(tte, f)) for f in ("outcomes", "counting", "landmark")}
-    return dataclasses.replace(analysis, cohort=cohort, tte=dataclasses.replace(tte, **frames))
+    tte = dataclasses.replace(analysis.tte, patients=cohort.patients)  # its frames follow
+    assert tte.outcomes.equals(drop(analysis.tte.outcomes))
+    return dataclasses.replace(analysis, cohort=cohort, tte=tte)
 
 
 def with_spec(analysis: Analysis, threshold: int = 5, **spec: Any) -> Analysis:
@@ -142,12 +142,10 @@ def test_nothing_missing_means_nothing_imputed(demo_db: Path) -> None:
     analysis = build_analysis(demo_db, None)
     complete = analysis.cohort.patients.filter(pl.col("has_covariates"))
     ids = complete.get_column("patient_id").implode()
-    frames = {f: getattr(analysis.tte, f).filter(pl.col("patient_id").is_in(ids))
-              for f in ("outcomes", "counting", "landmark")}  # fmt: skip
+    tte = dataclasses.replace(analysis.tte, patients=complete)  # its frames follow
+    assert tte.counting.equals(analysis.tte.counting.filter(pl.col("patient_id").is_in(ids)))
     analysis = dataclasses.replace(
-        analysis,
-        cohort=dataclasses.replace(analysis.cohort, patients=complete),
-        tte=dataclasses.replace(analysis.tte, **frames),
+        analysis, cohort=dataclasses.replace(analysis.cohort, patients=complete), tte=tte
     )
     results = analyse(with_spec(analysis, imputations=3), as_of=AS_OF)
     section = results["missing_data"]

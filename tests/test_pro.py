@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -264,3 +264,56 @@ def test_wilcoxon_is_a_p_value_and_ignores_the_sign(values: list[int]) -> None:
     exact = nonzero.size == change.size < 50 and np.unique(np.abs(nonzero)).size == nonzero.size
     if exact:  # no ties, no zeros, n < 50: scipy's exact test is R's
         assert test[1] == pytest.approx(stats.wilcoxon(change, method="exact").pvalue, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 5),  # patient
+            st.sampled_from(["VAS", "ODI"]),
+            st.integers(-40, 420),  # day after t0
+            st.integers(0, 10),
+        ),
+        max_size=60,
+        unique_by=lambda r: (r[0], r[1], r[2]),
+    ),
+    treated=st.lists(st.one_of(st.none(), st.integers(0, 60)), min_size=6, max_size=6),
+)
+def test_duckdb_picks_the_same_visits_as_polars(
+    rows: list[tuple[int, str, int, int]], treated: list[int | None]
+) -> None:
+    """visits_in_db (sql/queries/analysis/pro_visits.sql) returns pick_visits' rows, in its
+    order, for any assessments: every window edge, tie and the untreated's 7-day baseline."""
+    from registry.analysis.pro import visits, visits_in_db
+    from registry.db import connect
+    from registry.migrate import apply_migrations
+
+    t0 = dt.date(2020, 1, 1)
+    patients = pl.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(6)],
+            "treated": [day is not None for day in treated],
+            "treat_on": [None if d is None else t0 + dt.timedelta(days=d) for d in treated],
+            "t0": [t0] * 6,
+        }
+    )
+    empty = pl.DataFrame()
+    cohort = Cohort(patients, empty, empty, empty)
+    con = connect()
+    apply_migrations(con)
+    for i in range(6):
+        con.execute("INSERT INTO patients (patient_id, sex, birth_year) VALUES (?, 'F', 1940)",
+                    [f"P{i}"])  # fmt: skip
+    for patient, instrument, day, score in rows:
+        con.execute(
+            "INSERT INTO assessments (patient_id, assessed_on, instrument, score) "
+            "VALUES (?, ?, ?, ?)",
+            [f"P{patient}", t0 + dt.timedelta(days=day), instrument, score],
+        )
+    assessments = con.sql(
+        "SELECT patient_id, assessed_on, instrument, score FROM assessments "
+        "ORDER BY patient_id, instrument, assessed_on"
+    ).pl()
+    assert anchors(cohort).height == 6
+    assert visits_in_db(con, cohort).equals(visits(cohort, assessments))

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from registry.db import load_sql
+from registry.models.pro import window_parameters
 
 SQL_DIR = Path(__file__).parent.parent / "sql"  # the source of truth, read through the package
 
@@ -22,6 +23,7 @@ PARAMS = {
     "queries/refresh/file_seen": {"sha": "0" * 64},
     "queries/refresh/last_runs": {"limit": 10},
     "queries/refresh/run_warnings": {"first_run": 0},
+    "queries/analysis/pro_visits": window_parameters(),
 }
 
 
@@ -45,6 +47,9 @@ def test_every_query_view_and_check_runs_on_an_empty_registry(con, path: Path) -
         con.execute(load_sql("queries/ingest/stage_csv"), PARAMS["queries/ingest/stage_csv"])
         con.register("wanted_ordinals", pl.DataFrame(schema={"ordinal": pl.Int64}))
         con.execute("CREATE TEMP TABLE ingest_quarantine (column_name VARCHAR, rule VARCHAR)")
+    if name == "queries/analysis/pro_visits":  # the caller registers the cohort's anchors
+        anchors = {"patient_id": pl.String, "arm": pl.String, "anchor_on": pl.Date}
+        con.register("pro_anchors", pl.DataFrame(schema=anchors))
     result = con.execute(load_sql(name), PARAMS.get(name) or None)
     rows = result.fetchall()
     if "checks" in path.parts:

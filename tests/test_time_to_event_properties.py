@@ -87,3 +87,24 @@ def test_time_to_event_invariants(patients: list[dict], landmark: int) -> None: 
     # every patient enters the attrition table exactly once
     assert cohort.attrition["excluded"][1:5].sum() + cohort.patients.height == len(patients)
     assert (out["t0"] >= T0).all()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patients=st.lists(one_patient, max_size=12), landmark=st.integers(0, 400))
+def test_one_outcomes_frames_are_its_rows_of_every_outcomes_frames(
+    patients: list[dict],  # type: ignore[type-arg]
+    landmark: int,
+) -> None:
+    """tte.of(name) builds one outcome's frames on their own (the models let each go after
+    its fits): they are exactly that outcome's rows of the frames of every outcome, in order."""
+    con = load(patients)
+    study = Study(landmark_days=landmark, treatment_procedures=("vertebroplasty", "kyphoplasty"))
+    _, tte = build(con, study)  # type: ignore[arg-type]
+    whole = {"outcomes": tte.outcomes, "counting": tte.counting, "landmark": tte.landmark}
+    for name in study.outcomes:
+        one = tte.of(name)
+        assert one.names == (name,)
+        for frame, rows in whole.items():
+            expected = rows.filter(pl.col("outcome") == name)
+            assert getattr(one, frame).equals(expected), (name, frame)
+    assert pl.concat([tte.of(n).outcomes for n in study.outcomes]).equals(whole["outcomes"])

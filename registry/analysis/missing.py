@@ -29,7 +29,7 @@ from registry.result_types import (
     OutcomeResults,
 )
 from registry.study import Study
-from registry.time_to_event import TimeToEvent
+from registry.time_to_event import TimeToEvent, counting_process, landmark_rows
 
 BINS = 20  # at most, of a continuous variable's observed-versus-imputed distribution
 Pooled = dict[str, dict[str, Any]]  # outcome -> model -> pooled fit
@@ -74,8 +74,10 @@ def pool_outcomes(
     pooled: Pooled = {}
     store = None
     for name in study.outcomes:
-        frames = [f.filter(pl.col("outcome") == name) for f in (tte.outcomes, tte.counting,
-                                                                tte.landmark)]  # fmt: skip
+        one = tte.of(name)  # its frames are built when read: the outcome rows once
+        rows = one.outcomes
+        landmark = landmark_rows(rows, landmark_days=one.landmark_days)
+        frames = [rows, counting_process(rows), landmark]
         prepared = imputed_fits.prepare((frames[0], frames[1], frames[2]),
                                         imputations.completed, study, store)  # fmt: skip
         if prepared is None:  # the datasets differ in more than values: join each one

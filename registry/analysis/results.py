@@ -44,7 +44,7 @@ from registry.result_types import (
     TargetTrial,
 )
 from registry.study import Study
-from registry.time_to_event import TimeToEvent
+from registry.time_to_event import TimeToEvent, counting_process, landmark_rows
 
 # Keys whose values are counts of patients or events: suppressed when 0 < n < threshold.
 COUNT_KEYS = frozenset(
@@ -113,14 +113,15 @@ def build_results(
     sql/queries/analysis/assessments.sql, for the target trial's weights; `runner`: where the
     imputation chains, pooled refits and bootstrap replicates run, default serial)."""
     outcomes = {
-        name: analyse_outcome(name, tte.outcomes, tte.counting, tte.landmark, study)
-        for name in study.outcomes
+        name: analyse_outcome(name, *frames_of(tte, name), study) for name in study.outcomes
     }
     imputations = impute_covariates(cohort, tte, study, runner)  # None: complete cases only
     done = imputed(imputations)
     if done is not None:
-        for name, pooled in pool_outcomes(tte, done, study, runner=runner).items():
-            with_pooled(outcomes[name], pooled)
+        for name in study.outcomes:  # one outcome's frames at a time
+            one = replace(study, outcomes=(name,))
+            for key, pooled in pool_outcomes(tte.of(name), done, one, runner=runner).items():
+                with_pooled(outcomes[key], pooled)
     elif study.missing_data.method == "multiple_imputation":  # asked for, nothing imputed
         cohort = replace(cohort, attrition=complete_case_attrition(cohort.attrition))
     weighted = smd_after_weighting(outcomes.get(study.primary_outcome))
@@ -138,6 +139,18 @@ def build_results(
         "missing_data": missing,
     }
     return publish(results, study.min_cell_count)
+
+
+def frames_of(tte: TimeToEvent, name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One outcome's outcome, counting-process and landmark frames, built for its models and
+    let go after them (the frames of every outcome are never held at once)."""
+    one = tte.of(name)
+    outcomes = one.outcomes
+    return (
+        outcomes,
+        counting_process(outcomes),
+        landmark_rows(outcomes, landmark_days=one.landmark_days),
+    )
 
 
 def publish(results: Results, threshold: int) -> Results:
@@ -173,7 +186,7 @@ def target_trial(
     completed = imputations.completed if imputations is not None else ()
     outcomes = {
         key: emulate(
-            tte.outcomes.filter(pl.col("outcome") == key),
+            tte.of(key).outcomes,
             assessments,
             protocol,
             outcome=key,

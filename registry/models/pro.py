@@ -70,6 +70,20 @@ def pick_visits(assessments: pl.DataFrame, anchors: pl.DataFrame) -> pl.DataFram
     )
 
 
+def window_parameters() -> dict[str, int]:
+    """The visit windows as the parameters of sql/queries/analysis/pro_visits.sql."""
+    found = {"untreated_baseline_days": UNTREATED_BASELINE_DAYS}
+    for k, (first, last, aim) in enumerate(WINDOWS.values(), start=1):
+        found |= {f"first_{k}": first, f"last_{k}": last, f"aim_{k}": aim}
+    return found
+
+
+def visit_labels(picked: pl.DataFrame) -> pl.DataFrame:
+    """Rows of pro_visits.sql as pick_visits returns them (visit codes as VISITS' names)."""
+    visit = pl.col("visit_code").replace_strict(range(len(VISITS)), VISITS, return_dtype=pl.String)
+    return picked.select("patient_id", "arm", "instrument", visit.alias("visit"), "day", "score")
+
+
 def _visit_and_preference() -> tuple[pl.Expr, pl.Expr]:
     """Each assessment's visit (index into VISITS; null: none) and its preference (lower wins).
 

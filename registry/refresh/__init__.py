@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry.config import Settings
-from registry.db import query
+from registry.db import limits, query
 from registry.errors import RegistryError
 from registry.pipeline import init_registry
 from registry.refresh import attention, publish, runlog, steps
@@ -93,7 +93,10 @@ def refresh_from_settings(
         scheduler=settings.dask_scheduler,
     )
     check_inbox(inbox)
-    with refresh_logging(publish_dir, tty=tty, total=len(STEPS)) as progress:
+    with (
+        limits(settings.duckdb_limits()),
+        refresh_logging(publish_dir, tty=tty, total=len(STEPS)) as progress,
+    ):
         return run_refresh(opts, as_of=as_of, clock=clock, progress=progress)
 
 

@@ -40,7 +40,7 @@ def site_indicators(site: pl.Series) -> list[pl.Series]:
 
 def outcome_columns(tte: TimeToEvent, outcome: str, order: pl.DataFrame) -> list[pl.Series]:
     """event_<o> (0/1) and hazard_<o> (Nelson-Aalen over the whole cohort) in `order`."""
-    rows = tte.outcomes.filter(pl.col("outcome") == outcome)
+    rows = tte.of(outcome).outcomes  # one outcome's rows only, built on read
     events = (rows["event"] == EVENT).to_numpy()
     hazard = nelson_aalen_at(rows["duration_days"].to_numpy(), events)
     frame = pl.DataFrame({
