@@ -139,12 +139,15 @@ def write_inputs(folder: Path, prep: Any) -> None:
 
     pl.DataFrame({
         "patient": prep.row_patient, "strategy": np.array(STRATEGIES)[prep.row_strategy],
-        "interval": prep.row_interval, "start": prep.row_start.astype(np.int64),
+        "interval": prep.row_interval,
+        "start": prep.interval_start[prep.row_interval].astype(np.int64),  # its interval
         "stop": prep.row_stop.astype(np.int64), "event": prep.row_event,
     }).write_csv(folder / "clones.csv")  # fmt: skip
     columns = {"patient": prep.init_patient, "interval": prep.init_interval,
                "initiated": prep.init_y.astype(np.int8)}  # fmt: skip
-    for x, names in ((prep.init_x, prep.den_names), (prep.init_x_num, prep.num_names)):
+    # the numerator design is kept per interval with a start (the rows are those intervals')
+    x_num = prep.interval_x_num[np.searchsorted(prep.model_intervals, prep.init_interval)]
+    for x, names in ((prep.init_x, prep.den_names), (x_num, prep.num_names)):
         columns.update({name: x[:, k] for k, name in enumerate(names) if k})
     pl.DataFrame(columns).write_csv(folder / "initiation.csv")
     pl.DataFrame({
