@@ -119,6 +119,12 @@ class DaskRunner:
                 f"({' '.join(str(exc).split()) or type(exc).__name__}); start the scheduler, "
                 "correct the address, or unset it to run on this machine"
             ) from None
+        except TypeError as exc:  # ucx:// without ucx, tls:// without a TLS configuration
+            raise SchedulerUnreachable(
+                f"could not connect to the Dask scheduler at {address}{where}: this install "
+                f"cannot use its scheme (TypeError: {' '.join(str(exc).split())}); use a "
+                "tcp:// address, or configure Dask's TLS settings or its UCX package"
+            ) from None
         try:
             self.workers = _check_workers(self.client, timeout, f"{address}{where}")
         except BaseException:

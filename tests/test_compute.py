@@ -147,6 +147,19 @@ def test_an_unreachable_scheduler_is_one_error_naming_address_and_setting() -> N
     assert "could not reach the Dask scheduler" in message and "within 10 s" in message
 
 
+@pytest.mark.parametrize("address", ["ucx://127.0.0.1:8786", "tls://127.0.0.1:8786"])
+def test_a_scheduler_scheme_this_install_cannot_use_is_one_error_not_a_traceback(
+    address: str,
+) -> None:
+    # the settings accept ucx:// and tls://; without ucx installed or a TLS configuration,
+    # distributed raises TypeError, which the CLI's funnel does not catch
+    with pytest.raises(SchedulerUnreachable) as caught:
+        DaskRunner(address, source="option --scheduler", timeout=1)
+    message = str(caught.value)
+    assert address in message and "(from option --scheduler)" in message
+    assert "TypeError" in message
+
+
 def test_open_runner_closes_its_cluster_connection(cluster: str) -> None:
     with open_runner(scheduler=cluster) as runner:
         assert isinstance(runner, DaskRunner) and runner.client.status == "running"
