@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import pickle
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +197,38 @@ def test_target_trial_bootstrap_intervals_are_identical_on_every_backend(
         assert serial["risk_difference"]["2"]["ci_lower"] is not None  # intervals exist
         for block in blocks.values():
             assert json.dumps(block) == json.dumps(serial)  # ==, to the last bit
+
+
+class Recording:
+    """A serial runner that keeps what each map would send to a worker, pickled."""
+
+    name = "recording"
+    workers = 1
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def map(self, fn: Any, items: Any, shared: Any = None) -> list[Any]:
+        self.sent.append(pickle.dumps((fn, list(items), shared)))
+        return SerialRunner().map(fn, items, shared)
+
+
+def test_no_patient_id_is_sent_to_the_workers() -> None:
+    # a Dask cluster is another machine: the bootstrap, imputation and pooling payloads
+    # carry arrays by position, never the registry's patient ids (pseudonyms, but ids)
+    frame, scores, completed = with_missing()
+    ids = [p.encode() for p in frame.get_column("patient_id").to_list()]
+    recording = Recording()
+    protocol = Protocol(years=(1, 2), replicates=3, seed=5, margin_year=2)
+    for imputed in ((), completed):
+        emulate(frame, scores, protocol, outcome="adjacent", runner=recording, imputed=imputed)
+    patients = cohort_frame(60, 3, {"bmd_t_score": 0.3})
+    impute(patients, aux_frame(patients, 3), COVARIATES, MissingData(imputations=2,
+           iterations=2, seed=4), runner=recording)  # fmt: skip
+    ids += [p.encode() for p in patients.get_column("patient_id").to_list()]
+    assert len(recording.sent) == 5  # point + 3 imputed bootstraps, the chains
+    leaked = {i for payload in recording.sent for i in ids if i in payload}
+    assert not leaked, sorted(leaked)[:5]
 
 
 # -- the whole analysis and the CLI ---------------------------------------------------------
