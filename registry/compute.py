@@ -19,12 +19,13 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from threadpoolctl import threadpool_limits
 
-from registry.errors import SchedulerUnreachable
+from registry.errors import ClusterLost, SchedulerUnreachable
 from registry.result_types import ComputeRecord
 
 T = TypeVar("T")
@@ -110,7 +111,7 @@ class DaskRunner:
 
         self.address = address
         timeout = CONNECT_TIMEOUT if timeout is None else timeout
-        where = f" (from {source})" if source else ""
+        where = self.where = f" (from {source})" if source else ""
         try:
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -136,6 +137,22 @@ class DaskRunner:
         parts = chunks(len(items), self.workers)
         if not parts:
             return []
+        from distributed import KilledWorker
+
+        try:
+            results = self._gather(fn, items, parts, shared)
+        except (KilledWorker, CancelledError, OSError, TimeoutError) as exc:
+            raise ClusterLost(
+                f"the Dask cluster at {self.address}{self.where} failed during the run "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}), so the run stopped: "
+                "check its workers (memory, logs) and rerun, or unset the scheduler "
+                "to run on this machine"
+            ) from None
+        return _in_order(parts, results, len(items))
+
+    def _gather(
+        self, fn: Callable[[Any, T], R], items: list[T], parts: list[list[int]], shared: Any
+    ) -> list[list[R]]:
         # hash=False: a fresh key per call (an equal key still being released by the previous
         # call would cancel the new futures)
         handle = (
@@ -145,8 +162,7 @@ class DaskRunner:
             self.client.submit(_run_chunk, fn, handle, [items[p] for p in part], pure=False)
             for part in parts
         ]
-        results = self.client.gather(futures)
-        return _in_order(parts, results, len(items))
+        return list(self.client.gather(futures))
 
     def close(self) -> None:
         self.client.close()

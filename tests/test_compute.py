@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import pickle
 import time
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from registry.compute import (
     open_runner,
 )
 from registry.config import Scheduler, Settings
-from registry.errors import ConfigError, SchedulerUnreachable
+from registry.errors import ClusterLost, ConfigError, SchedulerUnreachable
 from registry.missing_data import MissingData
 from registry.pipeline import (
     Analysis,
@@ -159,6 +160,32 @@ def test_a_scheduler_scheme_this_install_cannot_use_is_one_error_not_a_traceback
     message = str(caught.value)
     assert address in message and "(from option --scheduler)" in message
     assert "TypeError" in message
+
+
+def exit_worker(shared: int, item: int) -> int:
+    """fn(shared, item) that kills the worker process running it."""
+    os._exit(1)
+
+
+def test_a_cluster_that_loses_its_workers_mid_run_is_one_error_not_a_traceback() -> None:
+    import dask
+    from distributed import LocalCluster
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+    ):
+        runner = DaskRunner(local.scheduler_address, source="option --scheduler")
+        try:
+            with pytest.raises(ClusterLost) as caught:
+                runner.map(exit_worker, [1, 2], 3)
+        finally:
+            runner.close()
+    message = str(caught.value)
+    assert local.scheduler_address in message and "(from option --scheduler)" in message
+    assert "KilledWorker" in message and "so the run stopped" in message
 
 
 def test_open_runner_closes_its_cluster_connection(cluster: str) -> None:
