@@ -113,6 +113,7 @@ class DaskRunner:
         timeout = CONNECT_TIMEOUT if timeout is None else timeout
         where = self.where = f" (from {source})" if source else ""
         try:
+            _check_scheme(address)  # a Client that fails on it blocks the exit for 2 x timeout
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise SchedulerUnreachable(
@@ -166,6 +167,20 @@ class DaskRunner:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _check_scheme(address: str) -> None:
+    """TypeError, as the Client would raise it, when this install cannot connect with the
+    address's scheme: ucx:// without its package, tls:// without Dask's TLS settings."""
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    scheme = parse_address(address)[0]
+    get_backend(scheme).get_connector()  # UCX's connector cannot be made without its package
+    args = Security().get_connection_args("client")
+    if scheme == "tls" and args.get("ssl_context") is None:
+        raise TypeError("TLS expects an ssl_context; Dask's configuration sets none")
 
 
 def package_version() -> str | None:

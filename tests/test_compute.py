@@ -151,10 +151,17 @@ def test_an_unreachable_scheduler_is_one_error_naming_address_and_setting() -> N
 
 @pytest.mark.parametrize("address", ["ucx://127.0.0.1:8786", "tls://127.0.0.1:8786"])
 def test_a_scheduler_scheme_this_install_cannot_use_is_one_error_not_a_traceback(
-    address: str,
+    address: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the settings accept ucx:// and tls://; without ucx installed or a TLS configuration,
-    # distributed raises TypeError, which the CLI's funnel does not catch
+    # distributed raises TypeError, which the CLI's funnel does not catch, and the failed
+    # Client's __del__ then blocks the exit for 20 s and prints a traceback: no Client
+    import distributed
+
+    def no_client(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a Client was started for an address it cannot use")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
     with pytest.raises(SchedulerUnreachable) as caught:
         DaskRunner(address, source="option --scheduler", timeout=1)
     message = str(caught.value)
