@@ -19,12 +19,13 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from threadpoolctl import threadpool_limits
 
-from registry.errors import SchedulerUnreachable
+from registry.errors import ClusterLost, SchedulerUnreachable
 from registry.result_types import ComputeRecord
 
 T = TypeVar("T")
@@ -110,14 +111,21 @@ class DaskRunner:
 
         self.address = address
         timeout = CONNECT_TIMEOUT if timeout is None else timeout
-        where = f" (from {source})" if source else ""
+        where = self.where = f" (from {source})" if source else ""
         try:
+            _check_scheme(address)  # a Client that fails on it blocks the exit for 2 x timeout
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise SchedulerUnreachable(
                 f"could not reach the Dask scheduler at {address}{where} within {timeout:g} s "
                 f"({' '.join(str(exc).split()) or type(exc).__name__}); start the scheduler, "
                 "correct the address, or unset it to run on this machine"
+            ) from None
+        except TypeError as exc:  # ucx:// without ucx, tls:// without a TLS configuration
+            raise SchedulerUnreachable(
+                f"could not connect to the Dask scheduler at {address}{where}: this install "
+                f"cannot use its scheme (TypeError: {' '.join(str(exc).split())}); use a "
+                "tcp:// address, or configure Dask's TLS settings or its UCX package"
             ) from None
         try:
             self.workers = _check_workers(self.client, timeout, f"{address}{where}")
@@ -130,6 +138,22 @@ class DaskRunner:
         parts = chunks(len(items), self.workers)
         if not parts:
             return []
+        from distributed import KilledWorker
+
+        try:
+            results = self._gather(fn, items, parts, shared)
+        except (KilledWorker, CancelledError, OSError, TimeoutError) as exc:
+            raise ClusterLost(
+                f"the Dask cluster at {self.address}{self.where} failed during the run "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}), so the run stopped: "
+                "check its workers (memory, logs) and rerun, or unset the scheduler "
+                "to run on this machine"
+            ) from None
+        return _in_order(parts, results, len(items))
+
+    def _gather(
+        self, fn: Callable[[Any, T], R], items: list[T], parts: list[list[int]], shared: Any
+    ) -> list[list[R]]:
         # hash=False: a fresh key per call (an equal key still being released by the previous
         # call would cancel the new futures)
         handle = (
@@ -139,11 +163,24 @@ class DaskRunner:
             self.client.submit(_run_chunk, fn, handle, [items[p] for p in part], pure=False)
             for part in parts
         ]
-        results = self.client.gather(futures)
-        return _in_order(parts, results, len(items))
+        return list(self.client.gather(futures))
 
     def close(self) -> None:
         self.client.close()
+
+
+def _check_scheme(address: str) -> None:
+    """TypeError, as the Client would raise it, when this install cannot connect with the
+    address's scheme: ucx:// without its package, tls:// without Dask's TLS settings."""
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    scheme = parse_address(address)[0]
+    get_backend(scheme).get_connector()  # UCX's connector cannot be made without its package
+    args = Security().get_connection_args("client")
+    if scheme == "tls" and args.get("ssl_context") is None:
+        raise TypeError("TLS expects an ssl_context; Dask's configuration sets none")
 
 
 def package_version() -> str | None:

@@ -67,3 +67,7 @@ class FigureExportError(RegistryError):
 class SchedulerUnreachable(RegistryError):
     """The Dask scheduler named by the settings could not be reached, has no workers, or its
     workers cannot run this version of the registry; nothing was computed on it."""
+
+
+class ClusterLost(RegistryError):
+    """The Dask cluster failed during a run: a worker died, or the scheduler went away."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
+import pickle
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +35,7 @@ from registry.compute import (
     open_runner,
 )
 from registry.config import Scheduler, Settings
-from registry.errors import ConfigError, SchedulerUnreachable
+from registry.errors import ClusterLost, ConfigError, SchedulerUnreachable
 from registry.missing_data import MissingData
 from registry.pipeline import (
     Analysis,
@@ -147,6 +149,52 @@ def test_an_unreachable_scheduler_is_one_error_naming_address_and_setting() -> N
     assert "could not reach the Dask scheduler" in message and "within 10 s" in message
 
 
+@pytest.mark.parametrize("address", ["ucx://127.0.0.1:8786", "tls://127.0.0.1:8786"])
+def test_a_scheduler_scheme_this_install_cannot_use_is_one_error_not_a_traceback(
+    address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the settings accept ucx:// and tls://; without ucx installed or a TLS configuration,
+    # distributed raises TypeError, which the CLI's funnel does not catch, and the failed
+    # Client's __del__ then blocks the exit for 20 s and prints a traceback: no Client
+    import distributed
+
+    def no_client(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a Client was started for an address it cannot use")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(SchedulerUnreachable) as caught:
+        DaskRunner(address, source="option --scheduler", timeout=1)
+    message = str(caught.value)
+    assert address in message and "(from option --scheduler)" in message
+    assert "TypeError" in message
+
+
+def exit_worker(shared: int, item: int) -> int:
+    """fn(shared, item) that kills the worker process running it."""
+    os._exit(1)
+
+
+def test_a_cluster_that_loses_its_workers_mid_run_is_one_error_not_a_traceback() -> None:
+    import dask
+    from distributed import LocalCluster
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+    ):
+        runner = DaskRunner(local.scheduler_address, source="option --scheduler")
+        try:
+            with pytest.raises(ClusterLost) as caught:
+                runner.map(exit_worker, [1, 2], 3)
+        finally:
+            runner.close()
+    message = str(caught.value)
+    assert local.scheduler_address in message and "(from option --scheduler)" in message
+    assert "KilledWorker" in message and "so the run stopped" in message
+
+
 def test_open_runner_closes_its_cluster_connection(cluster: str) -> None:
     with open_runner(scheduler=cluster) as runner:
         assert isinstance(runner, DaskRunner) and runner.client.status == "running"
@@ -183,6 +231,38 @@ def test_target_trial_bootstrap_intervals_are_identical_on_every_backend(
         assert serial["risk_difference"]["2"]["ci_lower"] is not None  # intervals exist
         for block in blocks.values():
             assert json.dumps(block) == json.dumps(serial)  # ==, to the last bit
+
+
+class Recording:
+    """A serial runner that keeps what each map would send to a worker, pickled."""
+
+    name = "recording"
+    workers = 1
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def map(self, fn: Any, items: Any, shared: Any = None) -> list[Any]:
+        self.sent.append(pickle.dumps((fn, list(items), shared)))
+        return SerialRunner().map(fn, items, shared)
+
+
+def test_no_patient_id_is_sent_to_the_workers() -> None:
+    # a Dask cluster is another machine: the bootstrap, imputation and pooling payloads
+    # carry arrays by position, never the registry's patient ids (pseudonyms, but ids)
+    frame, scores, completed = with_missing()
+    ids = [p.encode() for p in frame.get_column("patient_id").to_list()]
+    recording = Recording()
+    protocol = Protocol(years=(1, 2), replicates=3, seed=5, margin_year=2)
+    for imputed in ((), completed):
+        emulate(frame, scores, protocol, outcome="adjacent", runner=recording, imputed=imputed)
+    patients = cohort_frame(60, 3, {"bmd_t_score": 0.3})
+    impute(patients, aux_frame(patients, 3), COVARIATES, MissingData(imputations=2,
+           iterations=2, seed=4), runner=recording)  # fmt: skip
+    ids += [p.encode() for p in patients.get_column("patient_id").to_list()]
+    assert len(recording.sent) == 5  # point + 3 imputed bootstraps, the chains
+    leaked = {i for payload in recording.sent for i in ids if i in payload}
+    assert not leaked, sorted(leaked)[:5]
 
 
 # -- the whole analysis and the CLI ---------------------------------------------------------

@@ -15,7 +15,7 @@ Intervals are percentile intervals. The numbers are unrounded and unsuppressed: 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -105,7 +105,8 @@ def bootstrap(
     `runner` (default serial): `shared` is the prepared arrays, protocol and point estimate,
     the items the replicate numbers."""
     indices = list(range(protocol.replicates) if replicates is None else replicates)
-    return (runner or SerialRunner()).map(_replicate, indices, (prep, protocol, point))
+    anonymous = replace(prep, patient_ids=[])  # workers may be other machines: no ids
+    return (runner or SerialRunner()).map(_replicate, indices, (anonymous, protocol, point))
 
 
 def _replicate(shared: tuple[Prepared, Protocol, RunResult], b: int) -> Replicate | None:
