@@ -125,9 +125,9 @@ def _memory_limit(value: Any, where: str) -> str | None:
             f'"512MiB" or "50%" (of the machine\'s memory), got {value!r}'
         )
     number = float(found.group(1))
-    if unit == "%" and not 0 < number <= 100:
+    if unit == "%" and not 1 <= number <= 100:  # under 1 %, a small machine is under 100MB
         raise ConfigError(
-            f"{where}: memory_limit as a percentage must be above 0% and at most 100%, "
+            f"{where}: memory_limit as a percentage must be at least 1% and at most 100%, "
             f"got {value!r}"
         )
     if unit != "%" and number * _UNITS[unit] < 100 * 1000**2:
