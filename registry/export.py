@@ -117,15 +117,15 @@ def write_analysis(cohort: Cohort, tte: TimeToEvent, out: Path, *, csv: bool = F
     out.mkdir(parents=True, exist_ok=True)
     schemas: dict[str, pl.Schema] = {}
     written: list[Path] = []
-    for name in PER_OUTCOME:
-        with ExitStack() as stack:
-            appender = _Appender(out, name, csv, stack)
-            for outcome in tte.names:
-                frame: pl.DataFrame = getattr(tte.of(outcome), name)
+    with ExitStack() as stack:
+        appenders = [_Appender(out, name, csv, stack) for name in PER_OUTCOME]
+        for outcome in tte.names:
+            for name, appender, frame in zip(PER_OUTCOME, appenders, tte.frames(outcome),
+                                             strict=True):  # fmt: skip
                 schemas.setdefault(name, frame.schema)
                 appender.append(frame)
-                del frame
-            written += appender.paths
+            del frame
+        written += [path for appender in appenders for path in appender.paths]
     small = {"attrition": cohort.attrition, "data_policy": cohort.policy}
     written += write_frames(small, out, csv=csv)[:-1]
     dictionary_frame({**schemas, **{k: v.schema for k, v in small.items()}}).write_csv(

@@ -40,6 +40,11 @@ class TimeToEvent:
         """Event-free and under follow-up at the landmark."""
         return landmark_rows(self.outcomes, landmark_days=self.landmark_days)
 
+    def frames(self, name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """One outcome's outcome, counting-process and landmark frames, its rows built once."""
+        rows = self._rows(name)
+        return rows, counting_process(rows), landmark_rows(rows, landmark_days=self.landmark_days)
+
     def of(self, name: str) -> TimeToEvent:
         """One outcome's frames: the rows of `name` in each frame of every outcome."""
         return TimeToEvent(self.patients, self.firsts, (name,), self.landmark_days)

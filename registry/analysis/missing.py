@@ -8,6 +8,7 @@ indicator and cumulative hazard are among the imputation models' predictors.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -29,7 +30,7 @@ from registry.result_types import (
     OutcomeResults,
 )
 from registry.study import Study
-from registry.time_to_event import TimeToEvent, counting_process, landmark_rows
+from registry.time_to_event import TimeToEvent
 
 BINS = 20  # at most, of a continuous variable's observed-versus-imputed distribution
 Pooled = dict[str, dict[str, Any]]  # outcome -> model -> pooled fit
@@ -74,12 +75,8 @@ def pool_outcomes(
     pooled: Pooled = {}
     store = None
     for name in study.outcomes:
-        one = tte.of(name)  # its frames are built when read: the outcome rows once
-        rows = one.outcomes
-        landmark = landmark_rows(rows, landmark_days=one.landmark_days)
-        frames = [rows, counting_process(rows), landmark]
-        prepared = imputed_fits.prepare((frames[0], frames[1], frames[2]),
-                                        imputations.completed, study, store)  # fmt: skip
+        frames = tte.frames(name)  # built when read, the outcome's rows once
+        prepared = imputed_fits.prepare(frames, imputations.completed, study, store)
         if prepared is None:  # the datasets differ in more than values: join each one
             fits = [joined_fits(name, frames, c, study) for c in imputations.completed]
         else:
@@ -92,7 +89,7 @@ def pool_outcomes(
 
 
 def joined_fits(
-    name: str, frames: list[pl.DataFrame], completed: pl.DataFrame, study: Study
+    name: str, frames: Sequence[pl.DataFrame], completed: pl.DataFrame, study: Study
 ) -> dict[str, Any]:
     """The ADJUSTED models on the frames joined with one completed dataset (the slow path)."""
     out, cp, lm = (with_covariates(f, completed) for f in frames)

@@ -44,7 +44,7 @@ from registry.result_types import (
     TargetTrial,
 )
 from registry.study import Study
-from registry.time_to_event import TimeToEvent, counting_process, landmark_rows
+from registry.time_to_event import TimeToEvent
 
 # Keys whose values are counts of patients or events: suppressed when 0 < n < threshold.
 COUNT_KEYS = frozenset(
@@ -112,9 +112,7 @@ def build_results(
     """Every number of the report, small counts suppressed (`assessments`: the frame of
     sql/queries/analysis/assessments.sql, for the target trial's weights; `runner`: where the
     imputation chains, pooled refits and bootstrap replicates run, default serial)."""
-    outcomes = {
-        name: analyse_outcome(name, *frames_of(tte, name), study) for name in study.outcomes
-    }
+    outcomes = {name: analyse_outcome(name, *tte.frames(name), study) for name in study.outcomes}
     imputations = impute_covariates(cohort, tte, study, runner)  # None: complete cases only
     done = imputed(imputations)
     if done is not None:
@@ -139,18 +137,6 @@ def build_results(
         "missing_data": missing,
     }
     return publish(results, study.min_cell_count)
-
-
-def frames_of(tte: TimeToEvent, name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """One outcome's outcome, counting-process and landmark frames, built for its models and
-    let go after them (the frames of every outcome are never held at once)."""
-    one = tte.of(name)
-    outcomes = one.outcomes
-    return (
-        outcomes,
-        counting_process(outcomes),
-        landmark_rows(outcomes, landmark_days=one.landmark_days),
-    )
 
 
 def publish(results: Results, threshold: int) -> Results:
