@@ -117,18 +117,23 @@ def split_at(counting: pl.DataFrame, day: int) -> pl.DataFrame:
 
 def fit_piecewise(counting: pl.DataFrame, study: Study) -> Piecewise:
     """Time-varying adjusted Cox with separate treatment HRs for 0-1 and 1-5 years."""
-    rows = complete(split_at(counting, PIECE_DAY), adjusted=True)
+    usable = complete(counting, adjusted=True)
+    patients = usable.get_column("patient_id").n_unique()  # the split adds rows, not patients
+    # only the columns the model reads are split (no ids or labels: at ten million patients
+    # the split frame would otherwise add some 10 GiB)
+    used = ("start", "stop", "event", "treated", *study.covariates)
+    rows = split_at(usable.select(used), PIECE_DAY)
+    del usable
     x, names = covariate_matrix(rows, study, adjusted=True)
-    period = rows.get_column("period").to_numpy().astype(float)
-    early, late = x[:, 0] * (1 - period), x[:, 0] * period
+    period = rows.get_column("period").to_numpy()
+    x = np.column_stack([x[:, 0] * (1 - period), x[:, 0] * period, x[:, 1:]])
+    stop = rows.get_column("stop").to_numpy().astype(float)
+    start = rows.get_column("start").to_numpy().astype(float)
+    event = rows.get_column("event").to_numpy() == 1
+    del rows, period
     fit = cox.fit_cox(
-        rows.get_column("stop").to_numpy().astype(float),
-        rows.get_column("event").to_numpy() == 1,
-        np.column_stack([early, late, x[:, 1:]]),
-        start=rows.get_column("start").to_numpy().astype(float),
-        names=("treated_0_1y", "treated_1_5y", *names[1:]),
+        stop, event, x, start=start, names=("treated_0_1y", "treated_1_5y", *names[1:])
     )
-    patients = rows.get_column("patient_id").n_unique()
     return {
         "0-1y": {**cox_result(fit, "treated 0-1 year", "treated_0_1y"), "n": patients},
         "1-5y": {**cox_result(fit, "treated 1-5 years", "treated_1_5y"), "n": patients},
