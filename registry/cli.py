@@ -378,9 +378,11 @@ def report(db: Path | None, study: Path | None, out_dir: Path, as_of: dt.datetim
     help="File format (PNG at 300 dpi).",
 )
 @as_of_option
+@runner_options
 @funnel
 def figures(db: Path | None, study: Path | None, results_path: Path | None, out_dir: Path,
-            fmt: str, as_of: dt.datetime | None) -> None:  # fmt: skip
+            fmt: str, as_of: dt.datetime | None, workers: int | None,
+            scheduler: str | None) -> None:  # fmt: skip
     """Write every report figure as a static file for a manuscript (journal widths and
     fonts, numbers at risk under the curves), with an index figures.md.
 
@@ -388,16 +390,18 @@ def figures(db: Path | None, study: Path | None, results_path: Path | None, out_
     an existing results.json. Needs chromium (Debian's, or BROWSER_PATH); exit 1 without it.
     """
     from registry.pipeline import analyse_registry
-    from registry.report.static import load_results, write_figures
+    from registry.report.static import find_browser, load_results, write_figures
 
     if results_path is not None and (db is not None or study is not None):
         raise click.UsageError("--results draws from a results.json: leave out --db and --study")
+    find_browser()  # no chromium: say so before minutes of analysis, not after
     if results_path is not None:
         results, source = load_results(results_path), str(results_path)
     else:
-        s = load_settings(db=db)
+        s = load_settings(db=db, workers=workers, dask_scheduler=scheduler)
         results = analyse_registry(s.db, study, None, as_of=as_of_date(as_of),
-                                   min_cell_count=s.min_cell_count)  # fmt: skip
+                                   min_cell_count=s.min_cell_count, workers=s.workers,
+                                   scheduler=s.dask_scheduler)  # fmt: skip
         source = str(s.db)
     console.print_figures(out, write_figures(results, out_dir, fmt, source=source), out_dir)
 

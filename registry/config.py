@@ -47,10 +47,10 @@ class Settings:
 
 def _path(value: Any, where: str) -> Path:
     if isinstance(value, Path):
-        return value
+        return value.expanduser()
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: db must be a file path in quotes, got {value!r}")
-    return Path(value)
+    return Path(value).expanduser()  # "~/registry.duckdb" in a TOML file is the home folder
 
 
 def _whole_number(value: Any, where: str) -> int:
@@ -140,7 +140,7 @@ def _temp_directory(value: Any, where: str) -> Path | None:
         return None
     if not isinstance(value, str | Path) or not str(value).strip():
         raise ConfigError(f"{where}: temp_directory must be a folder path in quotes, got {value!r}")
-    path = Path(value)
+    path = Path(value).expanduser()  # DuckDB would create a folder named "~"
     if path.exists() and not path.is_dir():
         raise ConfigError(
             f"{where}: temp_directory {path} is a file, not a folder; name a folder DuckDB "

@@ -7,7 +7,7 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry import db
@@ -33,6 +33,16 @@ def test_settings_read_from_toml_then_environment(tmp_path: Path) -> None:
     assert (read.memory_limit, read.temp_directory) == ("512MiB", tmp_path)
     assert read.duckdb_limits() == Limits("512MiB", tmp_path)
     assert Settings().duckdb_limits() == Limits()  # DuckDB's own defaults
+
+
+def test_home_folder_in_paths_is_expanded(tmp_path: Path) -> None:
+    # DuckDB would otherwise create a folder literally named "~" in the working directory
+    toml = tmp_path / "registry.toml"
+    toml.write_text('db = "~/r.duckdb"\ntemp_directory = "~/spill"\n')
+    read = load_settings(toml_path=toml, env={})
+    assert (read.db, read.temp_directory) == (Path.home() / "r.duckdb", Path.home() / "spill")
+    read = load_settings(toml_path=toml, env={"REGISTRY_TEMP_DIRECTORY": "~/other"})
+    assert read.temp_directory == Path.home() / "other"
 
 
 @pytest.mark.parametrize(
@@ -67,6 +77,7 @@ def test_a_file_is_no_temp_directory(tmp_path: Path) -> None:
         load_settings(toml_path=tmp_path / "none.toml", env=env)
 
 
+@settings(deadline=None)  # each example opens a DuckDB connection: 350 ms on a loaded machine
 @given(
     number=st.integers(min_value=1, max_value=4000),
     unit=st.sampled_from(["GB", "GiB", "gb", "TB", "MB", "MiB"]),

@@ -265,6 +265,19 @@ def test_cli_without_chromium_exits_1_with_one_error_line(tmp_path: Path) -> Non
     assert "Traceback" not in run.output and not out.exists()
 
 
+def test_cli_checks_chromium_before_analysing_the_registry(tmp_path: Path) -> None:
+    # no registry at --db either: the missing browser is named first, before any analysis
+    run = run_cli("--db", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "figs"),
+                  "--workers", "1", env={"BROWSER_PATH": str(tmp_path / "no-chromium")})  # fmt: skip
+    assert run.exit_code == 1, run.output
+    assert run.output.startswith("Error: BROWSER_PATH=") and "no registry" not in run.output
+
+
+def test_cli_takes_the_runner_options() -> None:
+    run = CliRunner().invoke(main, ["figures", "--help"])
+    assert run.exit_code == 0 and "--workers" in run.output and "--scheduler" in run.output
+
+
 def test_cli_missing_or_foreign_results_file_exits_1(tmp_path: Path) -> None:
     run = run_cli("--results", str(tmp_path / "none.json"), "--out", str(tmp_path / "o"))
     assert run.exit_code == 1 and "Error: no results file at" in run.output
