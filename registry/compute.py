@@ -236,7 +236,9 @@ def make_runner(
     `source` names the setting the scheduler came from, for the error when it is unreachable."""
     if scheduler:
         return DaskRunner(scheduler, source=source)
-    count = default_workers() if workers is None else workers
+    # never more local processes than cores: each holds its own copy of the shared inputs
+    # (gigabytes at a million patients) and a third process on two cores gains nothing
+    count = default_workers() if workers is None else min(workers, default_workers())
     if count <= 1 or (patients is not None and patients < PROCESS_THRESHOLD):
         return SerialRunner()
     return ProcessRunner(count)

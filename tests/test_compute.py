@@ -117,13 +117,27 @@ def blas_threads(shared: Any, item: int) -> int:
     return max((pool["num_threads"] for pool in threadpool_info()), default=1)
 
 
-def test_make_runner_picks_serial_for_one_worker_or_a_small_cohort() -> None:
+def test_make_runner_picks_serial_for_one_worker_or_a_small_cohort(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(compute, "default_workers", lambda: 2)  # a two-core machine
     assert make_runner(workers=1, patients=10**6).name == "serial"
     assert make_runner(workers=2, patients=compute.PROCESS_THRESHOLD - 1).name == "serial"
     chosen = make_runner(workers=2, patients=compute.PROCESS_THRESHOLD)
     assert (chosen.name, chosen.workers) == ("processes", 2)
     assert make_runner(workers=None, patients=None).workers == compute.default_workers()
     assert describe(ProcessRunner(3)) == {"backend": "processes", "workers": 3}
+
+
+def test_make_runner_starts_no_more_local_processes_than_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each process holds its own copy of the shared inputs: 64 on two cores would be 64 copies
+    monkeypatch.setattr(compute, "default_workers", lambda: 2)
+    chosen = make_runner(workers=64, patients=10**6)
+    assert (chosen.name, chosen.workers) == ("processes", 2)
+    monkeypatch.setattr(compute, "default_workers", lambda: 1)
+    assert make_runner(workers=64, patients=10**6).name == "serial"
 
 
 # -- Dask -----------------------------------------------------------------------------------
