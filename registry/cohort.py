@@ -71,7 +71,7 @@ def after_death_counts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     found = {
         name: run_check(con, name) for name in ("contact_after_death", "assessment_after_death")
     }
-    rows = [(name, f.height, f["patient_id"].n_unique()) for name, f in found.items()]
+    rows = [(name, f.height, f["patient_id"].drop_nulls().n_unique()) for name, f in found.items()]
     return pl.DataFrame(rows, schema=["rule", "rows", "patients"], orient="row")
 
 

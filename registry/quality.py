@@ -37,7 +37,9 @@ def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def summarise_checks(violations: pl.DataFrame) -> pl.DataFrame:
     """Count of violations and patients per check, every check listed (zeros included)."""
     counts = violations.group_by("check").agg(
-        pl.len().alias("violations"), pl.col("patient_id").n_unique().alias("patients")
+        pl.len().alias("violations"),
+        # as DuckDB's count(DISTINCT patient_id): a row without a patient is no patient
+        pl.col("patient_id").drop_nulls().n_unique().alias("patients"),
     )
     names = pl.DataFrame({"check": check_names()})
     return (

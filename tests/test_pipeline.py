@@ -16,6 +16,7 @@ from rich.console import Console
 from registry import pipeline
 from registry.config import Settings
 from registry.errors import ConfigError
+from registry.quality import summarise_checks
 from registry.resources import default_study
 from tests.test_refresh_support import drop_export, refresh
 
@@ -144,3 +145,19 @@ def test_only_an_enabled_target_trial_keeps_every_assessment(
     assert without.assessments.schema == on.assessments.schema
     assert json.dumps(without.pro) == json.dumps(on.pro)  # picked from every assessment
     assert without.baseline_scores.equals(on.baseline_scores)
+
+
+def test_check_counts_from_the_checks_step_give_the_same_data_quality(tmp_path: Path) -> None:
+    # the refresh's checks step counts every rule once; the tte step takes those counts
+    # instead of running each check again (a minute at ten million patients)
+    pipeline.synthesise(tmp_path / "in", patients=400, dirty=0.05, seed=3)
+    db = tmp_path / "r.duckdb"
+    pipeline.init_registry(db)
+    pipeline.ingest_into(Settings(db=db), [tmp_path / "in"], as_of=AS_OF)
+    counts = summarise_checks(pipeline.check_registry(db)).rename(
+        {"check": "rule"}
+    )  # what steps.checks keeps
+    assert counts.get_column("violations").sum() > 0  # some rules are broken here
+    (given,) = pipeline.build_analyses(db, [None], check_counts=counts)
+    (counted_again,) = pipeline.build_analyses(db, [None])
+    assert given.quality == counted_again.quality

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 from registry import __version__
 from registry.config import Scheduler
 from registry.db import query
 from registry.errors import ConfigError
 from registry.pipeline import Analysis, analyse, build_analyses, replicate_runner, write_tte
-from registry.quality import check_names, run_checks
+from registry.quality import check_names, run_checks, summarise_checks
 from registry.refresh import history, publish
 from registry.refresh.attention import FileWarning
 from registry.refresh.hooks import pause_point
@@ -62,6 +64,7 @@ class Context:
     analyses: list[Analysis] = field(default_factory=list)  # built by tte, used by models
     results: list[Results] = field(default_factory=list)
     fingerprint: str = ""
+    check_counts: pl.DataFrame | None = None  # rule, violations, patients: the checks step's
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, file, reason)
 
     def outputs(self) -> list[tuple[Path | None, Path]]:
@@ -90,6 +93,8 @@ def checks(ctx: Context) -> StepResult:
     """Run the cross-table data-quality rules (violations are reported, not fatal)."""
     with registry(ctx.opts.db, read_only=True) as con:
         violations = run_checks(con)
+    counts = summarise_checks(violations)  # every rule, zeros included: the tte step's counts
+    ctx.check_counts = counts.select(pl.col("check").alias("rule"), "violations", "patients")
     broken = violations.get_column("rule").n_unique() if violations.height else 0
     return violations.height, (
         f"{plural(violations.height, 'violation')}; "
@@ -124,7 +129,8 @@ def tte(ctx: Context) -> StepResult:
     """Build each study's cohort and time-to-event frames (the registry read once) and write
     them into the build (tte/); the models step fits these same frames."""
     studies = [study for study, _ in ctx.outputs()]
-    ctx.analyses = build_analyses(ctx.opts.db, studies, min_cell_count=ctx.opts.min_cell_count)
+    ctx.analyses = build_analyses(ctx.opts.db, studies, min_cell_count=ctx.opts.min_cell_count,
+                                  check_counts=ctx.check_counts)  # fmt: skip
     written = sum(
         len(write_tte(analysis, out / "tte"))
         for analysis, (_, out) in zip(ctx.analyses, ctx.outputs(), strict=True)
