@@ -169,8 +169,9 @@ class Analysis:
     study_text: str  # the study file as read, for provenance
     cohort: Cohort
     tte: TimeToEvent
-    pro: ProResults  # the PRO summaries of the visits picked once (summarise_visits)
-    baseline_scores: pl.DataFrame  # their baseline scores, for Table 1 (baseline_of)
+    pro: ProResults  # the PRO summaries, aggregated by DuckDB (summarise_in_db)
+    baseline_scores: pl.DataFrame  # Table 1's baselines: patient (row index in cohort.patients),
+    # baseline_vas, baseline_odi (sql/queries/analysis/pro_baseline.sql)
     snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
     quality: IngestQuality  # see data_quality
     assessments: pl.DataFrame  # sql/queries/analysis/assessments.sql: the target trial's scores
@@ -191,7 +192,7 @@ def build_analyses(
 ) -> list[Analysis]:
     """Read the registry once and build each study's cohort, frames and model inputs
     (every study file is checked before the registry is read)."""
-    from registry.analysis.pro import baseline_of, summarise_visits, visits_in_db
+    from registry.analysis.pro import summarise_in_db
 
     studies = [read_study(s, min_cell_count) for s in study_paths]
     con = open_registry(path, read_only=True)
@@ -204,10 +205,8 @@ def build_analyses(
         del frames  # the registry's rows are let go before the PRO visits are picked
         built = []
         for (study, text), (cohort, tte) in zip(studies, cohorts, strict=True):
-            picked = visits_in_db(con, cohort)  # by DuckDB; summarised here, then let go
-            pro = summarise_visits(picked, study.min_cell_count)
-            baseline = baseline_of(picked)
-            del picked
+            # picked and aggregated in DuckDB: the picked visits never come into Python
+            pro, baseline = summarise_in_db(con, cohort, study.min_cell_count)
             scores = assessments if study.target_trial.enabled else assessments.clear()
             built.append(
                 Analysis(study, text, cohort, tte, pro, baseline, snapshot, quality, scores)

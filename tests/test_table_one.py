@@ -69,7 +69,19 @@ def cohort() -> Cohort:
 
 
 def scores() -> pl.DataFrame:
-    return pl.DataFrame(SCORES, schema=["patient_id", "instrument", "score"], orient="row")
+    """SCORES as analysis.pro.baseline_of gives them: patient row index, one column each."""
+    long = pl.DataFrame(SCORES, schema=["patient_id", "instrument", "score"], orient="row")
+    index = PATIENTS.select("patient_id").with_row_index("patient")
+    score = pl.col("score")
+    return (
+        long.join(index, on="patient_id")
+        .group_by("patient")
+        .agg(
+            score.filter(pl.col("instrument") == "VAS").first().alias("baseline_vas"),
+            score.filter(pl.col("instrument") == "ODI").first().alias("baseline_odi"),
+        )
+        .sort("patient")
+    )
 
 
 def rows(threshold: int = 1) -> dict[str, dict[str, Any]]:
