@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from registry.analysis.pro import baseline_of
 from registry.analysis.table_one import table_one
 from registry.cohort import Cohort
 from registry.levels import POSITION
@@ -69,19 +70,9 @@ def cohort() -> Cohort:
 
 
 def scores() -> pl.DataFrame:
-    """SCORES as analysis.pro.baseline_of gives them: patient row index, one column each."""
+    """SCORES as the pipeline passes them (analysis.pro.baseline_of: patient row index)."""
     long = pl.DataFrame(SCORES, schema=["patient_id", "instrument", "score"], orient="row")
-    index = PATIENTS.select("patient_id").with_row_index("patient")
-    score = pl.col("score")
-    return (
-        long.join(index, on="patient_id")
-        .group_by("patient")
-        .agg(
-            score.filter(pl.col("instrument") == "VAS").first().alias("baseline_vas"),
-            score.filter(pl.col("instrument") == "ODI").first().alias("baseline_odi"),
-        )
-        .sort("patient")
-    )
+    return baseline_of(long.with_columns(visit=pl.lit("baseline")), cohort())
 
 
 def rows(threshold: int = 1) -> dict[str, dict[str, Any]]:
