@@ -54,7 +54,7 @@ def main() -> None:
         tte,
         study,
         pro=pro,
-        baseline_scores=baseline_of(picked),
+        baseline_scores=baseline_of(picked, cohort),
         data_quality={"batches": [], "quarantine": [], "checks": []},
         prov=PROVENANCE,
         assessments=assessments,

@@ -1,7 +1,7 @@
 """Where the memory goes: peak RSS of each step of a refresh, and of the functions inside it.
 
 Usage: python benchmarks/memory_stages.py --inbox DIR [--study FILE] [--root DIR]
-       [--memory-limit 4GB]
+       [--memory-limit 4GB] [--watch MODULE:FUNCTION ...]
 
 Runs one `registry refresh` in process on a fresh registry under ROOT (default: a scratch
 folder under benchmarks/out/, deleted afterwards) with the contract files of DIR copied into
@@ -104,7 +104,7 @@ def watched(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def watch_all(extra: list[str]) -> None:
-    """Wrap every function of WATCH (and `extra`) in its module."""
+    """Wrap every function of WATCH and `extra` (module:function) in its module."""
     for target in (*WATCH, *extra):
         module_name, name = target.split(":")
         module = importlib.import_module(module_name)
@@ -131,8 +131,10 @@ def main() -> None:
     parser.add_argument("--study", type=Path)
     parser.add_argument("--root", type=Path)
     parser.add_argument("--memory-limit")
-    parser.add_argument("--watch", action="append", default=[],
-                        help="another module:function to time (repeatable)")
+    parser.add_argument(
+        "--watch", action="append", default=[], metavar="MODULE:FUNCTION",
+        help="also sample this function (repeatable), e.g. registry.analysis.pro:quantiles",
+    )  # fmt: skip
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="memory-", dir=HERE / "out"))
     again = (root / "r.duckdb").exists()  # a kept registry: rebuild it (--force), no new data

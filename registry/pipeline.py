@@ -169,8 +169,9 @@ class Analysis:
     study_text: str  # the study file as read, for provenance
     cohort: Cohort
     tte: TimeToEvent
-    pro: ProResults  # the PRO summaries of the visits picked once (summarise_visits)
-    baseline_scores: pl.DataFrame  # their baseline scores, for Table 1 (baseline_of)
+    pro: ProResults  # the PRO summaries, aggregated by DuckDB (summarise_in_db)
+    baseline_scores: pl.DataFrame  # Table 1's baselines: patient (row index in cohort.patients),
+    # baseline_vas, baseline_odi (sql/queries/analysis/pro_baseline.sql)
     snapshot: pl.DataFrame  # sql/queries/analysis/snapshot.sql
     quality: IngestQuality  # see data_quality
     assessments: pl.DataFrame  # sql/queries/analysis/assessments.sql: the target trial's scores
@@ -198,7 +199,7 @@ def build_analyses(
     patients): the cross-table checks already counted on this snapshot (the refresh's checks
     step), so that the data-quality section does not run them again (a minute at ten million
     patients, with the registry's rows held)."""
-    from registry.analysis.pro import baseline_of, summarise_visits, visits_in_db
+    from registry.analysis.pro import summarise_in_db
 
     studies = [read_study(s, min_cell_count) for s in study_paths]
     con = open_registry(path, read_only=True)
@@ -212,10 +213,8 @@ def build_analyses(
         del frames  # the registry's rows are let go before the PRO visits are picked
         built = []
         for (study, text), (cohort, tte) in zip(studies, cohorts, strict=True):
-            picked = visits_in_db(con, cohort)  # by DuckDB; summarised here, then let go
-            pro = summarise_visits(picked, study.min_cell_count)
-            baseline = baseline_of(picked)
-            del picked
+            # picked and aggregated in DuckDB: the picked visits never come into Python
+            pro, baseline = summarise_in_db(con, cohort, study.min_cell_count)
             scores = assessments if study.target_trial.enabled else assessments.clear()
             built.append(
                 Analysis(study, text, cohort, tte, pro, baseline, snapshot, quality, scores)

@@ -23,7 +23,8 @@ PARAMS = {
     "queries/refresh/file_seen": {"sha": "0" * 64},
     "queries/refresh/last_runs": {"limit": 10},
     "queries/refresh/run_warnings": {"first_run": 0},
-    "queries/analysis/pro_visits": window_parameters(),
+    "queries/analysis/pro_pick": window_parameters(),
+    "queries/analysis/pro_changes": {"instrument": "VAS", "arm": "treated"},
 }
 
 
@@ -47,9 +48,12 @@ def test_every_query_view_and_check_runs_on_an_empty_registry(con, path: Path) -
         con.execute(load_sql("queries/ingest/stage_csv"), PARAMS["queries/ingest/stage_csv"])
         con.register("wanted_ordinals", pl.DataFrame(schema={"ordinal": pl.Int64}))
         con.execute("CREATE TEMP TABLE ingest_quarantine (column_name VARCHAR, rule VARCHAR)")
-    if name == "queries/analysis/pro_visits":  # the caller registers the cohort's anchors
-        anchors = {"patient_id": pl.String, "arm": pl.String, "anchor_on": pl.Date}
-        con.register("pro_anchors", pl.DataFrame(schema=anchors))
+    if name.startswith("queries/analysis/pro_"):  # the caller registers the cohort's anchors
+        anchors = {"patient": pl.UInt32, "patient_id": pl.String, "arm": pl.String}
+        con.register("pro_anchors", pl.DataFrame(schema=anchors | {"anchor_on": pl.Date}))
+        # ... and the other pro_*.sql read the pick (analysis.pro.picked_in_db)
+        pick = load_sql("queries/analysis/pro_pick")
+        con.execute(f"CREATE TEMP TABLE pro_picked AS {pick}", window_parameters())
     result = con.execute(load_sql(name), PARAMS.get(name) or None)
     rows = result.fetchall()
     if "checks" in path.parts:

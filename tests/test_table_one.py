@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from registry.analysis.pro import baseline_of
 from registry.analysis.table_one import table_one
 from registry.cohort import Cohort
 from registry.levels import POSITION
@@ -69,7 +70,9 @@ def cohort() -> Cohort:
 
 
 def scores() -> pl.DataFrame:
-    return pl.DataFrame(SCORES, schema=["patient_id", "instrument", "score"], orient="row")
+    """SCORES as the pipeline passes them (analysis.pro.baseline_of: patient row index)."""
+    long = pl.DataFrame(SCORES, schema=["patient_id", "instrument", "score"], orient="row")
+    return baseline_of(long.with_columns(visit=pl.lit("baseline")), cohort())
 
 
 def rows(threshold: int = 1) -> dict[str, dict[str, Any]]:

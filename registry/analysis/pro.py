@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from registry.cohort import Cohort
-from registry.db import query
+from registry.db import load_sql, query
 from registry.models import pro
 from registry.result_types import BoxStats, ProChange, ProQuantiles, ProResults, Trajectory
 
@@ -22,39 +25,100 @@ RENAMED = {
 }
 
 
+BOX_COLUMNS = ["q1", "median", "q3", "lowerfence", "upperfence", "mean", "sd", "n"]
+
+
 def anchors(cohort: Cohort) -> pl.DataFrame:
     """Treated: the day of the study treatment; untreated: t0 (the index diagnosis)."""
-    arm = pl.when(pl.col("treated")).then(pl.lit("treated")).otherwise(pl.lit("untreated"))
     return cohort.patients.select(
-        "patient_id", arm.alias("arm"), pl.coalesce("treat_on", "t0").alias("anchor_on")
+        "patient_id", _arm(pl.String()), pl.coalesce("treat_on", "t0").alias("anchor_on")
     )
+
+
+def anchor_rows(cohort: Cohort) -> pl.DataFrame:
+    """`anchors` as DuckDB joins them (pro_anchors): `patient`, the UInt32 row index in
+    cohort.patients' order, first; the arm an Enum (one byte a patient, not a string)."""
+    rows = cohort.patients.with_row_index("patient")
+    arm = _arm(pl.Enum(pro.ARMS))
+    return rows.select(
+        "patient", "patient_id", arm, pl.coalesce("treat_on", "t0").alias("anchor_on")
+    )
+
+
+def _arm(dtype: pl.DataType) -> pl.Expr:
+    """`arm`: "treated" or "untreated", from the cohort's `treated`."""
+    treated, untreated = (pl.lit(arm, dtype) for arm in pro.ARMS)
+    return pl.when(pl.col("treated")).then(treated).otherwise(untreated).alias("arm")
 
 
 def visits(cohort: Cohort, assessments: pl.DataFrame) -> pl.DataFrame:
     """The assessment picked for each patient, instrument and visit (eligible patients: the
-    anchors are theirs only). Pick once and pass the result to summarise_visits and
-    baseline_of; at a million patients a pick costs seconds."""
+    anchors are theirs only), in Polars: the reference implementation (the pipeline uses
+    `summarise_in_db`). Pick once and pass the result to summarise_visits and baseline_of."""
     return pro.pick_visits(assessments, anchors(cohort))
+
+
+@contextmanager
+def picked_in_db(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Iterator[None]:
+    """For the block: the cohort's anchors registered as pro_anchors (`anchor_rows`) and
+    the visits picked by sql/queries/analysis/pro_pick.sql into the TEMP table pro_picked
+    (a temp table works on a read-only connection; DuckDB spills it under memory_limit);
+    both dropped afterwards, whatever happens."""
+    con.register("pro_anchors", anchor_rows(cohort))
+    try:
+        pick = load_sql("queries/analysis/pro_pick")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE pro_picked AS\n{pick}", pro.window_parameters())
+        yield
+    finally:
+        con.execute("DROP TABLE IF EXISTS pro_picked")
+        con.unregister("pro_anchors")
 
 
 def visits_in_db(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> pl.DataFrame:
     """`visits`, picked by DuckDB from the registry's assessments table: the same rows in the
-    same order, without reading every assessment into Python (at ten million patients the
-    pick in Polars held some 18 GiB)."""
-    con.register("pro_anchors", anchors(cohort))
-    try:
-        picked = query(con, "queries/analysis/pro_visits", **pro.window_parameters())
-    finally:
-        con.unregister("pro_anchors")
-    return pro.visit_labels(picked)
+    same order (the report's summaries use `summarise_in_db`, which never fetches them)."""
+    with picked_in_db(con, cohort):
+        return pro.visit_labels(query(con, "queries/analysis/pro_visits"))
+
+
+def summarise_in_db(
+    con: duckdb.DuckDBPyConnection, cohort: Cohort, threshold: int = 5
+) -> tuple[ProResults, pl.DataFrame]:
+    """`summarise_visits(visits_in_db(con, cohort), threshold)` and the baseline scores for
+    Table 1 (see `baseline_of`), aggregated by DuckDB: only the summaries and the paired
+    changes (for the Wilcoxon test) come into Python, never the picked visits (at a million
+    patients those held some 1.5 GiB in Polars)."""
+    with picked_in_db(con, cohort):
+        summary = query(con, "queries/analysis/pro_visit_summary")
+        summary = summary.with_columns(pro.visit_label()).drop("visit_code")
+        moments = query(con, "queries/analysis/pro_pairs")
+        changes = {
+            (instrument, arm): _changes(con, instrument, arm)
+            for instrument, arm in moments.select("instrument", "arm").iter_rows()
+        }
+        baseline = query(con, "queries/analysis/pro_baseline")
+    table = pro.change_table(moments, pro.wilcoxon_table(changes))
+    return _results(table, pro.trajectory_grid(summary), summary, threshold), baseline
+
+
+def _changes(con: duckdb.DuckDBPyConnection, instrument: str, arm: str) -> np.ndarray:
+    """The paired changes of one instrument and arm, as a NumPy array."""
+    text = load_sql("queries/analysis/pro_changes")
+    found = con.execute(text, {"instrument": instrument, "arm": arm}).fetchnumpy()
+    return np.asarray(found["change"], dtype=np.float64)
 
 
 def quantiles(picked: pl.DataFrame, threshold: int) -> ProQuantiles:
     """Box-plot statistics per instrument, arm and visit (fences at the 5th/95th centiles,
     so no single patient's extreme score is drawn); visits with fewer than `threshold`
     patients are left out."""
+    return quantiles_of(box_table(picked), threshold)
+
+
+def box_table(picked: pl.DataFrame) -> pl.DataFrame:
+    """instrument, arm, visit and BOX_COLUMNS of the picked scores, one row per visit seen."""
     score = pl.col("score")
-    table = picked.group_by("instrument", "arm", "visit").agg(
+    return picked.group_by("instrument", "arm", "visit").agg(
         score.quantile(0.25, "linear").alias("q1"),
         score.median().alias("median"),
         score.quantile(0.75, "linear").alias("q3"),
@@ -64,8 +128,14 @@ def quantiles(picked: pl.DataFrame, threshold: int) -> ProQuantiles:
         score.std().alias("sd"),
         pl.len().alias("n"),
     )
+
+
+def quantiles_of(table: pl.DataFrame, threshold: int) -> ProQuantiles:
+    """results.json's `quantiles` from a `box_table` (or pro_visit_summary.sql's rows)."""
     out: dict[str, dict[str, dict[str, BoxStats]]] = {}
-    table = table.filter(pl.col("n") >= threshold)
+    table = table.filter(pl.col("n") >= threshold).select(
+        "instrument", "arm", "visit", *BOX_COLUMNS
+    )
     for row in table.sort("instrument", "arm", "visit").iter_rows(named=True):
         instrument, arm, visit = row.pop("instrument"), row.pop("arm"), row.pop("visit")
         out.setdefault(instrument, {}).setdefault(arm, {})[visit] = cast(BoxStats, row)
@@ -73,8 +143,18 @@ def quantiles(picked: pl.DataFrame, threshold: int) -> ProQuantiles:
 
 
 def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> ProResults:
-    """results.json's `pro` from the picked visits (see `visits`)."""
-    table = pro.before_after(picked).rename(RENAMED)
+    """results.json's `pro` from the picked visits (see `visits`): the reference for
+    `summarise_in_db`."""
+    table = pro.before_after(picked)
+    return _results(table, pro.trajectories(picked), box_table(picked), threshold)
+
+
+def _results(
+    before_after: pl.DataFrame, trajectories: pl.DataFrame, boxes: pl.DataFrame, threshold: int
+) -> ProResults:
+    """results.json's `pro` from the before/after table, the trajectory grid and the box
+    table, with groups of fewer than `threshold` patients withheld."""
+    table = before_after.rename(RENAMED)
     changes: dict[str, dict[str, ProChange]] = {}
     for row in table.iter_rows(named=True):
         instrument, arm = row.pop("instrument"), row.pop("arm")
@@ -82,12 +162,24 @@ def summarise_visits(picked: pl.DataFrame, threshold: int = 5) -> ProResults:
             row = {key: (value if key == "n" else None) for key, value in row.items()}
         changes.setdefault(instrument, {})[arm] = cast(ProChange, row)
     out = cast(ProResults, changes)  # the instruments first, as results.json has always had
-    trajectories = pro.trajectories(picked).filter(pl.col("n") >= threshold)
-    out["trajectories"] = cast(list[Trajectory], trajectories.to_dicts())
-    out["quantiles"] = quantiles(picked, threshold)
+    shown = trajectories.filter(pl.col("n") >= threshold)
+    out["trajectories"] = cast(list[Trajectory], shown.to_dicts())
+    out["quantiles"] = quantiles_of(boxes, threshold)
     return out
 
 
-def baseline_of(picked: pl.DataFrame) -> pl.DataFrame:
-    """patient_id, instrument, score of the baseline visits among the picked visits."""
-    return picked.filter(pl.col("visit") == "baseline").select("patient_id", "instrument", "score")
+def baseline_of(picked: pl.DataFrame, cohort: Cohort) -> pl.DataFrame:
+    """The baseline scores among the picked visits, as sql/queries/analysis/pro_baseline.sql
+    gives them: `patient` (UInt32 row index in cohort.patients), baseline_vas, baseline_odi
+    (Float64, null when not assessed); one row per patient with a baseline, by patient."""
+    index = cohort.patients.select("patient_id").with_row_index("patient")
+    baseline = picked.filter(pl.col("visit") == "baseline").join(index, on="patient_id")
+    score = pl.col("score").cast(pl.Float64)
+    return (
+        baseline.group_by("patient")
+        .agg(
+            score.filter(pl.col("instrument") == "VAS").first().alias("baseline_vas"),
+            score.filter(pl.col("instrument") == "ODI").first().alias("baseline_odi"),
+        )
+        .sort("patient")
+    )

@@ -109,7 +109,8 @@ def build_results(
     assessments: pl.DataFrame,
     runner: Runner | None = None,
 ) -> Results:
-    """Every number of the report, small counts suppressed (`assessments`: the frame of
+    """Every number of the report, small counts suppressed (`baseline_scores`: Table 1's PRO
+    baselines as analysis.pro.baseline_of gives them; `assessments`: the frame of
     sql/queries/analysis/assessments.sql, for the target trial's weights; `runner`: where the
     imputation chains, pooled refits and bootstrap replicates run, default serial)."""
     outcomes = {name: analyse_outcome(name, *tte.frames(name), study) for name in study.outcomes}

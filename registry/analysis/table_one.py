@@ -34,25 +34,22 @@ BINARY = {
 
 
 def baseline_frame(cohort: Cohort, baseline_scores: pl.DataFrame) -> pl.DataFrame:
-    """One row per patient: arm, the Table 1 variables (PRO baseline joined by patient)."""
-    scores = baseline_scores.pivot(on="instrument", index="patient_id", values="score")
-    scores = scores.rename({"VAS": "baseline_vas", "ODI": "baseline_odi"}, strict=False)
+    """One row per patient: arm, the Table 1 variables (PRO baseline joined by patient: the
+    scores' `patient` is the row index in cohort.patients, see analysis.pro.baseline_of)."""
+    scores = baseline_scores.select("patient", "baseline_vas", "baseline_odi")
     regions = [
         (pl.col("position").is_between(low, high)).any().alias(name)
         for name, (low, high) in REGIONS.items()
     ]
     where = cohort.reference_levels.group_by("patient_id").agg(regions)
-    frame = cohort.patients.select(
-        "patient_id", "treated", "age", "bmd_t_score", "prior_vertebral_fractures",
+    frame = cohort.patients.with_row_index("patient").select(
+        "patient", "patient_id", "treated", "age", "bmd_t_score", "prior_vertebral_fractures",
         "n_index_levels", "glucocorticoids",
         (pl.col("sex") == "F").alias("female"),
         (pl.col("prior_vertebral_fractures") > 0).alias("any_prior_fracture"),
     )  # fmt: skip
-    frame = frame.join(where, on="patient_id", how="left").join(scores, on="patient_id", how="left")
-    for column in ("baseline_vas", "baseline_odi"):
-        if column not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(column))
-    return frame
+    frame = frame.join(where, on="patient_id", how="left")
+    return frame.join(scores, on="patient", how="left").drop("patient")
 
 
 def describe(frame: pl.DataFrame, column: str, *, binary: bool, threshold: int) -> Table1Cell:

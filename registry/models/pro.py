@@ -80,8 +80,13 @@ def window_parameters() -> dict[str, int]:
 
 def visit_labels(picked: pl.DataFrame) -> pl.DataFrame:
     """Rows of pro_visits.sql as pick_visits returns them (visit codes as VISITS' names)."""
+    return picked.select("patient_id", "arm", "instrument", visit_label(), "day", "score")
+
+
+def visit_label() -> pl.Expr:
+    """`visit`: the visit code (0 baseline, 1-3 WINDOWS) as VISITS' name."""
     visit = pl.col("visit_code").replace_strict(range(len(VISITS)), VISITS, return_dtype=pl.String)
-    return picked.select("patient_id", "arm", "instrument", visit.alias("visit"), "day", "score")
+    return visit.alias("visit")
 
 
 def _visit_and_preference() -> tuple[pl.Expr, pl.Expr]:
@@ -117,6 +122,13 @@ def trajectories(visits: pl.DataFrame) -> pl.DataFrame:
         pl.col("score").mean().alias("mean"),
         pl.col("score").std().alias("sd"),
     )
+    return trajectory_grid(summary)
+
+
+def trajectory_grid(summary: pl.DataFrame) -> pl.DataFrame:
+    """Every instrument, arm and visit with its n, mean and SD from `summary` (n = 0 if
+    none): shared by the Polars path and sql/queries/analysis/pro_visit_summary.sql's."""
+    summary = summary.select("instrument", "arm", "visit", "n", "mean", "sd")
     return (
         _grid(("visit", VISITS))
         .join(summary, on=["instrument", "arm", "visit"], how="left")
@@ -149,12 +161,19 @@ def before_after(visits: pl.DataFrame) -> pl.DataFrame:
         pl.col("change").mean().alias("change_mean"),
         pl.col("change").std().alias("change_sd"),
     )
+    return change_table(moments, _wilcoxon_p(pairs))
+
+
+def change_table(moments: pl.DataFrame, wilcoxon: pl.DataFrame) -> pl.DataFrame:
+    """Every instrument and arm with its paired moments (n = 0 if none), t-based CI and p,
+    and Wilcoxon p (instrument, arm, wilcoxon_p): shared by the Polars path and
+    sql/queries/analysis/pro_pairs.sql's."""
     table = (
         _grid()
         .join(moments, on=["instrument", "arm"], how="left")
         .with_columns(pl.col("n").fill_null(0))
     )
-    return _with_t_statistics(table).join(_wilcoxon_p(pairs), on=["instrument", "arm"], how="left")
+    return _with_t_statistics(table).join(wilcoxon, on=["instrument", "arm"], how="left")
 
 
 def _with_t_statistics(table: pl.DataFrame) -> pl.DataFrame:
@@ -175,17 +194,26 @@ def _with_t_statistics(table: pl.DataFrame) -> pl.DataFrame:
 
 def _wilcoxon_p(pairs: pl.DataFrame) -> pl.DataFrame:
     """Wilcoxon signed-rank p per instrument and arm (null when no change is non-zero)."""
-    rows = [
-        {"instrument": part["instrument"][0], "arm": part["arm"][0], "wilcoxon_p": _wilcoxon(part)}
+    changes = {
+        (part["instrument"][0], part["arm"][0]): part["change"].to_numpy()
         for part in pairs.partition_by(["instrument", "arm"])
+    }
+    return wilcoxon_table(changes)
+
+
+def wilcoxon_table(changes: dict[tuple[str, str], np.ndarray]) -> pl.DataFrame:
+    """instrument, arm, wilcoxon_p of the paired changes of each (instrument, arm)."""
+    rows = [
+        {"instrument": instrument, "arm": arm, "wilcoxon_p": _wilcoxon(change)}
+        for (instrument, arm), change in changes.items()
     ]
     schema = {"instrument": pl.String, "arm": pl.String, "wilcoxon_p": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 
 
-def _wilcoxon(part: pl.DataFrame) -> float | None:
+def _wilcoxon(change: np.ndarray) -> float | None:
     """R's wilcox.test p of the paired changes (null when no change is non-zero)."""
-    test = signed_rank_test(part["change"].to_numpy())
+    test = signed_rank_test(change)
     return None if test is None or math.isnan(test[1]) else test[1]
 
 
