@@ -36,6 +36,12 @@ R = TypeVar("R")
 # 20 bootstrap replicates with 2 processes took 2x as long as serial at 10,000 patients and
 # half as long at 100,000; starting the workers cost another 30-45 s on the loaded machine.
 PROCESS_THRESHOLD = 50_000
+# What a run needs per million patients, measured at 10,000,000 (benchmarks/results/latest.md):
+# the parent process about 1.3 GiB (the cohort, one outcome's frames and a fit), and each
+# local worker about 0.5 GiB more (its copy of the replicate inputs and its own fits). The
+# default number of local processes leaves room for both; an explicit `workers` is obeyed.
+PARENT_GIB_PER_MILLION = 1.4
+WORKER_GIB_PER_MILLION = 0.6
 CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler (and for it to have a worker)
 
 
@@ -224,6 +230,31 @@ def default_workers() -> int:
     return max(1, count or 1)
 
 
+def available_gib() -> float | None:
+    """Memory the kernel says is available to new work (MemAvailable), in GiB; None where
+    there is no /proc/meminfo."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        return None
+    return None
+
+
+def workers_that_fit(patients: int, available: float | None) -> int:
+    """How many local worker processes the available memory (GiB) holds beside the parent,
+    by the per-million figures above (at least 1: one means the work stays in process).
+    Ten million patients on a 24 GiB machine: the parent's ~14 GiB leave room for one, so
+    the replicate work runs in process (two workers there were killed for lack of memory)."""
+    if available is None:
+        return default_workers()
+    millions = patients / 1_000_000
+    spare = available - PARENT_GIB_PER_MILLION * millions
+    return max(1, int(spare // max(WORKER_GIB_PER_MILLION * millions, 1e-9)))
+
+
 def make_runner(
     *,
     workers: int | None = None,
@@ -239,6 +270,8 @@ def make_runner(
     # never more local processes than cores: each holds its own copy of the shared inputs
     # (gigabytes at a million patients) and a third process on two cores gains nothing
     count = default_workers() if workers is None else min(workers, default_workers())
+    if workers is None and patients is not None:  # and, by default, than the memory holds
+        count = min(count, workers_that_fit(patients, available_gib()))
     if count <= 1 or (patients is not None and patients < PROCESS_THRESHOLD):
         return SerialRunner()
     return ProcessRunner(count)

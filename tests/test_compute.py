@@ -129,6 +129,31 @@ def test_make_runner_picks_serial_for_one_worker_or_a_small_cohort(
     assert describe(ProcessRunner(3)) == {"backend": "processes", "workers": 3}
 
 
+def test_default_workers_leave_room_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ten million patients on a 24 GiB machine: two workers beside the parent were killed
+    # for lack of memory; by default the work then stays in process
+    monkeypatch.setattr(compute, "default_workers", lambda: 2)
+    monkeypatch.setattr(compute, "available_gib", lambda: 22.0)
+    assert make_runner(patients=10_000_000).name == "serial"
+    assert make_runner(patients=1_000_000).workers == 2
+    assert make_runner(workers=2, patients=10_000_000).workers == 2  # asked for: obeyed
+    monkeypatch.setattr(compute, "available_gib", lambda: None)  # unknown: the cores decide
+    assert make_runner(patients=10_000_000).workers == 2
+
+
+@given(
+    patients=st.integers(min_value=0, max_value=10**9),
+    available=st.one_of(st.none(), st.floats(min_value=0, max_value=10**5)),
+)
+def test_workers_that_fit_is_at_least_one_and_fits(patients: int, available: float | None) -> None:
+    count = compute.workers_that_fit(patients, available)
+    assert count >= 1
+    if available is not None and count > 1:
+        millions = patients / 1_000_000
+        need = (compute.PARENT_GIB_PER_MILLION + count * compute.WORKER_GIB_PER_MILLION) * millions
+        assert need <= available + 1e-9
+
+
 def test_make_runner_starts_no_more_local_processes_than_cores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
