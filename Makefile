@@ -36,6 +36,10 @@ bench: $(STAMP) r-packages  ## stages, peak memory, pandas and R side by side at
 	$(BIN)/python benchmarks/mi_analysis_timing.py --sizes $${MI_ANALYSIS_SIZES:-10000,100000}
 	$(BIN)/python benchmarks/target_trial_versus_r.py --sizes $${TTR_SIZES:-10000,100000}
 	$(BIN)/python benchmarks/executor_timing.py --sizes $${EXEC_SIZES:-10000,100000}
+	@# the 10,000,000-patient row (about 40 minutes; SCALE_SIZES= leaves it out), added to latest.md
+	if [ -n "$${SCALE_SIZES-10000000}" ]; then $(BIN)/python benchmarks/run.py \
+		--sizes $${SCALE_SIZES-10000000} --cases synth,refresh --no-compare --append \
+		--study benchmarks/studies/scale_10m.toml --memory-limit 4GB; fi
 
 r-packages:  ## R with survival, cmprsk and mice (Debian), for make bench and tests/reference/*.R
 	@if ! Rscript -e 'library(survival); library(cmprsk); library(mice)' >/dev/null 2>&1; then \

@@ -361,6 +361,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Only these cases, comma-separated first words (e.g. synth,init,ingest,refresh: "
         "the 10,000,000-patient row).",
     )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="Add this run's page under its own heading to the end of latest.md (and of the "
+        "--results or day's page) instead of replacing them: the 10,000,000-patient row "
+        "beside the smaller sizes.",
+    )
     parser.add_argument("--study", type=Path, help="Study file for tte, analyze, report, refresh.")
     parser.add_argument("--memory-limit", help="DuckDB memory_limit (REGISTRY_MEMORY_LIMIT).")
     parser.add_argument(
@@ -405,9 +412,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     page = to_markdown(preamble, results, args.note, found, as_of=AS_OF)
     RESULTS.mkdir(exist_ok=True)
     target = args.results or RESULTS / f"{dt.date.today():%Y-%m-%d}.md"
-    target.write_text(page, encoding="utf-8")
-    if args.results is None:
-        (RESULTS / "latest.md").write_text(page, encoding="utf-8")
+    pages = [target] if args.results else [target, RESULTS / "latest.md"]
+    if args.append:
+        what = args.cases or "every case"
+        heading = f"## {', '.join(f'{s:,}' for s in sizes)} patients ({what})"
+        page = page.replace("# Benchmarks", heading, 1)
+    for path in pages:
+        before = (
+            path.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
+            if (args.append and path.exists())
+            else ""
+        )
+        path.write_text(before + page, encoding="utf-8")
     print_table(table_rows(results))
     print(f"Wrote {target}")
 
