@@ -126,9 +126,15 @@ def assemble(layout: Layout, x: np.ndarray, w: np.ndarray) -> Design:
     order, ev_pos, ev_group = layout.order, layout.ev_pos, layout.ev_group
     g = layout.d.size
     w = w[order]
-    xc = np.take(x, order, axis=0)
+    # z = [1, x in sorted order, centred], gathered a column at a time; the design's x is its
+    # view z[:, 1:], not a second copy of the sorted covariates (at ten million rows a
+    # copy is 8 bytes per row and covariate)
+    z = np.empty((x.shape[0], x.shape[1] + 1))
+    z[:, 0] = 1.0
+    for j in range(x.shape[1]):
+        np.take(x[:, j], order, out=z[:, j + 1], mode="clip")  # order is in range
+    xc = z[:, 1:]
     xc -= xc.mean(axis=0) if xc.shape[0] else 0.0
-    z = with_ones(xc)
     exits = _Bins(layout.exit_perm, z if layout.exit_perm is None else z[layout.exit_perm],
                   layout.exit_indptr)  # fmt: skip
     entries = None
