@@ -81,11 +81,25 @@ def pool_outcomes(
             fits = [joined_fits(name, frames, c, study) for c in imputations.completed]
         else:
             store = prepared.covariates
-            done = runner.map(imputed_fits.fit_imputation, range(len(imputations.completed)),
-                              prepared)  # fmt: skip
-            fits = [imputed_fits.with_iptw_rows(f, prepared) for f in done]
+            fits = refit_by_model(prepared, len(imputations.completed), runner)
         pooled[name] = pool_models(fits, study)
     return pooled
+
+
+def refit_by_model(
+    prepared: imputed_fits.Prepared, m: int, runner: Runner
+) -> list[dict[str, Any]]:
+    """Each ADJUSTED model refitted on the m completed datasets through `runner`, one
+    model's rows built and held at a time; the fits of each dataset, by model."""
+    by_model: dict[str, list[Any]] = {}
+    iptw_frame = None
+    for model in imputed_fits.FITS:
+        job = imputed_fits.ModelRows(model, prepared.rows(model), prepared.covariates)
+        by_model[model] = runner.map(imputed_fits.fit_model, range(m), job)
+        iptw_frame = job.rows.frame if model == "iptw" else iptw_frame
+        del job  # its layout is let go before the next model's is built
+    fits = [{model: found[k] for model, found in by_model.items()} for k in range(m)]
+    return [imputed_fits.with_iptw_rows(f, iptw_frame) for f in fits]
 
 
 def joined_fits(
