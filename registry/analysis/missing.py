@@ -86,9 +86,7 @@ def pool_outcomes(
     return pooled
 
 
-def refit_by_model(
-    prepared: imputed_fits.Prepared, m: int, runner: Runner
-) -> list[dict[str, Any]]:
+def refit_by_model(prepared: imputed_fits.Prepared, m: int, runner: Runner) -> list[dict[str, Any]]:
     """Each ADJUSTED model refitted on the m completed datasets through `runner`, one
     model's rows built and held at a time; the fits of each dataset, by model."""
     by_model: dict[str, list[Any]] = {}
