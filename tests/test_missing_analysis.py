@@ -179,6 +179,18 @@ def test_a_failed_imputation_fails_the_pooled_fit_and_says_how_many() -> None:
     assert pooled == {"error": "1 of 3 imputations: no events"}
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [fit(0.0, 0.2), fit(math.inf, 0.2), fit(0.8, math.inf), fit(0.8, math.nan), fit(0.8, -1.0)],
+)
+def test_a_non_finite_fit_is_not_pooled_and_says_why(bad: CoxFit) -> None:
+    # an infinite coefficient on one completed dataset (a 41-patient demo found it) crashed
+    # the whole analysis in Rubin's rules; the model is now an error, its complete-case twin kept
+    pooled = pool_cox([fit(0.8, 0.2), bad, fit(0.9, 0.2)])
+    assert set(pooled) == {"error"}
+    assert pooled["error"].startswith("not pooled: on completed dataset 2 the estimate of treated")
+
+
 @pytest.mark.parametrize("model", ADJUSTED)
 def test_every_adjusted_model_has_a_catalogued_twin_key(model: str) -> None:
     from registry.result_types import CoxModels

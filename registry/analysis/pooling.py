@@ -60,6 +60,22 @@ def mi_block(pooled: Pooled) -> MIPool:
     }
 
 
+def not_finite(fits: Sequence[Fit]) -> str | None:
+    """Why the fits cannot be pooled by Rubin's rules, or None: a term whose hazard ratio is
+    0 or infinite, or whose SE is not a finite number, on some completed dataset (a term
+    with no events on one side: the monotone likelihood that R's coxph warns about)."""
+    for k, fit in enumerate(fits, start=1):
+        for name, found in fit["terms"].items():
+            hr, se = found.get("hr"), found.get("se")
+            if hr is None or se is None or not (0 < hr < math.inf and 0 <= se < math.inf):
+                return (
+                    f"not pooled: on completed dataset {k} the estimate of {name} is not finite "
+                    "(too few events in a group, so the likelihood has no maximum); see the "
+                    "complete-case fit"
+                )
+    return None
+
+
 def pool_terms(fits: Sequence[Fit]) -> dict[str, Pooled]:
     """Every term pooled on the log-hazard scale; dfcom = events - coefficients (what
     mice::pool takes for a coxph, see imputation/pool.py)."""
@@ -82,6 +98,9 @@ def pool_cox(fits: Sequence[CoxFit | ModelError], term: str = "treated") -> CoxF
     if error is not None:
         return error
     done = cast(list[Fit], list(fits))
+    unpoolable = not_finite(done)
+    if unpoolable is not None:
+        return {"error": unpoolable}
     pooled = pool_terms(done)
     first = done[0]
     notes = sorted({w for f in done for w in f.get("warnings", [])})
