@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from threadpoolctl import threadpool_limits
@@ -231,16 +232,25 @@ def default_workers() -> int:
 
 
 def available_gib() -> float | None:
-    """Memory the kernel says is available to new work (MemAvailable), in GiB; None where
-    there is no /proc/meminfo."""
+    """Memory available to new work, in GiB: the kernel's MemAvailable, or less when this
+    process's cgroup (a container's limit) leaves less; None where neither can be read."""
+    found = []
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024**2
-    except OSError:
-        return None
-    return None
+                    found.append(int(line.split()[1]) / 1024**2)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # cgroup v2: memory.max is "max" when unlimited
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text(encoding="ascii").strip()
+        used = (cgroup / "memory.current").read_text(encoding="ascii").strip()
+        if limit != "max":
+            found.append((int(limit) - int(used)) / 1024**3)
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
 
 
 def workers_that_fit(patients: int, available: float | None) -> int:

@@ -46,11 +46,20 @@ class Settings:
 
 
 def _path(value: Any, where: str) -> Path:
-    if isinstance(value, Path):
-        return value.expanduser()
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str | Path) or not str(value).strip():
         raise ConfigError(f"{where}: db must be a file path in quotes, got {value!r}")
-    return Path(value).expanduser()  # "~/registry.duckdb" in a TOML file is the home folder
+    return _home(Path(value), where)  # "~/registry.duckdb" in a TOML file is the home folder
+
+
+def _home(path: Path, where: str) -> Path:
+    """The path with a leading ~ or ~user expanded; an error naming the setting when there is
+    no such home folder (an unknown user, HOME unset)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ConfigError(
+            f"{where}: {path} starts with ~ but that home folder is unknown; write the full path"
+        ) from None
 
 
 def _whole_number(value: Any, where: str) -> int:
@@ -140,7 +149,7 @@ def _temp_directory(value: Any, where: str) -> Path | None:
         return None
     if not isinstance(value, str | Path) or not str(value).strip():
         raise ConfigError(f"{where}: temp_directory must be a folder path in quotes, got {value!r}")
-    path = Path(value).expanduser()  # DuckDB would create a folder named "~"
+    path = _home(Path(value), where)  # DuckDB would create a folder named "~"
     if path.exists() and not path.is_dir():
         raise ConfigError(
             f"{where}: temp_directory {path} is a file, not a folder; name a folder DuckDB "

@@ -183,3 +183,10 @@ def test_a_bad_limit_is_one_error_line_naming_the_variable(
     # a command that never opens the database does not read the settings
     result = runner.invoke(main, ["synth", "--out", str(tmp_path / "s"), "--patients", "20"])
     assert result.exit_code == 0, result.output
+
+
+def test_an_unknown_home_folder_is_one_error_naming_the_setting(tmp_path: Path) -> None:
+    toml = tmp_path / "registry.toml"
+    toml.write_text('temp_directory = "~nosuchuser_zz/spill"\n')
+    with pytest.raises(ConfigError, match=r"registry.toml.*~nosuchuser_zz/spill starts with ~"):
+        load_settings(toml_path=toml, env={})

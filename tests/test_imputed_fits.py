@@ -207,3 +207,19 @@ def test_covariate_store_gives_back_every_dataset(first: list[Any], data: st.Dat
         assert np.array_equal(got, want, equal_nan=True)
     assert store.values.shape[0] == len(frames)
     assert all(math.isfinite(v) for v in store.values.ravel() if not np.isnan(v))
+
+
+def test_a_stored_layout_error_does_not_keep_earlier_fits_alive() -> None:
+    # raised for every completed dataset: each raise starts a fresh traceback, so the frames
+    # (and covariate copies) of the earlier failed fits are not kept by the one exception
+    rows = imputed_fits.Rows(ValueError("no events"), np.zeros(3, dtype=np.int64), np.zeros((3, 1)))
+    depths = []
+    for _ in range(3):
+        try:
+            imputed_fits._layout(rows)
+        except ValueError as exc:
+            tb, depth = exc.__traceback__, 0
+            while tb is not None:
+                tb, depth = tb.tb_next, depth + 1
+            depths.append(depth)
+    assert depths == [depths[0]] * 3 and depths[0] <= 2

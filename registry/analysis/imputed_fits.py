@@ -234,7 +234,9 @@ def with_iptw_rows(fits: dict[str, Any], frame: pl.DataFrame | Prepared | None) 
 
 def _layout(rows: Rows) -> cox.Layout:
     if isinstance(rows.layout, Exception):
-        raise rows.layout
+        # the one stored error, raised for every dataset: without its last traceback, which
+        # would keep each earlier failed fit's frames (and their covariate copies) alive
+        raise rows.layout.with_traceback(None)
     return rows.layout
 
 

@@ -70,8 +70,10 @@ def picked_in_db(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> Iterator[Non
         con.execute(f"CREATE OR REPLACE TEMP TABLE pro_picked AS\n{pick}", pro.window_parameters())
         yield
     finally:
-        con.execute("DROP TABLE IF EXISTS pro_picked")
-        con.unregister("pro_anchors")
+        try:
+            con.execute("DROP TABLE IF EXISTS pro_picked")
+        finally:
+            con.unregister("pro_anchors")
 
 
 def visits_in_db(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> pl.DataFrame:
