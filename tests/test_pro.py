@@ -286,8 +286,7 @@ def test_duckdb_picks_the_same_visits_as_polars(
     """visits_in_db (sql/queries/analysis/pro_visits.sql) returns pick_visits' rows, in its
     order, for any assessments: every window edge, tie and the untreated's 7-day baseline."""
     from registry.analysis.pro import visits, visits_in_db
-    from registry.db import connect
-    from registry.migrate import apply_migrations
+    from tests.tiny_registry import tiny_registry
 
     t0 = dt.date(2020, 1, 1)
     patients = pl.DataFrame(
@@ -300,17 +299,7 @@ def test_duckdb_picks_the_same_visits_as_polars(
     )
     empty = pl.DataFrame()
     cohort = Cohort(patients, empty, empty, empty)
-    con = connect()
-    apply_migrations(con)
-    for i in range(6):
-        con.execute("INSERT INTO patients (patient_id, sex, birth_year) VALUES (?, 'F', 1940)",
-                    [f"P{i}"])  # fmt: skip
-    for patient, instrument, day, score in rows:
-        con.execute(
-            "INSERT INTO assessments (patient_id, assessed_on, instrument, score) "
-            "VALUES (?, ?, ?, ?)",
-            [f"P{patient}", t0 + dt.timedelta(days=day), instrument, score],
-        )
+    con = tiny_registry([(p, i, d, float(v)) for p, i, d, v in rows], 6, t0)
     assessments = con.sql(
         "SELECT patient_id, assessed_on, instrument, score FROM assessments "
         "ORDER BY patient_id, instrument, assessed_on"

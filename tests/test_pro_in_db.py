@@ -25,12 +25,11 @@ from hypothesis import strategies as st
 from registry.analysis.pro import baseline_of, summarise_in_db, summarise_visits, visits
 from registry.cohort import Cohort, build_cohort, read_registry
 from registry.constants import DEMO_PATIENTS, DEMO_SEED
-from registry.db import connect
-from registry.migrate import apply_migrations
 from registry.models.pro import ARMS, INSTRUMENTS
 from registry.pipeline import open_registry
 from registry.study import load_study
 from tests.test_analysis import registry_with
+from tests.tiny_registry import tiny_registry
 
 REL = ABS = 1e-12
 REL_BY_KEY = {"p_ttest": 1e-9, "p_wilcoxon": 0.0}  # see the module's docstring
@@ -129,22 +128,6 @@ def tiny_cohort(treated: list[int | None], t0: dt.date) -> Cohort:
     )
     empty = pl.DataFrame()
     return Cohort(patients, empty, empty, empty)
-
-
-def tiny_registry(rows: list[tuple[int, str, int, float]], n: int, t0: dt.date) -> Any:
-    """An in-memory registry with patients P0..P{n-1} and these assessments."""
-    con = connect()
-    apply_migrations(con)
-    for i in range(n):
-        con.execute("INSERT INTO patients (patient_id, sex, birth_year) VALUES (?, 'F', 1940)",
-                    [f"P{i}"])  # fmt: skip
-    for patient, instrument, day, score in rows:
-        con.execute(
-            "INSERT INTO assessments (patient_id, assessed_on, instrument, score) "
-            "VALUES (?, ?, ?, ?)",
-            [f"P{patient}", t0 + dt.timedelta(days=day), instrument, score],
-        )
-    return con
 
 
 def test_no_assessments_at_all() -> None:
