@@ -24,7 +24,8 @@ PARAMS = {
     "queries/refresh/last_runs": {"limit": 10},
     "queries/refresh/run_warnings": {"first_run": 0},
     "queries/analysis/pro_pick": window_parameters(),
-    "queries/analysis/pro_changes": {"instrument": "VAS", "arm": "treated"},
+    "queries/analysis/pro_pairs": {"instrument": "VAS", "arm": "treated"},
+    "queries/analysis/pro_scores": {"instrument": "VAS", "arm": "treated", "visit_code": 0},
 }
 
 

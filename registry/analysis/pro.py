@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import cast
+from typing import Any, cast
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from registry.cohort import Cohort
@@ -91,23 +90,51 @@ def summarise_in_db(
     changes (for the Wilcoxon test) come into Python, never the picked visits (at a million
     patients those held some 1.5 GiB in Polars)."""
     with picked_in_db(con, cohort):
-        summary = query(con, "queries/analysis/pro_visit_summary")
-        summary = summary.with_columns(pro.visit_label()).drop("visit_code")
-        moments = query(con, "queries/analysis/pro_pairs")
-        changes = {
-            (instrument, arm): _changes(con, instrument, arm)
-            for instrument, arm in moments.select("instrument", "arm").iter_rows()
-        }
+        groups = query(con, "queries/analysis/pro_visit_groups")
+        boxes, moments, changes = [], [], {}
+        for instrument, arm, code in groups.iter_rows():
+            key = {"instrument": instrument, "arm": arm}
+            scores = _fetch(con, "pro_scores", key | {"visit_code": code})
+            boxes.append(scores.select(*box_aggregates()).with_columns(
+                pl.lit(instrument).alias("instrument"), pl.lit(arm).alias("arm"),
+                pl.lit(code).alias("visit_code")))  # fmt: skip
+            if code == 1:  # the 1-month visit: pair it with the baseline
+                pairs = _fetch(con, "pro_pairs", key).with_columns(
+                    (pl.col("follow_up") - pl.col("baseline")).alias("change")
+                )
+                if pairs.height:
+                    labels = [pl.lit(instrument).alias("instrument"), pl.lit(arm).alias("arm")]
+                    moments.append(pairs.select(*pro.pair_moments()).with_columns(labels))
+                    changes[(instrument, arm)] = pairs.get_column("change").to_numpy()
         baseline = query(con, "queries/analysis/pro_baseline")
-    table = pro.change_table(moments, pro.wilcoxon_table(changes))
+    summary = pl.concat(boxes) if boxes else _no_boxes()
+    summary = summary.with_columns(pro.visit_label()).drop("visit_code")
+    moment_table = pl.concat(moments) if moments else _no_moments()
+    table = pro.change_table(moment_table, pro.wilcoxon_table(changes))
     return _results(table, pro.trajectory_grid(summary), summary, threshold), baseline
 
 
-def _changes(con: duckdb.DuckDBPyConnection, instrument: str, arm: str) -> np.ndarray:
-    """The paired changes of one instrument and arm, as a NumPy array."""
-    text = load_sql("queries/analysis/pro_changes")
-    found = con.execute(text, {"instrument": instrument, "arm": arm}).fetchnumpy()
-    return np.asarray(found["change"], dtype=np.float64)
+def _fetch(con: duckdb.DuckDBPyConnection, name: str, parameters: dict[str, Any]) -> pl.DataFrame:
+    """One group's rows of sql/queries/analysis/<name>.sql (scores as Float64), in patient
+    order: summarised here, so that two runs give the same numbers to the last bit."""
+    found = query(con, f"queries/analysis/{name}", **parameters)
+    return found.with_columns(pl.all().cast(pl.Float64))
+
+
+def _no_boxes() -> pl.DataFrame:
+    """box statistics with no group: the columns summarise_in_db builds."""
+    empty = pl.DataFrame(schema={"score": pl.Float64}).select(*box_aggregates()).clear()
+    return empty.with_columns(pl.lit(None, pl.String).alias("instrument"),
+                              pl.lit(None, pl.String).alias("arm"),
+                              pl.lit(None, pl.Int32).alias("visit_code")).clear()  # fmt: skip
+
+
+def _no_moments() -> pl.DataFrame:
+    """paired moments with no pair: the columns summarise_in_db builds."""
+    schema = {"baseline": pl.Float64, "follow_up": pl.Float64, "change": pl.Float64}
+    empty = pl.DataFrame(schema=schema).select(*pro.pair_moments()).clear()
+    return empty.with_columns(pl.lit(None, pl.String).alias("instrument"),
+                              pl.lit(None, pl.String).alias("arm")).clear()  # fmt: skip
 
 
 def quantiles(picked: pl.DataFrame, threshold: int) -> ProQuantiles:
@@ -119,8 +146,14 @@ def quantiles(picked: pl.DataFrame, threshold: int) -> ProQuantiles:
 
 def box_table(picked: pl.DataFrame) -> pl.DataFrame:
     """instrument, arm, visit and BOX_COLUMNS of the picked scores, one row per visit seen."""
+    return picked.group_by("instrument", "arm", "visit").agg(*box_aggregates())
+
+
+def box_aggregates() -> list[pl.Expr]:
+    """BOX_COLUMNS as aggregations of `score` (quantiles by linear interpolation, R's type
+    7): over a group_by, or a select on one group's scores."""
     score = pl.col("score")
-    return picked.group_by("instrument", "arm", "visit").agg(
+    return [
         score.quantile(0.25, "linear").alias("q1"),
         score.median().alias("median"),
         score.quantile(0.75, "linear").alias("q3"),
@@ -129,7 +162,7 @@ def box_table(picked: pl.DataFrame) -> pl.DataFrame:
         score.mean().alias("mean"),
         score.std().alias("sd"),
         pl.len().alias("n"),
-    )
+    ]
 
 
 def quantiles_of(table: pl.DataFrame, threshold: int) -> ProQuantiles:

@@ -152,7 +152,14 @@ def paired_changes(visits: pl.DataFrame) -> pl.DataFrame:
 def before_after(visits: pl.DataFrame) -> pl.DataFrame:
     """Per instrument and arm: n, baseline and 1-month mean/SD, paired change, t and Wilcoxon p."""
     pairs = paired_changes(visits)
-    moments = pairs.group_by(["instrument", "arm"]).agg(
+    moments = pairs.group_by(["instrument", "arm"]).agg(*pair_moments())
+    return change_table(moments, _wilcoxon_p(pairs))
+
+
+def pair_moments() -> list[pl.Expr]:
+    """n and the means and SDs of baseline, follow_up and change (change = follow_up -
+    baseline), as aggregations: over a group_by, or a select on one group's pairs."""
+    return [
         pl.len().cast(pl.Int64).alias("n"),
         pl.col("baseline").mean().alias("baseline_mean"),
         pl.col("baseline").std().alias("baseline_sd"),
@@ -160,8 +167,7 @@ def before_after(visits: pl.DataFrame) -> pl.DataFrame:
         pl.col("follow_up").std().alias("follow_up_sd"),
         pl.col("change").mean().alias("change_mean"),
         pl.col("change").std().alias("change_sd"),
-    )
-    return change_table(moments, _wilcoxon_p(pairs))
+    ]
 
 
 def change_table(moments: pl.DataFrame, wilcoxon: pl.DataFrame) -> pl.DataFrame:
