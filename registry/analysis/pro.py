@@ -86,9 +86,10 @@ def summarise_in_db(
     con: duckdb.DuckDBPyConnection, cohort: Cohort, threshold: int = 5
 ) -> tuple[ProResults, pl.DataFrame]:
     """`summarise_visits(visits_in_db(con, cohort), threshold)` and the baseline scores for
-    Table 1 (see `baseline_of`), aggregated by DuckDB: only the summaries and the paired
-    changes (for the Wilcoxon test) come into Python, never the picked visits (at a million
-    patients those held some 1.5 GiB in Polars)."""
+    Table 1 (see `baseline_of`), the pick kept in DuckDB: one instrument-arm-visit group's
+    scores (and one arm's pairs) at a time come into Python, in patient order, never every
+    picked visit (at a million patients those held some 1.5 GiB in Polars). Not DuckDB's own
+    avg/stddev: its parallel sums add in another order each run."""
     with picked_in_db(con, cohort):
         groups = query(con, "queries/analysis/pro_visit_groups")
         boxes, moments, changes = [], [], {}
