@@ -39,8 +39,9 @@ R = TypeVar("R")
 PROCESS_THRESHOLD = 50_000
 # What a run needs per million patients, measured at 10,000,000 (benchmarks/results/latest.md):
 # the parent process about 1.3 GiB (the cohort, one outcome's frames and a fit), and each
-# local worker about 0.5 GiB more (its copy of the replicate inputs and its own fits). The
-# default number of local processes leaves room for both; an explicit `workers` is obeyed.
+# local worker about 0.5 GiB more (its copy of the replicate inputs and its own fits); the
+# constants keep a margin over both. The default number of local processes leaves room for
+# the run and its workers; an explicit `workers` is obeyed (up to the cores).
 PARENT_GIB_PER_MILLION = 1.4
 WORKER_GIB_PER_MILLION = 0.6
 CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler (and for it to have a worker)
