@@ -37,6 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from timing_page import write_page
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "executor_timing.md"
 SHARES = {"bmd_t_score": 0.30, "glucocorticoids": 0.15}
@@ -206,16 +208,6 @@ def row(size: int, case: str, found: dict[str, Any], note: str) -> list[str]:
             f"n={len(seconds)}; {note}"]  # fmt: skip
 
 
-def to_markdown(rows: list[list[str]], preamble: list[str]) -> str:
-    """The results page."""
-    header = ["size (patients)", "case", "median s", "min s", "max s", "peak RSS MiB", "rows",
-              "notes"]  # fmt: skip
-    lines = ["# Replicate work through the Runner backends (issue 16, item 2)", "", *preamble,
-             "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -277,10 +269,10 @@ def main(argv: list[str] | None = None) -> None:
         "then `--repeats` times. Peak RSS: the whole process tree. Speed-up: serial median / "
         "median",
     ]
-    page = to_markdown(rows, preamble)
-    args.results.write_text(page, encoding="utf-8")
-    print(page)
-    print(f"Wrote {args.results}")
+    header = ["size (patients)", "case", "median s", "min s", "max s", "peak RSS MiB", "rows",
+              "notes"]  # fmt: skip
+    title = "Replicate work through the Runner backends (issue 16, item 2)"
+    write_page(args.results, title, preamble, header, rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,15 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timing_page import peak_mib, when_and_where, write_page
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "imputation_timing.md"
 SHARES = {"bmd_t_score": 0.30, "glucocorticoids": 0.15}
-
-
-def peak_mib() -> float:
-    """This process's peak RSS in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, Any]:
@@ -119,16 +114,6 @@ def row(size: int, stage: str, found: dict[str, Any], note: str = "") -> list[st
     return [f"{size:,}", stage, *spread, f"{found['peak_mib']:,.0f}", f"n={len(seconds)}; {note}"]
 
 
-def to_markdown(rows: list[list[str]], preamble: list[str]) -> str:
-    """The results page."""
-    header = ["size (patients)", "stage", "median s", "min s", "max s", "peak RSS MiB", "notes"]
-    lines = ["# Multiple imputation by chained equations: timings (issue 14, item 7)", "",
-             *preamble, "", "| " + " | ".join(header) + " |",
-             "|" + "---|" * len(header)]  # fmt: skip
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -169,9 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                             f"imputed means at the last iteration: {means}"))  # fmt: skip
             print(" | ".join(rows[-1]), flush=True)
     preamble = [
-        f"- {time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} CPUs shared with other jobs "
-        f"(load average at end {' / '.join(f'{x:.1f}' for x in os.getloadavg())}); "
-        f"OPENBLAS_NUM_THREADS={args.blas_threads}",
+        f"{when_and_where()}; OPENBLAS_NUM_THREADS={args.blas_threads}",
         "- Default scenario, default study (6 covariates, 4 outcomes); 30 % of BMD and 15 % of "
         "glucocorticoids deleted completely at random; each stage in a fresh process (peak "
         "RSS includes its inputs)",
@@ -179,10 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         "depends on the load (other jobs share the 2 cores); the CPU seconds of the process "
         "(notes) are what an idle core would take, give or take memory-bandwidth contention",
     ]
-    page = to_markdown(rows, preamble)
-    args.results.write_text(page, encoding="utf-8")
-    print(page)
-    print(f"Wrote {args.results}")
+    header = ["size (patients)", "stage", "median s", "min s", "max s", "peak RSS MiB", "notes"]
+    write_page(
+        args.results,
+        "Multiple imputation by chained equations: timings (issue 14, item 7)",
+        preamble,
+        header,
+        rows,
+    )
 
 
 if __name__ == "__main__":

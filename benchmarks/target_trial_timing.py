@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,16 +32,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from timing_page import peak_mib, when_and_where, write_page
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "target_trial_timing.md"
 AS_OF = "2026-01-01"
 PROJECTED = 200  # the default protocol's replicates
-
-
-def peak_mib() -> float:
-    """This process's peak RSS in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def build_inputs(folder: Path, size: int) -> dict[str, Any]:
@@ -195,15 +190,6 @@ def row(size: int, stage: str, found: dict[str, Any], note: str = "") -> list[st
     return [f"{size:,}", stage, *spread, f"{found['peak_mib']:,.0f}", f"n={len(seconds)}; {note}"]
 
 
-def to_markdown(rows: list[list[str]], preamble: list[str]) -> str:
-    """The results page."""
-    header = ["size (patients)", "stage", "median s", "min s", "max s", "peak RSS MiB", "notes"]
-    lines = ["# Target-trial emulation: timings (issue 13, item 9)", "", *preamble, "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -263,15 +249,14 @@ def main(argv: list[str] | None = None) -> None:
                         f"every outcome, {PROJECTED} replicates, serial; exit "
                         f"{found['returncode']}"))  # fmt: skip
     preamble = [
-        f"- {time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} CPUs shared with other jobs "
-        f"(load average at end {' / '.join(f'{x:.1f}' for x in os.getloadavg())})",
+        when_and_where(),
         "- Scenario tv-confounding, adjacent outcome, default Protocol; each stage in a fresh "
         "process (peak RSS includes its inputs); replicates timed one at a time",
     ]
-    page = to_markdown(rows, preamble)
-    args.results.write_text(page, encoding="utf-8")
-    print(page)
-    print(f"Wrote {args.results}")
+    header = ["size (patients)", "stage", "median s", "min s", "max s", "peak RSS MiB", "notes"]
+    write_page(
+        args.results, "Target-trial emulation: timings (issue 13, item 9)", preamble, header, rows
+    )
 
 
 if __name__ == "__main__":
