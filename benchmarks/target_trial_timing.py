@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from timing_page import peak_mib, when_and_where, write_page
+from timing_page import in_fresh_process, run_stage, when_and_where, write_page
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "target_trial_timing.md"
@@ -132,23 +132,12 @@ STAGES = {"inputs": build_inputs, "point": time_point, "replicate": time_replica
 
 def worker(stage: str, folder: Path, number: int, out: Path) -> None:
     """Run one stage in this process and write its timings and peak RSS as JSON."""
-    found = STAGES[stage](folder, number)  # type: ignore[operator]
-    found["peak_mib"] = peak_mib()
-    out.write_text(json.dumps(found))
+    run_stage(lambda: STAGES[stage](folder, number), out)  # type: ignore[operator]
 
 
 def measure(stage: str, folder: Path, number: int) -> dict[str, Any]:
     """One stage in a fresh interpreter (its peak RSS is its own)."""
-    out = folder / f"{stage}.json"
-    out.unlink(missing_ok=True)
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", stage, str(folder), str(number), str(out)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode or not out.exists():
-        sys.exit(f"Error: the target-trial {stage} stage failed:\n{done.stderr[-3000:]}")
-    return dict(json.loads(out.read_text()))
+    return in_fresh_process(__file__, stage, folder, number)
 
 
 def time_refresh(size: int, root: Path, registry: str) -> dict[str, Any]:

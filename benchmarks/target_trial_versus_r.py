@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from target_trial_timing import WRAPPER, build_inputs, peak_mib
+from target_trial_timing import WRAPPER, build_inputs
+from timing_page import in_fresh_process, run_stage
 from versus_r_common import r_ready
 
 HERE = Path(__file__).resolve().parent
@@ -163,22 +164,12 @@ STAGES = {"inputs": build_inputs, "ours": time_ours, "export": export}
 
 def worker(stage: str, folder: Path, number: int, out: Path) -> None:
     """Run one stage in this process and write its timings and peak RSS as JSON."""
-    found = STAGES[stage](folder, number)  # type: ignore[operator]
-    found["peak_mib"] = peak_mib()
-    out.write_text(json.dumps(found))
+    run_stage(lambda: STAGES[stage](folder, number), out)  # type: ignore[operator]
 
 
 def measure(stage: str, folder: Path, number: int) -> dict[str, Any]:
     """One stage in a fresh interpreter with one BLAS thread (its peak RSS is its own)."""
-    out = folder / f"{stage}.json"
-    out.unlink(missing_ok=True)
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", stage, str(folder), str(number), str(out)],
-        capture_output=True, text=True, env={**os.environ, **ONE_THREAD},
-    )  # fmt: skip
-    if done.returncode or not out.exists():
-        sys.exit(f"Error: the {stage} stage failed in {folder}:\n{done.stderr[-3000:]}")
-    return dict(json.loads(out.read_text()))
+    return in_fresh_process(__file__, stage, folder, number, ONE_THREAD)
 
 
 def run_r(folder: Path, repeats: int, percentile: float) -> dict[str, Any]:
