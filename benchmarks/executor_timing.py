@@ -37,11 +37,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from imputation_timing import with_holes
 from timing_page import write_page
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "executor_timing.md"
-SHARES = {"bmd_t_score": 0.30, "glucocorticoids": 0.15}
 BACKENDS = ("serial", "processes-1", "processes-2", "dask-1", "dask-2")
 
 
@@ -75,7 +75,6 @@ class TreePeak:
 
 def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, Any]:
     """Synthesise `size` patients; save the trial's and the imputation's inputs."""
-    import numpy as np
     import polars as pl
     from benchmarks_support import registry_connection
 
@@ -95,14 +94,7 @@ def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, An
     outcome = tte.outcomes.filter(pl.col("outcome") == "adjacent")
     outcome.write_parquet(folder / "outcome.parquet")
     auxiliary_frame(cohort, tte, study).write_parquet(folder / "auxiliary.parquet")
-    rng = np.random.default_rng(14)
-    patients = cohort.patients.select("patient_id", *study.covariates).with_columns(
-        pl.when(pl.Series(rng.random(cohort.patients.height) < share))
-        .then(None)
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name, share in SHARES.items()
-    )
+    patients = with_holes(cohort.patients, study.covariates)
     patients.write_parquet(folder / "patients.parquet")
     return {"seconds": [time.perf_counter() - started], "rows": patients.height}
 

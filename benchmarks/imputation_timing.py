@@ -34,10 +34,24 @@ RESULTS = HERE / "results" / "imputation_timing.md"
 SHARES = {"bmd_t_score": 0.30, "glucocorticoids": 0.15}
 
 
-def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, Any]:
-    """Synthesise `size` patients; save the covariates (with holes) and the auxiliaries."""
+def with_holes(patients: Any, covariates: tuple[str, ...]) -> Any:
+    """patient_id and the covariates, SHARES of each deleted completely at random (seed 14):
+    the imputation benchmarks' missing data (imputation_timing, executor_timing)."""
     import numpy as np
     import polars as pl
+
+    rng = np.random.default_rng(14)
+    return patients.select("patient_id", *covariates).with_columns(
+        pl.when(pl.Series(rng.random(patients.height) < share))
+        .then(None)
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, share in SHARES.items()
+    )
+
+
+def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, Any]:
+    """Synthesise `size` patients; save the covariates (with holes) and the auxiliaries."""
     from benchmarks_support import registry_connection
 
     from registry.analysis.imputation import auxiliary_frame
@@ -51,14 +65,7 @@ def build_inputs(folder: Path, size: int, _: argparse.Namespace) -> dict[str, An
     con = registry_connection(generate_cohort(patients=size, seed=1))
     cohort, tte = build_frames(read_registry(con), study)
     auxiliary_frame(cohort, tte, study).write_parquet(folder / "auxiliary.parquet")
-    rng = np.random.default_rng(14)
-    patients = cohort.patients.select("patient_id", *study.covariates).with_columns(
-        pl.when(pl.Series(rng.random(cohort.patients.height) < share))
-        .then(None)
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name, share in SHARES.items()
-    )
+    patients = with_holes(cohort.patients, study.covariates)
     patients.write_parquet(folder / "patients.parquet")
     missing = {c: patients[c].null_count() / max(patients.height, 1) for c in study.covariates}
     return {"seconds": [time.perf_counter() - started], "rows": patients.height,
